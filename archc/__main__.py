@@ -1,0 +1,3 @@
+from archc.cli.app import entry
+
+entry()

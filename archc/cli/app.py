@@ -1,0 +1,182 @@
+"""The `archc` command line. User mistakes print located diagnostics and an exit code, never a traceback.
+
+Exit codes: 0 ok, 1 invalid spec, 2 usage or I/O error, 3 internal error (set ARCHC_DEBUG=1 for its traceback).
+`check`, `summary`, `schema` and `ops` never import torch or onnx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from archc import __version__
+from archc.errors import EXIT_INTERNAL, EXIT_USAGE, ArchcError, SpecError, UsageError
+from archc.limits import DEFAULT_LIMITS, Limits
+
+app = typer.Typer(
+    name="archc", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Compile declarative neural-network specs: validate, infer shapes and costs, emit PyTorch, ONNX, diagrams.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+T = TypeVar("T")
+
+SetOption = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
+                                                     help="Override a spec param (repeatable).")]
+LimitOption = Annotated[list[str] | None, typer.Option("--limit", metavar="NAME=VALUE",
+                                                       help="Raise or lower a resource limit (repeatable).")]
+SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="Path to a spec YAML file.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"archc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """archc: architecture specs in, shapes, costs, PyTorch, ONNX and diagrams out."""
+
+
+def run_guarded(fn: Callable[[], T]) -> T:
+    """Run a command body, turning archc's errors into diagnostics and exit codes."""
+    try:
+        return fn()
+    except SpecError as exc:
+        for d in exc.diagnostics:
+            print(d.format(), file=sys.stderr)
+        n = len(exc.diagnostics)
+        print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except ArchcError as exc:
+        print(f"archc: error: {exc}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("archc: interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: report, never dump a traceback by default
+        if os.environ.get("ARCHC_DEBUG"):
+            traceback.print_exc()
+        print(f"archc: internal error: {type(exc).__name__}: {exc} (a bug in archc; rerun with ARCHC_DEBUG=1 and "
+              "report it)", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{what} expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_limits(pairs: list[str] | None) -> Limits:
+    raw = parse_pairs(pairs, "--limit")
+    values: dict[str, int] = {}
+    for key, text in raw.items():
+        try:
+            values[key] = int(text.replace("_", ""))
+        except ValueError:
+            raise UsageError(f"--limit {key}: expected an integer, got {text!r}") from None
+    try:
+        return DEFAULT_LIMITS.with_overrides(values)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+
+
+def compile_spec(spec: str, sets: list[str] | None, limits: list[str] | None) -> Any:
+    from archc.compiler import compile_file
+
+    return compile_file(spec, parse_pairs(sets, "--set"), parse_limits(limits))
+
+
+@app.command()
+def check(spec: SpecArg, set_: SetOption = None, limit: LimitOption = None) -> None:
+    """Validate a spec, infer every shape, and report all errors found."""
+
+    def body() -> None:
+        c = compile_spec(spec, set_, limit)
+        t = c.costs.total
+        print(f"{spec}: ok ({t.layers:,} layers, {t.params:,} params, {t.macs / 1e9:.2f} GMACs)")
+
+    run_guarded(body)
+
+
+@app.command()
+def summary(spec: SpecArg, depth: Annotated[int | None, typer.Option(help="Fold scopes nested deeper than N.")] = None,
+            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+            set_: SetOption = None, limit: LimitOption = None) -> None:
+    """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
+
+    def body() -> None:
+        from archc.emit.summary import summary_json, summary_text
+
+        c = compile_spec(spec, set_, limit)
+        if as_json:
+            sys.stdout.write(json.dumps(summary_json(c), indent=1) + "\n")
+        else:
+            sys.stdout.write(summary_text(c, depth))
+
+    run_guarded(body)
+
+
+@app.command()
+def schema(output: Annotated[str | None, typer.Option("-o", "--output", help="Write to a file.")] = None) -> None:
+    """Print the JSON Schema (draft-07) of the spec language, for editors."""
+
+    def body() -> None:
+        from archc.spec.schema import json_schema
+
+        text = json.dumps(json_schema(), indent=1, sort_keys=False) + "\n"
+        if output:
+            from archc.io import write_atomic
+
+            write_atomic(output, text.encode(), force=True)
+        else:
+            sys.stdout.write(text)
+
+    run_guarded(body)
+
+
+@app.command()
+def ops(name: Annotated[str | None, typer.Argument(help="Show one op in detail.")] = None) -> None:
+    """List every op with its parameters, or describe one."""
+
+    def body() -> None:
+        from archc.docgen import describe_op, list_ops
+
+        if name is None:
+            sys.stdout.write(list_ops())
+            return
+        text = describe_op(name)
+        if text is None:
+            from archc.ops.registry import closest_ops
+
+            close = closest_ops(name)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise UsageError(f"no op named {name!r}{hint}")
+        sys.stdout.write(text)
+
+    run_guarded(body)
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+        # click reports usage errors with exit code 2 already
+        sys.exit(code)

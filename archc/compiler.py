@@ -1,0 +1,124 @@
+"""The compiler pipeline: an explicit list of named passes from YAML text to an analysed graph.
+
+Never imports torch or onnx: `archc check`, `summary` and `schema` run on this alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from archc import expr
+from archc.errors import Diagnostic, Problem, SpecError
+from archc.ir.graph import Graph, GraphLintError
+from archc.limits import DEFAULT_LIMITS, Limits
+from archc.lower import lower
+from archc.passes.costs import CostReport, analyse_costs, check_budgets
+from archc.passes.receptive_field import analyse_receptive_fields
+from archc.spec.model import SpecHeader
+from archc.spec.report import Reporter, describe
+from archc.yaml_loader import LoadedDoc, load_yaml_file, load_yaml_text, resolve_plain
+
+
+@dataclass
+class Compiled:
+    """The result of compiling a spec: the typed graph with costs and receptive fields in node meta."""
+
+    graph: Graph
+    costs: CostReport
+    header: SpecHeader
+    doc: LoadedDoc
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class InternalError(Exception):
+    """A bug in archc (a broken IR invariant), never a user mistake."""
+
+
+def compile_text(text: str | bytes, file: str = "<spec>", overrides: dict[str, str] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> Compiled:
+    return _compile(load_yaml_text(text, file, limits), overrides or {}, limits)
+
+
+def compile_file(path: str | os.PathLike[str], overrides: dict[str, str] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> Compiled:
+    return _compile(load_yaml_file(path, limits), overrides or {}, limits)
+
+
+def _compile(doc: LoadedDoc, overrides: dict[str, str], limits: Limits) -> Compiled:
+    report = Reporter(doc)
+    header = validate_header(doc, report)
+    params = resolve_params(header, overrides, report)
+    report.raise_if_any()
+    assert header is not None and params is not None
+    graph = lower(header, params, report, limits, doc.file)
+    report.raise_if_any()
+    for name, run in ANALYSES:
+        try:
+            run(graph)
+        except GraphLintError as exc:
+            raise InternalError(f"pass {name}: {exc}") from exc
+    costs = analyse_costs(graph)
+    try:
+        check_budgets(costs, limits)
+    except Problem as problem:
+        raise SpecError([Diagnostic(problem.code, problem.message, doc.file, doc.pos(("body",), key=True))]) from None
+    return Compiled(graph, costs, header, doc, params)
+
+
+def validate_header(doc: LoadedDoc, report: Reporter) -> SpecHeader | None:
+    if doc.data is None:
+        report.error("E102", "the file is empty; a spec needs `name`, `inputs` and `body`", ())
+        return None
+    if not isinstance(doc.data, dict):
+        report.error("E103", f"a spec is a mapping with `name`, `inputs` and `body`; found {describe(doc.data)}", ())
+        return None
+    return report.validate(SpecHeader, doc.data, ())
+
+
+def resolve_params(header: SpecHeader | None, overrides: dict[str, str], report: Reporter) -> dict[str, Any] | None:
+    """Apply `--set` overrides, then evaluate params in order (a param may use the ones above it)."""
+    if header is None:
+        return None
+    raw = dict(header.params)
+    for key, text in overrides.items():
+        if key not in raw:
+            known = ", ".join(raw) or "none"
+            report.error("E107", f"--set {key}: no such param (params: {known})", ("params",), key=True)
+            continue
+        value = resolve_plain(text)
+        if not _same_kind(raw[key], value):
+            report.error("E107", f"--set {key}={text}: expected {describe(raw[key]).split()[0]} like the default "
+                                 f"{raw[key]!r}; found {describe(value)}", ("params", key))
+            continue
+        raw[key] = value
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            values[key] = expr.substitute(value, values)
+        except Problem as problem:
+            report.error(problem.code, problem.message, ("params", key))
+    return values
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, str) and expr.is_expression(default):
+        return True
+    return isinstance(value, type(default))
+
+
+def _lint(graph: Graph) -> None:
+    graph.lint(typed=True)
+
+
+ANALYSES: list[tuple[str, Callable[[Graph], None]]] = [
+    ("lint", _lint),
+    ("receptive-field", analyse_receptive_fields),
+]
+

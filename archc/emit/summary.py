@@ -1,0 +1,137 @@
+"""Model summaries: one JSON object for scripts, and a torchinfo-style table for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archc.compiler import Compiled
+from archc.ir.graph import Graph, Node
+from archc.ops.base import Cost
+from archc.passes.costs import Totals
+
+
+def summary_json(c: Compiled) -> dict[str, Any]:
+    g = c.graph
+    t = c.costs.total
+    return {
+        "name": g.name,
+        "doc": g.doc,
+        "params": c.params,
+        "inputs": {n: {"shape": list(g.node(n).out_type.shape), "dtype": g.node(n).out_type.dtype}
+                   for n in g.inputs},
+        "outputs": {name: {"node": src, "shape": list(g.node(src).out_type.shape)} for name, src in g.outputs.items()},
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.params,
+            "buffers": t.buffers,
+            "macs": t.macs,
+            "flops": 2 * t.macs,
+            "elementwise_ops": t.elementwise,
+            "activation_bytes": t.activation_bytes,
+            "param_bytes": 4 * (t.params + t.buffers),
+            "layers": t.layers,
+        },
+        "layers": [_layer_json(n) for n in g.nodes() if not n.is_input],
+        "groups": [
+            {"path": path, "kind": g.scopes[path].kind, "label": g.scopes[path].label, "params": s.params,
+             "macs": s.macs, "activation_bytes": s.activation_bytes}
+            for path, s in c.costs.by_scope.items()
+        ],
+    }
+
+
+def _layer_json(n: Node) -> dict[str, Any]:
+    cost: Cost = n.meta.get("cost", Cost())
+    rf = n.meta.get("rf")
+    return {
+        "path": n.name,
+        "op": n.op,
+        "group": n.scope,
+        "output_shape": list(n.out_type.shape) if n.out_type else None,
+        "params": cost.params,
+        "buffers": cost.buffers,
+        "macs": cost.macs,
+        "elementwise_ops": cost.elementwise,
+        "connections": cost.connections,
+        "activation_bytes": n.out_type.nbytes if n.out_type else 0,
+        "receptive_field": rf.to_json() if rf is not None else None,
+    }
+
+
+def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, int, int, str]]:
+    """(indented path, op, output shape, params, MACs, receptive field) per row; scopes deeper than ``depth`` fold."""
+    g = c.graph
+    rows: list[tuple[str, str, str, int, int, str]] = []
+    shown: set[str] = set()
+    for n in g.nodes():
+        if n.is_input:
+            continue
+        folded = _folded_scope(g, n, depth)
+        if folded is None:
+            cost: Cost = n.meta.get("cost", Cost())
+            rf = n.meta.get("rf")
+            rows.append((n.name, n.op, str(n.out_type), cost.params, cost.macs, str(rf) if rf else "-"))
+            continue
+        if folded in shown:
+            continue
+        shown.add(folded)
+        s = c.costs.by_scope.get(folded, Totals())
+        last = _last_node(g, folded)
+        rf = last.meta.get("rf") if last else None
+        scope = g.scopes[folded]
+        label = scope.label if scope.label and scope.label != folded.rsplit(".", 1)[-1] else scope.kind
+        rows.append((folded, label, str(last.out_type) if last else "-", s.params, s.macs,
+                     str(rf) if rf else "-"))
+    return rows
+
+
+def _folded_scope(g: Graph, n: Node, depth: int | None) -> str | None:
+    if depth is None:
+        return None
+    chain = g.scope_chain(n.scope)
+    return chain[max(depth, 1) - 1] if len(chain) >= max(depth, 1) else None
+
+
+def _last_node(g: Graph, scope: str) -> Node | None:
+    last = None
+    for n in g.nodes():
+        if n.scope == scope or n.scope.startswith(scope + "."):
+            last = n
+    return last
+
+
+def summary_text(c: Compiled, depth: int | None = None) -> str:
+    """A plain table (no colour): what `archc summary` prints when not on a terminal and what builds write."""
+    rows = summary_rows(c, depth)
+    header = ("Layer", "Op", "Output shape", "Params", "MACs", "Receptive field")
+    table = [header] + [(p, o, s, f"{pa:,}", f"{m:,}", rf) for p, o, s, pa, m, rf in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    right = {3, 4}
+    lines = []
+    for i, r in enumerate(table):
+        cells = [r[j].rjust(widths[j]) if j in right else r[j].ljust(widths[j]) for j in range(len(r))]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.extend(totals_lines(c))
+    return "\n".join(lines) + "\n"
+
+
+def totals_lines(c: Compiled) -> list[str]:
+    t = c.costs.total
+    g = c.graph
+    ins = ", ".join(f"{n} {g.node(n).out_type}" for n in g.inputs)
+    outs = ", ".join(f"{k} {g.node(v).out_type}" for k, v in g.outputs.items())
+    return [
+        f"Model: {g.name}    inputs: {ins}    outputs: {outs}",
+        f"Layers: {t.layers:,}",
+        f"Parameters: {t.params:,} trainable, {t.buffers:,} in buffers ({_mib(4 * (t.params + t.buffers))} as fp32)",
+        f"MACs: {t.macs:,} ({t.macs / 1e9:.2f} G; FLOPs = 2 x MACs = {2 * t.macs / 1e9:.2f} G)",
+        f"Other element-wise ops: {t.elementwise:,}",
+        f"Activations: {_mib(t.activation_bytes)} per sample (all layer outputs, fp32)",
+    ]
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.2f} MiB"

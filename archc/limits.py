@@ -1,0 +1,43 @@
+"""Resource limits checked before anything large is built.
+
+Every limit is checked analytically (from sizes in the source or in the inferred shapes), never by trying: a hostile
+spec must be refused before it can exhaust time or memory. All limits can be raised by callers that mean it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int = 2 * 1024 * 1024
+    """Largest spec file read, in bytes."""
+    max_depth: int = 64
+    """Deepest nesting of YAML collections."""
+    max_yaml_nodes: int = 500_000
+    """Most YAML nodes after expanding aliases (guards against alias bombs)."""
+    max_scalar_chars: int = 10_000
+    """Longest single scalar."""
+    max_layers: int = 200_000
+    """Most graph nodes after expanding blocks and repeats."""
+    max_block_depth: int = 32
+    """Deepest chain of block calls (a block calling itself is refused sooner)."""
+    max_params: int = 10_000_000_000
+    """Most trainable parameters plus buffers in a model."""
+    max_tensor_elements: int = 2**31 - 1
+    """Most elements in one tensor (batch 1)."""
+    max_activation_bytes: int = 64 * 1024**3
+    """Most bytes of all layer outputs together (batch 1)."""
+    max_dim: int = 1_000_000
+    """Largest single dimension (channels, height, width, features)."""
+
+    def with_overrides(self, overrides: dict[str, int]) -> Limits:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise KeyError(f"unknown limit(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return replace(self, **overrides)
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,199 @@
+"""The structural constructs: residual, branches, stage and group."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from archc.ir.graph import Scope
+from archc.lower.blocks import call_block
+from archc.ops.conv import ConvParams
+from archc.ops.merge import ConcatParams
+from archc.ops.norm import BatchNormParams
+from archc.ops.tensor import PadChannelsParams
+from archc.spec.model import BranchesSpec, GroupSpec, ResidualSpec, ShortcutSpec, StageSpec, StepCommon
+from archc.spec.report import DocPath
+
+if TYPE_CHECKING:
+    from archc.lower.lowerer import Ctx, Lowerer, Result, Source
+
+BODY_FIELDS = ("body", "paths")
+"""Fields holding nested steps: lowered later in their own scope, never evaluated as expressions here."""
+
+
+def parse(lowerer: Lowerer, model: type[StepCommon], body: dict[str, Any], where: DocPath, ctx: Ctx,
+          inputs: list[Source], layer: str) -> Any:
+    raw = {k: v for k, v in body.items() if k not in ("from", "if")}
+    nested = {k: raw.pop(k) for k in BODY_FIELDS if k in raw}
+    if isinstance(raw.get("shortcut"), list):
+        nested["shortcut"] = raw.pop("shortcut")
+    values = lowerer.values_for(ctx, inputs)
+    resolved = lowerer.substitute_fields(raw, values, where)
+    if resolved is None:
+        return None
+    spec = lowerer.report.validate(model, {**resolved, **nested}, where, layer)
+    if spec is not None and len(inputs) != 1:
+        lowerer.report.error("E204", f"a construct takes one input; found {len(inputs)}", where, layer)
+        return None
+    return spec
+
+
+def enter(lowerer: Lowerer, ctx: Ctx, ident: str | None, anon: str, kind: str, where: DocPath,
+          label: str = "") -> Ctx:
+    if not ident:
+        return ctx.transparent(anon)
+    inner = ctx.named(ident)
+    lowerer.graph.add_scope(Scope(inner.scope, kind, label or ident, lowerer.report.doc.pos(where, key=True)))
+    return inner
+
+
+def merge_node(lowerer: Lowerer, op: str, params: Any, where: DocPath, ctx: Ctx, inner: Ctx, ident: str | None,
+               anon: str, inputs: list[Source]) -> Source:
+    name = inner.scope if ident else anon
+    return lowerer.add_node(name, op, params, where, inner if ident else ctx, inputs)
+
+
+def residual(lowerer: Lowerer, model: type[ResidualSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
+             inputs: list[Source], ident: str | None, anon: str) -> Result:
+    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.prefix + (ident or anon))
+    if spec is None:
+        return None, None
+    x = inputs[0]
+    inner = enter(lowerer, ctx, ident, anon, "residual", where)
+    y = lowerer.steps(spec.body, where + ("body",), inner, x)
+    shortcut = _shortcut(lowerer, spec, where + ("shortcut",), inner, x, y)
+    if shortcut is _NO_MERGE:
+        return y, inner.table if ident else None
+    if spec.merge == "add":
+        out = merge_node(lowerer, "add", None, where, ctx, inner, ident, anon, [y, shortcut])
+    else:
+        out = merge_node(lowerer, "concat", ConcatParams(), where, ctx, inner, ident, anon, [shortcut, y])
+    return out, inner.table if ident else None
+
+
+_NO_MERGE = "<none>"
+
+
+def _shortcut(lowerer: Lowerer, spec: ResidualSpec, where: DocPath, ctx: Ctx, x: Source, y: Source) -> Source:
+    sc = spec.shortcut
+    if isinstance(sc, list):
+        sctx = enter(lowerer, ctx, "shortcut", "", "shortcut", where)
+        return lowerer.steps(sc, where, sctx, x)
+    if isinstance(sc, str):
+        sc = ShortcutSpec(kind=sc)
+    if sc.body is not None:
+        sctx = enter(lowerer, ctx, sc.id, "", "shortcut", where)
+        return lowerer.steps(sc.body, where + ("body",), sctx, x)
+    if sc.kind == "none":
+        return _NO_MERGE
+    if sc.kind == "identity" or x is None or y is None:
+        return x
+    tx, ty = lowerer.graph.node(x).out_type, lowerer.graph.node(y).out_type
+    if tx is None or ty is None or tx == ty or spec.merge == "concat":
+        return x
+    stride = [_stride_between(a, b) for a, b in zip(tx.spatial, ty.spatial)]
+    sctx = enter(lowerer, ctx, sc.id, "", "shortcut", where, f"{sc.kind} shortcut")
+    if sc.kind == "zero_pad":
+        params = PadChannelsParams(out=ty.channels, s=stride)
+        return lowerer.add_node(sctx.scope + ".0", "pad_channels", params, where, sctx, [x])
+    conv = ConvParams(out=ty.channels, k=1, s=stride, bias=False)
+    out = lowerer.add_node(sctx.scope + ".0", "conv", conv, where, sctx, [x])
+    if sc.bn:
+        out = lowerer.add_node(sctx.scope + ".1", "bn", BatchNormParams(), where, sctx, [out])
+    return out
+
+
+def _stride_between(size_in: int, size_out: int) -> int:
+    """The stride of a 1x1 window that maps ``size_in`` positions to ``size_out``."""
+    for s in range(1, size_in + 1):
+        if (size_in - 1) // s + 1 == size_out:
+            return s
+    return 1
+
+
+def branches(lowerer: Lowerer, model: type[BranchesSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
+             inputs: list[Source], ident: str | None, anon: str) -> Result:
+    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.prefix + (ident or anon))
+    if spec is None:
+        return None, None
+    x = inputs[0]
+    inner = enter(lowerer, ctx, ident, anon, "branches", where)
+    named = isinstance(spec.paths, dict)
+    items = spec.paths.items() if named else enumerate(spec.paths)
+    outs: list[Source] = []
+    for key, path in items:
+        path_where = where + ("paths", key)
+        if isinstance(path, list):
+            pctx = enter(lowerer, inner, str(key), "", "path", path_where) if named else \
+                inner.transparent(f"{inner.anon}{key}")
+            out = lowerer.steps(path, path_where, pctx, x)
+            if named:
+                lowerer.define(inner, str(key), out, path_where, pctx.table)
+        else:
+            out = _single_step_path(lowerer, path, path_where, inner, x, str(key) if named else None,
+                                    f"{inner.anon}{key}")
+        outs.append(out)
+    op, params = {"concat": ("concat", ConcatParams(axis=spec.axis)), "add": ("add", None),
+                  "mul": ("mul", None)}[spec.merge]
+    return merge_node(lowerer, op, params, where, ctx, inner, ident, anon, outs), inner.table if ident else None
+
+
+def _single_step_path(lowerer: Lowerer, path: Any, where: DocPath, ctx: Ctx, x: Source, name: str | None,
+                      anon: str) -> Source:
+    """A path given as one step (not a list) takes the path's name as its id: `branch1: {basic_conv: ...}`."""
+    kind, body, common = lowerer.split_step(path, where)
+    if kind is None:
+        return None
+    at = where + (kind,) if isinstance(path, dict) else where
+    if not lowerer.condition(common, at, ctx):
+        return x
+    ident = common.get("id") or name
+    inputs = lowerer.inputs_of(common, at, ctx, x, anon)
+    out, inner = lowerer.step(kind, body, at, ctx, inputs, ident, anon)
+    if ident:
+        lowerer.define(ctx, ident, out, at, inner)
+    return out
+
+
+def stage(lowerer: Lowerer, model: type[StageSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
+          inputs: list[Source], ident: str | None, anon: str) -> Result:
+    layer = ctx.prefix + (ident or anon)
+    spec = parse(lowerer, model, body, where, ctx, inputs, layer)
+    if spec is None:
+        return None, None
+    if (spec.block is None) == (spec.body is None):
+        lowerer.report.error("E102", "a stage needs exactly one of `block` or `body`", where, layer, key=True)
+        return None, None
+    if spec.block is not None and spec.block not in lowerer.header.blocks:
+        lowerer.report.error("E104", f"unknown block '{spec.block}'", where + ("block",), layer)
+        return None, None
+    if spec.repeat > lowerer.limits.max_layers - len(lowerer.graph):
+        lowerer.report.error("E501", f"repeat {spec.repeat:,} would exceed {lowerer.limits.max_layers:,} layers "
+                                     "(limit max_layers)", where + ("repeat",), layer)
+        return None, None
+    inner = enter(lowerer, ctx, ident, anon, "stage", where, spec.block or "")
+    current = inputs[0]
+    for i in range(spec.repeat):
+        copy = f"{spec.prefix}{spec.start + i}"
+        if spec.block is not None:
+            args = {**spec.args, **(spec.first if i == 0 else {})}
+            current, table = call_block(lowerer, spec.block, {}, where, inner, [current], copy, "", given=args)
+        else:
+            cctx = enter(lowerer, inner, copy, "", "repeat", where)
+            current = lowerer.steps(spec.body, where + ("body",), cctx, current)
+            table = cctx.table
+        lowerer.define(inner, copy, current, where, table)
+        if current is None:
+            break
+    return current, inner.table if ident else None
+
+
+def group(lowerer: Lowerer, model: type[GroupSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
+          inputs: list[Source], ident: str | None, anon: str) -> Result:
+    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.prefix + (ident or anon))
+    if spec is None:
+        return None, None
+    inner = enter(lowerer, ctx, ident, anon, "group", where, spec.label)
+    return lowerer.steps(spec.body, where + ("body",), inner, inputs[0]), inner.table if ident else None
+
+
+HANDLERS = {"residual": residual, "branches": branches, "stage": stage, "group": group}

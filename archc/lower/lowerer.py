@@ -1,0 +1,280 @@
+"""Spec -> graph: walks the step lists, expands blocks and constructs, names every node, infers shapes as it goes.
+
+Shapes are inferred node by node while lowering because some constructs depend on them: a `projection` shortcut is
+the identity when the shapes already match, and expressions may read `in_channels`. Data flows top to bottom: a
+`from:` may only name a step defined earlier; a later one is reported as such, or as a cycle when it is one.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from archc import expr
+from archc.errors import Problem
+from archc.ir.graph import INPUT_OP, Graph, Node, Scope
+from archc.ir.types import TensorType
+from archc.limits import Limits
+from archc.lower.names import Entry, NameTable
+from archc.ops.base import OpParams
+from archc.ops.registry import closest_ops, get_op
+from archc.passes.shapes import infer_node
+from archc.spec.model import COMMON_KEYS, CONSTRUCTS, InputSpec, SpecHeader
+from archc.spec.report import DocPath, Reporter, describe
+
+Source = str | None
+"""A node whose output feeds the next step; None when an earlier error poisoned the path."""
+Result = tuple[Source, NameTable | None]
+"""A step's output, and the names defined inside it when it is a named construct."""
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Where a step list is being lowered."""
+
+    prefix: str
+    """Names of steps with an `id` start with this (``layer1.0.``)."""
+    anon: str
+    """Names of steps without an `id` start with this, followed by their index."""
+    scope: str
+    """The innermost named scope."""
+    table: NameTable
+    values: Mapping[str, Any]
+    """Params and block arguments visible to expressions."""
+    blocks: tuple[str, ...] = ()
+    """The chain of block calls being expanded (recursion guard)."""
+
+    def named(self, ident: str) -> Ctx:
+        path = self.prefix + ident
+        return replace(self, prefix=path + ".", anon=path + ".", scope=path, table=self.table.child())
+
+    def transparent(self, anon_name: str) -> Ctx:
+        return replace(self, anon=anon_name + ".")
+
+
+@dataclass
+class PendingRef:
+    ref: str
+    table: NameTable
+    where: DocPath
+    layer: str
+    first_node: int
+    """Graph size when the step began: nodes created after it belong to the step."""
+
+
+class Lowerer:
+    def __init__(self, header: SpecHeader, params: dict[str, Any], report: Reporter, limits: Limits,
+                 file: str) -> None:
+        self.header = header
+        self.report = report
+        self.limits = limits
+        self.graph = Graph(header.name, header.doc, file)
+        self.graph.params = dict(params)
+        self.params = params
+        self.pending: list[PendingRef] = []
+        self._over_budget = False
+
+    # --- entry --------------------------------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        from archc.lower.constructs import HANDLERS
+
+        self.handlers = HANDLERS
+        top = NameTable()
+        first: Source = None
+        for name, spec in self.header.inputs.items():
+            spec = spec if isinstance(spec, InputSpec) else InputSpec(shape=spec)
+            node = Node(name, INPUT_OP, spec, self.report.doc.pos(("inputs", name), key=True),
+                        out_type=TensorType(tuple(spec.shape), spec.dtype))
+            self.graph.add_node(node)
+            top.define(name, Entry(name))
+            first = first or name
+        ctx = Ctx("", "", "", top, self.params)
+        last = self.steps(self.header.body, ("body",), ctx, first)
+        self.resolve_outputs(top, last)
+        self.report_pending()
+        return self.graph
+
+    def resolve_outputs(self, top: NameTable, last: Source) -> None:
+        outs = self.header.outputs
+        if outs is None:
+            if last is not None:
+                self.graph.outputs["output"] = last
+            return
+        items = {ref.replace(".", "_"): ref for ref in outs} if isinstance(outs, list) else dict(outs)
+        for i, (out_name, ref) in enumerate(items.items()):
+            where: DocPath = ("outputs", i) if isinstance(outs, list) else ("outputs", out_name)
+            entry = top.lookup(ref)
+            if entry is None:
+                self.report.error("E201", f"output '{out_name}' names unknown step '{ref}'{top.suggest(ref)}", where)
+            elif entry.node is not None:
+                self.graph.outputs[out_name] = entry.node
+
+    # --- step lists ---------------------------------------------------------------------------------------------------
+    def steps(self, steps: list[Any], where: DocPath, ctx: Ctx, current: Source) -> Source:
+        index = 0
+        for i, raw in enumerate(steps):
+            kind, body, common = self.split_step(raw, where + (i,))
+            if kind is None:
+                current = None
+                continue
+            # `at` is the path of the step's parameter mapping; its key is the op name, where diagnostics point
+            at = where + (i, kind) if isinstance(raw, dict) else where + (i,)
+            if not self.condition(common, at, ctx):
+                continue
+            ident = common.get("id")
+            anon = f"{ctx.anon}{index}"
+            index += 1
+            inputs = self.inputs_of(common, at, ctx, current, anon)
+            current, inner = self.step(kind, body, at, ctx, inputs, ident, anon)
+            if ident is not None:
+                self.define(ctx, ident, current, at, inner)
+        return current
+
+    def split_step(self, raw: Any, where: DocPath) -> tuple[str | None, Any, dict[str, Any]]:
+        """A step is `name` or `{name: {...}}`; returns (name, the mapping without common keys, common keys)."""
+        if isinstance(raw, str):
+            return raw, {}, {}
+        if isinstance(raw, dict) and len(raw) == 1:
+            (kind, body), = raw.items()
+            if body is None:
+                return kind, {}, {}
+            if not isinstance(body, dict):
+                self.report.error("E103", f"'{kind}' takes a mapping of parameters; found {describe(body)}",
+                                  where + (kind,))
+                return None, {}, {}
+            common = {k: body[k] for k in COMMON_KEYS if k in body}
+            return kind, body, common
+        if isinstance(raw, dict):
+            keys = ", ".join(repr(k) for k in raw) or "none"
+            self.report.error("E105", f"a step has exactly one op or block name as its key; found {keys}", where)
+        else:
+            self.report.error("E105", f"a step is an op name or `{{op: {{...}}}}`; found {describe(raw)}", where)
+        return None, {}, {}
+
+    def condition(self, common: dict[str, Any], where: DocPath, ctx: Ctx) -> bool:
+        if "if" not in common:
+            return True
+        value = self.evaluate(common["if"], ctx.values, where + ("if",))
+        if isinstance(value, bool):
+            return value
+        if value is not None:
+            self.report.error("E103", f"'if' must be true or false; found {describe(value)}", where)
+        return False
+
+    def inputs_of(self, common: dict[str, Any], where: DocPath, ctx: Ctx, current: Source, layer: str) -> list[Source]:
+        refs = common.get("from")
+        if refs is None:
+            return [current]
+        ref_list = refs if isinstance(refs, list) else [refs]
+        sources: list[Source] = []
+        for j, ref in enumerate(ref_list):
+            ref_where = where + ("from",) + ((j,) if isinstance(refs, list) else ())
+            if not isinstance(ref, str):
+                self.report.error("E103", f"'from' names steps; found {describe(ref)}", ref_where)
+                sources.append(None)
+                continue
+            entry = ctx.table.lookup(ref)
+            if entry is None:
+                self.pending.append(PendingRef(ref, ctx.table, ref_where, ctx.prefix + (common.get("id") or layer),
+                                               len(self.graph)))
+            sources.append(entry.node if entry else None)
+        return sources
+
+    def step(self, kind: str, body: dict[str, Any], where: DocPath, ctx: Ctx, inputs: list[Source],
+             ident: str | None, anon: str) -> Result:
+        if kind in self.handlers:
+            return self.handlers[kind](self, CONSTRUCTS[kind], body, where, ctx, inputs, ident, anon)
+        if kind in self.header.blocks:
+            from archc.lower.blocks import call_block
+
+            return call_block(self, kind, body, where, ctx, inputs, ident, anon)
+        if get_op(kind) is not None:
+            return self.op_step(kind, body, where, ctx, inputs, ident or None, anon), None
+        names = closest_ops(kind, [*self.header.blocks, *self.handlers])
+        hint = f"; did you mean {' or '.join(repr(n) for n in names)}?" if names else "; see `archc ops`"
+        self.report.error("E104", f"unknown op or block '{kind}'{hint}", where, key=True)
+        return None, None
+
+    def define(self, ctx: Ctx, ident: str, output: Source, where: DocPath, inner: NameTable | None = None) -> None:
+        if not ctx.table.define(ident, Entry(output, inner)):
+            self.report.error("E203", f"duplicate id '{ident}' in this scope", where + ("id",),
+                              ctx.prefix + ident)
+
+    # --- ops ----------------------------------------------------------------------------------------------------------
+    def op_step(self, kind: str, body: dict[str, Any], where: DocPath, ctx: Ctx, inputs: list[Source],
+                ident: str | None, anon: str) -> Source:
+        op = get_op(kind)
+        assert op is not None  # checked by the caller
+        name = ctx.prefix + ident if ident else anon
+        raw = {k: v for k, v in body.items() if k not in COMMON_KEYS}
+        values = self.values_for(ctx, inputs)
+        resolved = self.substitute_fields(raw, values, where)
+        if resolved is None:
+            return self.add_node(name, kind, None, where, ctx, inputs, failed=True)
+        params = self.report.validate(op.Params, resolved, where, name)
+        return self.add_node(name, kind, params, where, ctx, inputs, failed=params is None)
+
+    def values_for(self, ctx: Ctx, inputs: list[Source]) -> Mapping[str, Any]:
+        """Expression scope for a step: params, block arguments, and its input's shape when known."""
+        if inputs and inputs[0] is not None:
+            t = self.graph.node(inputs[0]).out_type
+            if t is not None:
+                return ChainMap({"in_channels": t.channels, "in_shape": list(t.shape)}, dict(ctx.values))
+        return ctx.values
+
+    def add_node(self, name: str, op: str, params: OpParams | None, where: DocPath, ctx: Ctx, inputs: list[Source],
+                 *, failed: bool = False) -> Source:
+        if len(self.graph) >= self.limits.max_layers:
+            if not self._over_budget:
+                self._over_budget = True
+                self.report.error("E501", f"more than {self.limits.max_layers} layers after expanding blocks and "
+                                          "repeats (limit max_layers)", where, name)
+            return None
+        if name in self.graph:
+            self.report.error("E203", f"two steps are both named '{name}'", where, name)
+            return None
+        node = Node(name, op, params, self.report.doc.pos(where, key=True), ctx.scope)
+        self.graph.add_node(node)
+        for port, src in enumerate(inputs):
+            if src is not None:
+                self.graph.connect(src, name, port)
+        if failed or any(src is None for src in inputs):
+            return name if not failed else None
+        try:
+            infer_node(self.graph, node, self.limits)
+        except Problem as problem:
+            self.report.error(problem.code, problem.message, where, name, key=True)
+            return None
+        return name
+
+    # --- expressions --------------------------------------------------------------------------------------------------
+    def evaluate(self, value: Any, values: Mapping[str, Any], where: DocPath) -> Any:
+        try:
+            return expr.substitute(value, values)
+        except Problem as problem:
+            self.report.error(problem.code, f"{problem.message}", where)
+            return None
+
+    def substitute_fields(self, raw: dict[str, Any], values: Mapping[str, Any], where: DocPath) -> dict | None:
+        out: dict[str, Any] = {}
+        ok = True
+        for key, value in raw.items():
+            try:
+                out[key] = expr.substitute(value, values)
+            except Problem as problem:
+                self.report.error(problem.code, problem.message, where + (key,))
+                ok = False
+        return out if ok else None
+
+    # --- references ---------------------------------------------------------------------------------------------------
+    def report_pending(self) -> None:
+        from archc.lower.cycles import explain_pending
+
+        for item in self.pending:
+            explain_pending(self, item)
+
+
+def lower(header: SpecHeader, params: dict[str, Any], report: Reporter, limits: Limits, file: str) -> Graph:
+    return Lowerer(header, params, report, limits, file).run()

@@ -1,0 +1,123 @@
+"""Activation functions. Parameter-free ones come from one table; the others are classes of their own."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from archc.ir.types import TensorType
+from archc.ops.base import Cost, Op, OpParams, TorchCode
+from archc.ops.fields import Axis, torch_dim
+from archc.ops.registry import register
+
+
+class _Activation(Op):
+    family = "act"
+    torch_call = ""
+    onnx_op = ""
+
+    def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(None, self.torch_call)
+
+    def onnx(self, b: Any, p: Any, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.node(self.onnx_op, [inputs[0]])
+
+
+# name, forward expression, ONNX op, summary
+_SIMPLE = [
+    ("relu", "torch.relu({0})", "Relu", "Rectified linear unit, max(0, x)."),
+    ("sigmoid", "torch.sigmoid({0})", "Sigmoid", "Logistic sigmoid, 1 / (1 + exp(-x))."),
+    ("tanh", "torch.tanh({0})", "Tanh", "Hyperbolic tangent."),
+    ("hardsigmoid", "F.hardsigmoid({0})", "HardSigmoid", "Piecewise-linear sigmoid, relu6(x + 3) / 6 (MobileNet v3)."),
+    ("hardswish", "F.hardswish({0})", "HardSwish", "x * relu6(x + 3) / 6 (MobileNet v3)."),
+    ("silu", "F.silu({0})", "", "x * sigmoid(x), also called swish."),
+    ("relu6", "F.relu6({0})", "", "min(max(0, x), 6) (MobileNet)."),
+]
+
+
+def _make_simple(name: str, call: str, onnx_op: str, summary: str) -> type[_Activation]:
+    cls = type(name.capitalize(), (_Activation,), {
+        "name": name, "torch_call": call, "onnx_op": onnx_op, "summary": summary, "example": name,
+        "__module__": __name__,
+    })
+    return register(cls)
+
+
+for _row in _SIMPLE:
+    _make_simple(*_row)
+
+
+class LeakyReluParams(OpParams):
+    slope: float = Field(0.01, description="Slope for negative inputs.")
+
+
+@register
+class LeakyRelu(_Activation):
+    name = "leaky_relu"
+    Params = LeakyReluParams
+    summary = "max(0, x) + slope * min(0, x)."
+    example = "leaky_relu: {slope: 0.1}"
+
+    def torch(self, p: LeakyReluParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(None, f"F.leaky_relu({{0}}, {p.slope!r})")
+
+    def onnx(self, b: Any, p: LeakyReluParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.node("LeakyRelu", [inputs[0]], alpha=p.slope)
+
+
+class PReluParams(OpParams):
+    shared: bool = Field(False, description="One learned slope for all channels instead of one per channel.")
+
+
+@register
+class PRelu(_Activation):
+    name = "prelu"
+    Params = PReluParams
+    summary = "Leaky ReLU with a learned slope per channel (or one shared slope)."
+    example = "prelu"
+
+    def cost(self, p: PReluParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost(params=1 if p.shared else out.channels, elementwise=out.numel)
+
+    def torch(self, p: PReluParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        n = 1 if p.shared else out.channels
+        return TorchCode(f"nn.PReLU({n})", "{m}({0})")
+
+
+class SoftmaxParams(OpParams):
+    axis: Axis = Field(0, description="Axis normalised over (0 = channels / classes).")
+
+
+@register
+class Softmax(_Activation):
+    name = "softmax"
+    family = "head"
+    Params = SoftmaxParams
+    summary = "Softmax along an axis (the class axis by default)."
+    example = "softmax"
+
+    def torch(self, p: SoftmaxParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(None, f"torch.softmax({{0}}, {torch_dim(p.axis)})")
+
+    def onnx(self, b: Any, p: SoftmaxParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.node("Softmax", [inputs[0]], axis=torch_dim(p.axis))
+
+
+class GeluParams(OpParams):
+    approximate: Literal["none", "tanh"] = Field("none", description="`tanh` for the tanh approximation.")
+
+
+@register
+class Gelu(_Activation):
+    name = "gelu"
+    Params = GeluParams
+    summary = "Gaussian error linear unit."
+    example = "gelu"
+
+    def torch(self, p: GeluParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        extra = "" if p.approximate == "none" else f", approximate={p.approximate!r}"
+        return TorchCode(None, f"F.gelu({{0}}{extra})")

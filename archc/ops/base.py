@@ -1,0 +1,162 @@
+"""What an op is: one class carries its schema, shape rule, cost rule, emission and diagram style.
+
+An op is a subclass of :class:`Op` registered with :func:`register`. Its ``Params`` pydantic model is the YAML schema
+of its step (and the source of the JSON Schema and the language reference); ``infer`` is its shape rule; ``cost`` its
+parameter and MAC count; ``window`` its receptive-field footprint; ``torch_module``/``torch_call`` its PyTorch code;
+``onnx`` its ONNX nodes. Emission methods receive plain values only, so this module never imports torch or onnx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from archc.errors import Problem
+from archc.ir.types import TensorType
+
+if TYPE_CHECKING:
+    from archc.emit.onnx_builder import OnnxBuilder
+
+
+class OpParams(BaseModel):
+    """Base of every op's parameter model: strict types, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class NoParams(OpParams):
+    """An op that takes no parameters."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one layer costs for batch 1."""
+
+    params: int = 0
+    """Trainable parameters."""
+    buffers: int = 0
+    """Non-trainable state such as batch-norm running statistics."""
+    macs: int = 0
+    """Multiply-accumulates of convolution and linear layers (torchvision's GFLOPS convention)."""
+    elementwise: int = 0
+    """Other arithmetic (normalisation, activation, pooling, merges), reported apart from MACs."""
+    connections: int = 0
+    """Connections in the LeNet paper's sense: weights used per output element, summed over outputs."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window per spatial dimension, for receptive-field arithmetic."""
+
+    kernel: tuple[int, ...]
+    """Effective (dilated) kernel extent."""
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    """Padding before the first element (top/left)."""
+
+
+@dataclass(frozen=True)
+class TorchCode:
+    """PyTorch code for one layer: an optional module constructor and the forward expression."""
+
+    module: str | None
+    """Source of the ``nn.Module`` constructor, e.g. ``nn.Conv2d(3, 64, kernel_size=3)``; None when stateless."""
+    call: str
+    """Forward expression; ``{m}`` stands for the module reference and ``{0}``, ``{1}``... for the inputs."""
+
+
+class Op:
+    """Base class of ops. Subclasses set the class attributes and override the rules they need."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    """Diagram colour and docs section: conv, pool, norm, act, linear, merge, reg, tensor, head."""
+    Params: ClassVar[type[OpParams]] = NoParams
+    summary: ClassVar[str] = ""
+    example: ClassVar[str] = ""
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    label_fields: ClassVar[tuple[str, ...]] = ()
+    """Parameters shown in diagram labels."""
+
+    # --- analysis -----------------------------------------------------------------------------------------------------
+    def infer(self, p: Any, inputs: list[TensorType]) -> TensorType:
+        """Shape rule. Default: same type as the single input."""
+        return inputs[0]
+
+    def cost(self, p: Any, inputs: list[TensorType], out: TensorType) -> Cost:
+        """Cost rule. Default: one element-wise operation per output element, no parameters."""
+        return Cost(elementwise=out.numel)
+
+    def window(self, p: Any, inputs: list[TensorType], out: TensorType) -> Window | None:
+        """Receptive-field footprint; None for ops that act point-wise in space."""
+        return None
+
+    # --- emission -----------------------------------------------------------------------------------------------------
+    def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        raise NotImplementedError(f"op {self.name!r} has no PyTorch emission")
+
+    def onnx(self, b: OnnxBuilder, p: Any, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        raise NotImplementedError(f"op {self.name!r} has no ONNX emission")
+
+    def label(self, p: Any, out: TensorType | None) -> str:
+        """Key attributes for diagram labels, e.g. ``7x7/2, 64``."""
+        parts = []
+        for f in self.label_fields:
+            value = getattr(p, f, None)
+            if value is not None and value is not False:
+                parts.append(f"{f}={_fmt(value)}")
+        return ", ".join(parts)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+# --- helpers shared by shape rules ------------------------------------------------------------------------------------
+_RANK_LAYOUT = {1: "[C]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
+
+
+def expect_rank(op: str, t: TensorType, ranks: tuple[int, ...], what: str = "input") -> None:
+    if t.rank not in ranks:
+        want = " or ".join(_RANK_LAYOUT.get(r, f"rank {r}") for r in ranks)
+        raise Problem("E305", f"{op} expects its {what} as {want} (batch implicit), found {t} (rank {t.rank})")
+
+
+def per_dim(value: int | list[int] | tuple[int, ...], n: int, field: str) -> tuple[int, ...]:
+    """Expand an int or a list to one value per spatial dimension."""
+    if isinstance(value, int):
+        return (value,) * n
+    if len(value) != n:
+        raise Problem("E306", f"{field} has {len(value)} values {list(value)} but the input has {n} spatial "
+                              f"dimension{'s' if n != 1 else ''}")
+    return tuple(value)
+
+
+def window_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int = 1,
+               ceil_mode: bool = False, *, what: str = "kernel") -> int:
+    """Output length of a sliding window (PyTorch's formula, including its ceil-mode rule)."""
+    eff = dilation * (kernel - 1) + 1
+    span = size + pad_before + pad_after - eff
+    if span < 0:
+        raise Problem("E304", f"{what} {eff} (after dilation) is larger than the padded input {size + pad_before + pad_after}"
+                              f" (input {size}, padding {pad_before}+{pad_after})")
+    if ceil_mode:
+        n = -(-span // stride) + 1
+        # PyTorch: the last window must start inside the input or left padding
+        if (n - 1) * stride >= size + pad_before:
+            n -= 1
+        return n
+    return span // stride + 1
+
+
+def py_tuple(values: tuple[int, ...]) -> str:
+    """Integers as compact Python source: one int when all are equal, else a tuple."""
+    if len(set(values)) == 1:
+        return str(values[0])
+    return "(" + ", ".join(str(v) for v in values) + ")"

@@ -1,0 +1,27 @@
+"""Field types shared by op parameter models, each with bounds and a description for the JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+MAX_DIM = 1_000_000
+
+Channels = Annotated[int, Field(ge=1, le=MAX_DIM, description="Number of output channels or features.")]
+Size = Annotated[int, Field(ge=1, le=MAX_DIM)]
+NonNeg = Annotated[int, Field(ge=0, le=MAX_DIM)]
+SizeOrList = Annotated[Size | list[Size], Field(description="One value for every spatial dimension, or one each.")]
+NonNegOrList = Annotated[NonNeg | list[NonNeg], Field(description="One value for every spatial dimension, or one each.")]
+Padding = Annotated[
+    NonNeg | list[NonNeg] | Literal["same", "valid"],
+    Field(description="Zero padding: an int, one int per spatial dimension, `same` (stride 1) or `valid` (none)."),
+]
+Axis = Annotated[int, Field(ge=-5, le=4, description="Axis without the batch: 0 is channels, -1 the last axis.")]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+
+def torch_dim(axis: int) -> int:
+    """A spec axis (batch excluded) as a PyTorch dim (batch included)."""
+    return axis + 1 if axis >= 0 else axis

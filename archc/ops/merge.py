@@ -1,0 +1,111 @@
+"""Merges of several tensors: element-wise add and multiply (with broadcasting), concatenation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from archc.errors import Problem
+from archc.ir.types import TensorType
+from archc.ops.base import Cost, NoParams, Op, OpParams, TorchCode
+from archc.ops.fields import Axis, torch_dim
+from archc.ops.registry import register
+
+
+def broadcast(op: str, inputs: list[TensorType], sources: list[str]) -> TensorType:
+    """NumPy broadcasting restricted to inputs of equal rank; the mismatch names both inputs."""
+    first = inputs[0]
+    shape = list(first.shape)
+    for t, src in zip(inputs[1:], sources[1:]):
+        if t.rank != first.rank or any(a != b and 1 not in (a, b) for a, b in zip(shape, t.shape)):
+            raise Problem("E301", f"{op} of {first} (from {sources[0]}) and {t} (from {src}): shapes must be "
+                                  "equal (or 1 where they differ)")
+        shape = [max(a, b) for a, b in zip(shape, t.shape)]
+    return first.with_shape(tuple(shape))
+
+
+class _Elementwise(Op):
+    family = "merge"
+    Params = NoParams
+    min_inputs = 2
+    max_inputs = None
+    symbol = ""
+    onnx_op = ""
+
+    def infer(self, p: Any, inputs: list[TensorType]) -> TensorType:
+        return broadcast(self.name, inputs, [f"input {i}" for i in range(len(inputs))])
+
+    def cost(self, p: Any, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost(elementwise=out.numel * (len(inputs) - 1))
+
+    def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(None, f" {self.symbol} ".join(f"{{{i}}}" for i in range(len(inputs))))
+
+    def onnx(self, b: Any, p: Any, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        y = inputs[0]
+        for other in inputs[1:]:
+            y = b.node(self.onnx_op, [y, other])
+        return y
+
+
+@register
+class Add(_Elementwise):
+    name = "add"
+    summary = "Element-wise sum of two or more inputs (residual merge)."
+    example = "add: {from: [conv3, shortcut]}"
+    symbol = "+"
+    onnx_op = "Add"
+
+
+@register
+class Mul(_Elementwise):
+    name = "mul"
+    summary = "Element-wise product of two or more inputs (gating, attention)."
+    example = "mul: {from: [features, gate]}"
+    symbol = "*"
+    onnx_op = "Mul"
+
+
+class ConcatParams(OpParams):
+    axis: Axis = Field(0, description="Axis to join along (0 = channels).")
+
+
+@register
+class Concat(Op):
+    name = "concat"
+    family = "merge"
+    Params = ConcatParams
+    summary = "Concatenation of two or more inputs along an axis (channels by default)."
+    example = "concat: {from: [branch1, branch2]}"
+    min_inputs = 2
+    max_inputs = None
+
+    def infer(self, p: ConcatParams, inputs: list[TensorType]) -> TensorType:
+        first = inputs[0]
+        axis = p.axis % first.rank if -first.rank <= p.axis < first.rank else None
+        if axis is None:
+            raise Problem("E306", f"concat axis {p.axis} is out of range for {first} (rank {first.rank})")
+        total = 0
+        for i, t in enumerate(inputs):
+            others = [d for j, d in enumerate(t.shape) if j != axis]
+            want = [d for j, d in enumerate(first.shape) if j != axis]
+            if t.rank != first.rank or others != want:
+                raise Problem("E302", f"concat along axis {p.axis} of {first} (input 0) and {t} (input {i}): "
+                                      "all other dimensions must be equal")
+            total += t.shape[axis]
+        shape = list(first.shape)
+        shape[axis] = total
+        return first.with_shape(tuple(shape))
+
+    def cost(self, p: ConcatParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost()
+
+    def torch(self, p: ConcatParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        items = ", ".join(f"{{{i}}}" for i in range(len(inputs)))
+        return TorchCode(None, f"torch.cat([{items}], {torch_dim(p.axis)})")
+
+    def onnx(self, b: Any, p: ConcatParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.node("Concat", inputs, axis=torch_dim(p.axis))

@@ -1,0 +1,125 @@
+"""Normalisation: batch norm (1-D/2-D/3-D by rank), layer norm, local response norm."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+from pydantic import Field
+
+from archc.errors import Problem
+from archc.ir.types import TensorType
+from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank
+from archc.ops.fields import Positive, Size
+from archc.ops.registry import register
+
+
+class BatchNormParams(OpParams):
+    eps: Positive = Field(1e-5, description="Added to the variance for numerical stability.")
+    momentum: float = Field(0.1, ge=0.0, le=1.0, description="Running-statistics update rate (PyTorch convention).")
+    affine: bool = Field(True, description="Learn a per-channel scale and shift.")
+
+
+@register
+class BatchNorm(Op):
+    name = "bn"
+    family = "norm"
+    Params = BatchNormParams
+    summary = "Batch normalisation over the channel axis (BatchNorm1d/2d/3d chosen by input rank)."
+    example = "bn: {id: bn1, eps: 0.001}"
+
+    def infer(self, p: BatchNormParams, inputs: list[TensorType]) -> TensorType:
+        expect_rank(self.name, inputs[0], (1, 2, 3, 4))
+        return inputs[0]
+
+    def cost(self, p: BatchNormParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        c = out.channels
+        # buffers: running mean, running variance and the num_batches_tracked counter, as in the state_dict
+        return Cost(params=2 * c if p.affine else 0, buffers=2 * c + 1, elementwise=2 * out.numel)
+
+    def torch(self, p: BatchNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        dims = max(1, inputs[0].rank - 1)
+        args = [str(out.channels)]
+        if p.eps != 1e-5:
+            args.append(f"eps={p.eps!r}")
+        if p.momentum != 0.1:
+            args.append(f"momentum={p.momentum!r}")
+        if not p.affine:
+            args.append("affine=False")
+        return TorchCode(f"nn.BatchNorm{dims}d({', '.join(args)})", "{m}({0})")
+
+    def onnx(self, b: Any, p: BatchNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.batch_norm(inputs[0], in_types[0], weights, p.eps)
+
+
+class LayerNormParams(OpParams):
+    dims: int | None = Field(None, ge=1, le=4, description="How many trailing axes to normalise; default all.")
+    eps: Positive = Field(1e-5, description="Added to the variance for numerical stability.")
+    affine: bool = Field(True, description="Learn an element-wise scale and shift.")
+
+
+@register
+class LayerNorm(Op):
+    name = "layernorm"
+    family = "norm"
+    Params = LayerNormParams
+    summary = "Layer normalisation over the trailing `dims` axes (all non-batch axes by default)."
+    example = "layernorm: {dims: 1}"
+
+    def normalized_shape(self, p: LayerNormParams, x: TensorType) -> tuple[int, ...]:
+        dims = p.dims if p.dims is not None else x.rank
+        if dims > x.rank:
+            raise Problem("E306", f"dims={dims} but the input {x} has only {x.rank} axes")
+        return x.shape[x.rank - dims:]
+
+    def infer(self, p: LayerNormParams, inputs: list[TensorType]) -> TensorType:
+        self.normalized_shape(p, inputs[0])
+        return inputs[0]
+
+    def cost(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        n = prod(self.normalized_shape(p, inputs[0]))
+        return Cost(params=2 * n if p.affine else 0, elementwise=2 * out.numel)
+
+    def torch(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        shape = list(self.normalized_shape(p, inputs[0]))
+        args = [str(shape)]
+        if p.eps != 1e-5:
+            args.append(f"eps={p.eps!r}")
+        if not p.affine:
+            args.append("elementwise_affine=False")
+        return TorchCode(f"nn.LayerNorm({', '.join(args)})", "{m}({0})")
+
+    def onnx(self, b: Any, p: LayerNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.layer_norm(inputs[0], in_types[0], len(self.normalized_shape(p, in_types[0])), weights, p.eps)
+
+
+class LRNParams(OpParams):
+    size: Size = Field(5, description="Number of neighbouring channels summed over.")
+    alpha: float = Field(1e-4, description="Scale of the sum of squares.")
+    beta: float = Field(0.75, description="Exponent.")
+    k: float = Field(1.0, description="Additive constant (AlexNet used 2).")
+
+
+@register
+class LocalResponseNorm(Op):
+    name = "lrn"
+    family = "norm"
+    Params = LRNParams
+    summary = "Local response normalisation across channels (AlexNet, GoogLeNet paper)."
+    example = "lrn: {size: 5, alpha: 0.0001, beta: 0.75, k: 2}"
+
+    def infer(self, p: LRNParams, inputs: list[TensorType]) -> TensorType:
+        expect_rank(self.name, inputs[0], (2, 3, 4))
+        return inputs[0]
+
+    def cost(self, p: LRNParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost(elementwise=out.numel * (p.size + 3))
+
+    def torch(self, p: LRNParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(f"nn.LocalResponseNorm({p.size}, alpha={p.alpha!r}, beta={p.beta!r}, k={p.k!r})", "{m}({0})")
+
+    def onnx(self, b: Any, p: LRNParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.node("LRN", [inputs[0]], size=p.size, alpha=p.alpha, beta=p.beta, bias=p.k)

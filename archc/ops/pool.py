@@ -1,0 +1,183 @@
+"""Pooling: max and average windows, global average, adaptive average."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+from pydantic import Field
+
+from archc.errors import Problem
+from archc.ir.types import TensorType
+from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, per_dim, py_tuple, window_out
+from archc.ops.fields import NonNegOrList, SizeOrList
+from archc.ops.registry import register
+
+
+class PoolParams(OpParams):
+    k: SizeOrList = Field(description="Window size.")
+    s: SizeOrList | None = Field(None, description="Stride; defaults to the window size.")
+    p: NonNegOrList = Field(0, description="Implicit padding on both sides (at most half the window).")
+    ceil_mode: bool = Field(False, description="Round the output size up, as Caffe did.")
+
+
+class _Pool(Op):
+    family = "pool"
+    Params = PoolParams
+    torch_name = ""
+    onnx_name = ""
+
+    def geometry(self, p: PoolParams, x: TensorType) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        n = x.rank - 1
+        k = per_dim(p.k, n, "k")
+        s = per_dim(p.s, n, "s") if p.s is not None else k
+        pad = per_dim(p.p, n, "p")
+        for ki, pi in zip(k, pad):
+            if pi * 2 > ki:
+                raise Problem("E306", f"padding {pi} is more than half the window {ki}")
+        return k, s, pad
+
+    def infer(self, p: PoolParams, inputs: list[TensorType]) -> TensorType:
+        x = inputs[0]
+        expect_rank(self.name, x, (2, 3, 4))
+        k, s, pad = self.geometry(p, x)
+        spatial = tuple(window_out(n, ki, si, pi, pi, 1, p.ceil_mode, what="window")
+                        for n, ki, si, pi in zip(x.spatial, k, s, pad))
+        return x.with_shape((x.channels, *spatial))
+
+    def cost(self, p: PoolParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        k, _, _ = self.geometry(p, inputs[0])
+        return Cost(elementwise=out.numel * prod(k), connections=out.numel * prod(k))
+
+    def window(self, p: PoolParams, inputs: list[TensorType], out: TensorType) -> Window:
+        return Window(*self.geometry(p, inputs[0]))
+
+    def label(self, p: PoolParams, out: TensorType | None) -> str:
+        k = p.k if isinstance(p.k, int) else "x".join(map(str, p.k))
+        s = p.s if p.s is not None else p.k
+        return f"{k}/{s if isinstance(s, int) else 'x'.join(map(str, s))}" + (", ceil" if p.ceil_mode else "")
+
+    def torch(self, p: PoolParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        x = inputs[0]
+        k, s, pad = self.geometry(p, x)
+        args = [f"kernel_size={py_tuple(k)}", f"stride={py_tuple(s)}"]
+        if any(pad):
+            args.append(f"padding={py_tuple(pad)}")
+        if p.ceil_mode:
+            args.append("ceil_mode=True")
+        args.extend(self.extra_torch_args(p))
+        return TorchCode(f"nn.{self.torch_name}{x.rank - 1}d({', '.join(args)})", "{m}({0})")
+
+    def extra_torch_args(self, p: PoolParams) -> list[str]:
+        return []
+
+    def onnx(self, b: Any, p: PoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        k, s, pad = self.geometry(p, in_types[0])
+        attrs: dict[str, Any] = {"kernel_shape": list(k), "strides": list(s), "pads": list(pad) * 2,
+                                 "ceil_mode": int(p.ceil_mode)}
+        attrs.update(self.extra_onnx_attrs(p))
+        return b.node(self.onnx_name, [inputs[0]], **attrs)
+
+    def extra_onnx_attrs(self, p: PoolParams) -> dict[str, Any]:
+        return {}
+
+
+@register
+class MaxPool(_Pool):
+    name = "maxpool"
+    summary = "Max pooling over a sliding window."
+    example = "maxpool: {k: 3, s: 2, p: 1}"
+    torch_name = "MaxPool"
+    onnx_name = "MaxPool"
+
+
+class AvgPoolParams(PoolParams):
+    count_include_pad: bool = Field(True, description="Count padded zeros in the average (PyTorch's default).")
+
+
+@register
+class AvgPool(_Pool):
+    name = "avgpool"
+    Params = AvgPoolParams
+    summary = "Average pooling over a sliding window."
+    example = "avgpool: {k: 2, s: 2}"
+    torch_name = "AvgPool"
+    onnx_name = "AveragePool"
+
+    def extra_torch_args(self, p: PoolParams) -> list[str]:
+        return [] if getattr(p, "count_include_pad", True) else ["count_include_pad=False"]
+
+    def extra_onnx_attrs(self, p: PoolParams) -> dict[str, Any]:
+        return {"count_include_pad": int(getattr(p, "count_include_pad", True))}
+
+
+class GlobalPoolParams(OpParams):
+    keepdims: bool = Field(True, description="Keep the pooled spatial axes as size 1 ([C, 1, 1]); false gives [C].")
+
+
+@register
+class GlobalAvgPool(Op):
+    name = "global_avgpool"
+    family = "pool"
+    Params = GlobalPoolParams
+    summary = "Average over all spatial positions (global average pooling)."
+    example = "global_avgpool"
+
+    def infer(self, p: GlobalPoolParams, inputs: list[TensorType]) -> TensorType:
+        x = inputs[0]
+        expect_rank(self.name, x, (2, 3, 4))
+        return x.with_shape((x.channels, *(1,) * (x.rank - 1)) if p.keepdims else (x.channels,))
+
+    def cost(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost(elementwise=inputs[0].numel)
+
+    def window(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> Window:
+        spatial = inputs[0].spatial
+        return Window(spatial, spatial, (0,) * len(spatial))
+
+    def torch(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        dims = tuple(range(2, inputs[0].rank + 1))
+        keep = ", keepdim=True" if p.keepdims else ""
+        return TorchCode(None, f"{{0}}.mean({dims}{keep})")
+
+    def onnx(self, b: Any, p: GlobalPoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        y = b.node("GlobalAveragePool", [inputs[0]])
+        if not p.keepdims:
+            y = b.reshape(y, out)
+        return y
+
+
+class AdaptivePoolParams(OpParams):
+    size: SizeOrList = Field(description="Output spatial size, e.g. `7` or `[6, 6]`.")
+
+
+@register
+class AdaptiveAvgPool(Op):
+    name = "adaptive_avgpool"
+    family = "pool"
+    Params = AdaptivePoolParams
+    summary = "Average pooling to a fixed output size; windows may overlap when the size does not divide the input."
+    example = "adaptive_avgpool: {size: 7}"
+
+    def infer(self, p: AdaptivePoolParams, inputs: list[TensorType]) -> TensorType:
+        x = inputs[0]
+        expect_rank(self.name, x, (2, 3, 4))
+        return x.with_shape((x.channels, *per_dim(p.size, x.rank - 1, "size")))
+
+    def cost(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost(elementwise=max(inputs[0].numel, out.numel))
+
+    def window(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> Window:
+        # the largest adaptive window: ceil((i+1)*n/m) - floor(i*n/m) at most ceil(n/m) + 1
+        k = tuple(-(-n // m) + (1 if n % m else 0) for n, m in zip(inputs[0].spatial, out.spatial))
+        s = tuple(max(1, n // m) for n, m in zip(inputs[0].spatial, out.spatial))
+        return Window(k, s, (0,) * len(k))
+
+    def label(self, p: AdaptivePoolParams, out: TensorType | None) -> str:
+        return "to " + ("x".join(map(str, out.spatial)) if out is not None else str(p.size))
+
+    def torch(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        n = inputs[0].rank - 1
+        return TorchCode(f"nn.AdaptiveAvgPool{n}d({py_tuple(out.spatial)})", "{m}({0})")

@@ -1,0 +1,63 @@
+"""Cost analysis without torch: parameters, buffers, MACs, element-wise work and activation memory per layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archc.errors import Problem
+from archc.ir.graph import Graph
+from archc.limits import Limits
+from archc.ops.base import Cost
+from archc.ops.registry import get_op
+
+
+@dataclass
+class Totals:
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    elementwise: int = 0
+    activation_bytes: int = 0
+    layers: int = 0
+
+    def add(self, cost: Cost, activation_bytes: int) -> None:
+        self.params += cost.params
+        self.buffers += cost.buffers
+        self.macs += cost.macs
+        self.elementwise += cost.elementwise
+        self.activation_bytes += activation_bytes
+        self.layers += 1
+
+
+@dataclass
+class CostReport:
+    total: Totals = field(default_factory=Totals)
+    by_scope: dict[str, Totals] = field(default_factory=dict)
+
+
+def analyse_costs(graph: Graph) -> CostReport:
+    """Store each node's :class:`Cost` in ``node.meta["cost"]``; sum per scope (every enclosing one) and in total."""
+    report = CostReport()
+    for node in graph.nodes():
+        if node.is_input or node.out_type is None:
+            continue
+        op = get_op(node.op)
+        assert op is not None
+        ins = [t for t in (p.out_type for p in graph.inputs_of(node.name)) if t is not None]
+        cost = op.cost(node.params, ins, node.out_type)  # type: ignore[arg-type]
+        node.meta["cost"] = cost
+        nbytes = node.out_type.nbytes
+        report.total.add(cost, nbytes)
+        for scope in graph.scope_chain(node.scope):
+            report.by_scope.setdefault(scope, Totals()).add(cost, nbytes)
+    return report
+
+
+def check_budgets(report: CostReport, limits: Limits) -> None:
+    t = report.total
+    if t.params + t.buffers > limits.max_params:
+        raise Problem("E501", f"the model has {t.params + t.buffers:,} parameters and buffers, more than "
+                              f"{limits.max_params:,} (limit max_params)")
+    if t.activation_bytes > limits.max_activation_bytes:
+        raise Problem("E501", f"layer outputs take {t.activation_bytes:,} bytes per sample, more than "
+                              f"{limits.max_activation_bytes:,} (limit max_activation_bytes)")

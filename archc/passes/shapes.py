@@ -1,0 +1,62 @@
+"""Static shape inference: each op's shape rule applied in data-flow order, with budgets checked on the way."""
+
+from __future__ import annotations
+
+from archc.errors import Problem
+from archc.ir.graph import Graph, Node
+from archc.limits import Limits
+from archc.ops.registry import get_op
+
+
+def infer_node(graph: Graph, node: Node, limits: Limits) -> None:
+    """Set ``node.out_type`` from its inputs' types; raises :class:`Problem` for a user error.
+
+    Nodes with an untyped input (an earlier error) stay untyped without a new error, so one mistake is reported once.
+    """
+    op = get_op(node.op)
+    if op is None:
+        raise Problem("E104", f"unknown op {node.op!r}")
+    sources = graph.input_names(node.name)
+    types = [graph.node(s).out_type for s in sources]
+    if any(t is None for t in types):
+        return
+    n = len(types)
+    if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
+        want = f"{op.min_inputs}" if op.max_inputs == op.min_inputs else (
+            f"at least {op.min_inputs}" if op.max_inputs is None else f"{op.min_inputs} to {op.max_inputs}")
+        raise Problem("E204", f"{node.op} takes {want} input{'s' if want != '1' else ''}, found {n}")
+    try:
+        out = op.infer(node.params, types)  # type: ignore[arg-type]
+    except Problem as problem:
+        if n > 1:
+            listing = ", ".join(f"{src} {t}" for src, t in zip(sources, types))
+            raise Problem(problem.code, f"{problem.message} (inputs: {listing})") from None
+        raise Problem(problem.code, f"{problem.message} (input: {sources[0]} {types[0]})") from None
+    check_tensor_budget(out.shape, limits)
+    node.out_type = out
+
+
+def check_tensor_budget(shape: tuple[int, ...], limits: Limits) -> None:
+    if any(d < 1 for d in shape):
+        raise Problem("E306", f"the output would have an empty dimension: {list(shape)}")
+    if any(d > limits.max_dim for d in shape):
+        raise Problem("E501", f"output shape {list(shape)} has a dimension above {limits.max_dim} (limit max_dim)")
+    numel = 1
+    for d in shape:
+        numel *= d
+    if numel > limits.max_tensor_elements:
+        raise Problem("E501", f"output shape {list(shape)} has {numel:,} elements per sample, more than "
+                              f"{limits.max_tensor_elements:,} (limit max_tensor_elements)")
+
+
+def infer_shapes(graph: Graph, limits: Limits) -> list[tuple[Node, Problem]]:
+    """Infer every node of a graph built without the lowerer; returns the problems found."""
+    problems: list[tuple[Node, Problem]] = []
+    for node in graph.topological():
+        if node.is_input:
+            continue
+        try:
+            infer_node(graph, node, limits)
+        except Problem as problem:
+            problems.append((node, problem))
+    return problems

@@ -1,0 +1,113 @@
+"""The spec's document model: the top level, block definitions and the structural constructs.
+
+Op steps are validated against each op's own ``Params`` model at lowering time, after ``${...}`` expressions have
+been evaluated, so a block body can be a template. Everything here is strict (``channels: yes`` is an error, not 1),
+refuses unknown keys and is frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$", max_length=64,
+                                  description="A name: letters, digits and underscores.")]
+Ref = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$", max_length=256,
+                           description="A step id, a model input, or a dotted path into a named construct.")]
+Refs = Annotated[Ref | list[Ref], Field(description="Where the step takes its input(s) from; default: the previous "
+                                                    "step's output.")]
+Condition = Annotated[bool | str, Field(description="Include the step only when true (usually a `${...}` expression).")]
+DType = Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"]
+Dim = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+
+class InputSpec(Strict):
+    shape: list[Dim] = Field(min_length=1, max_length=5, description="Shape without the batch, e.g. [3, 224, 224].")
+    dtype: DType = Field("float32", description="Element type (`int64` for embedding indices).")
+    doc: str = Field("", description="What the input holds.")
+
+
+class BlockSpec(Strict):
+    doc: str = Field("", description="What the block is, for readers and the reference.")
+    args: dict[Identifier, Any] = Field(
+        default_factory=dict,
+        description="Arguments: `name: default`, or `name: int|float|str|bool|list` for a required argument.",
+    )
+    body: list[Any] = Field(min_length=1, description="The block's steps; the first takes the block's input.")
+
+
+class SpecHeader(Strict):
+    """The top level of a spec file."""
+
+    name: Identifier = Field(description="Model name; also the generated PyTorch class name.")
+    doc: str = Field("", description="One paragraph: what the network is and where it comes from.")
+    inputs: dict[Identifier, list[Dim] | InputSpec] = Field(
+        min_length=1, description="Named model inputs: `image: [3, 224, 224]` or `{shape: ..., dtype: ...}`.")
+    outputs: list[Ref] | dict[Identifier, Ref] | None = Field(
+        None, description="Named results: a list of step ids or `{name: step}`; default: the last step.")
+    params: dict[Identifier, Any] = Field(
+        default_factory=dict, description="Model-level values used in `${...}` expressions; `--set k=v` overrides.")
+    blocks: dict[Identifier, BlockSpec] = Field(default_factory=dict, description="Reusable parameterised blocks.")
+    body: list[Any] = Field(min_length=1, description="The network's steps, in order.")
+
+
+# --- constructs -------------------------------------------------------------------------------------------------------
+class StepCommon(Strict):
+    id: Identifier | None = Field(None, description="Name of the step: its layer path component and reference name.")
+    from_: Refs | None = Field(None, alias="from", description="Input(s); default: the previous step's output.")
+    if_: Condition = Field(True, alias="if", description="Include the step only when this is true.")
+
+
+ShortcutKind = Literal["identity", "projection", "zero_pad", "none"]
+
+
+class ShortcutSpec(Strict):
+    kind: ShortcutKind = Field("projection", description="identity, projection (1x1 conv + bn when shapes differ), "
+                                                         "zero_pad (subsample + zero channels), or none.")
+    id: Identifier = Field("shortcut", description="Name of the shortcut's scope (torchvision: `downsample`).")
+    bn: bool = Field(True, description="Follow a projection's 1x1 convolution with batch norm.")
+    body: list[Any] | None = Field(None, description="Explicit shortcut steps instead of a kind.")
+
+
+class ResidualSpec(StepCommon):
+    body: list[Any] = Field(min_length=1, description="The residual branch.")
+    shortcut: ShortcutKind | ShortcutSpec | list[Any] = Field(
+        "identity", description="The shortcut: a kind, `{kind, id, bn}`, or a list of steps.")
+    merge: Literal["add", "concat"] = Field("add", description="`add` (ResNet) or `concat` (DenseNet: shortcut first).")
+
+
+class BranchesSpec(StepCommon):
+    paths: list[Any] | dict[Identifier, Any] = Field(
+        min_length=1, description="Parallel paths from the same input: a list, or named paths (scopes). A path is a "
+                                  "list of steps or a single step.")
+    merge: Literal["concat", "add", "mul"] = Field("concat", description="How the paths' outputs are merged.")
+    axis: int = Field(0, ge=-5, le=4, description="Concat axis (0 = channels).")
+
+
+class StageSpec(StepCommon):
+    block: Identifier | None = Field(None, description="Block called for every copy.")
+    body: list[Any] | None = Field(None, description="Steps repeated for every copy, instead of a block.")
+    repeat: int = Field(ge=0, le=1_000_000_000, description="Number of copies.")
+    args: dict[Identifier, Any] = Field(default_factory=dict, description="Block arguments for every copy.")
+    first: dict[Identifier, Any] = Field(default_factory=dict, description="Argument overrides for the first copy.")
+    prefix: Identifier | Literal[""] = Field("", description="Copy names are prefix + index (`denselayer`).")
+    start: int = Field(0, ge=0, le=1_000_000, description="Index of the first copy (1 for `denselayer1`).")
+
+
+class GroupSpec(StepCommon):
+    body: list[Any] = Field(min_length=1, description="Steps of the group.")
+    label: str = Field("", description="Caption for the diagram cluster; default: the id.")
+
+
+CONSTRUCTS: dict[str, type[StepCommon]] = {
+    "residual": ResidualSpec,
+    "branches": BranchesSpec,
+    "stage": StageSpec,
+    "group": GroupSpec,
+}
+COMMON_KEYS = ("id", "from", "if")
