@@ -5,6 +5,7 @@ Run ``python -m archc.docgen`` after changing an op or an error code; a test fai
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,13 @@ def errors_markdown() -> str:
     return "\n".join(out)
 
 
-GENERATED = {"docs/ops.md": ops_markdown, "docs/errors.md": errors_markdown}
+def schema_json() -> str:
+    from archc.spec.schema import json_schema
+
+    return json.dumps(json_schema(), indent=1) + "\n"
+
+
+GENERATED = {"docs/ops.md": ops_markdown, "docs/errors.md": errors_markdown, "docs/archc.schema.json": schema_json}
 
 
 def main(root: str = ".") -> None:

@@ -91,9 +91,9 @@ def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPat
     if inputs[0] is not None and lowerer.graph.node(inputs[0]).out_type is not None:
         t = lowerer.graph.node(inputs[0]).out_type
         values.update(in_channels=t.channels, in_shape=list(t.shape))
-    inner = ctx.named(ident) if ident else ctx.transparent(anon)
+    # a block call is always a scope, like an nn.Sequential child: named by its id, else by its index
+    inner = ctx.named(ident) if ident else ctx.at(anon)
     inner = replace(inner, table=NameTable(), values=values, blocks=(*ctx.blocks, block))
-    if ident:
-        lowerer.graph.add_scope(Scope(inner.scope, "block", block, lowerer.report.doc.pos(where, key=True)))
+    lowerer.graph.add_scope(Scope(inner.scope, "block", block, lowerer.report.doc.pos(where, key=True)))
     out = lowerer.steps(lowerer.header.blocks[block].body, ("blocks", block, "body"), inner, inputs[0])
-    return out, inner.table if ident else None
+    return out, inner.table

@@ -47,7 +47,10 @@ class Ctx:
     """The chain of block calls being expanded (recursion guard)."""
 
     def named(self, ident: str) -> Ctx:
-        path = self.prefix + ident
+        return self.at(self.prefix + ident)
+
+    def at(self, path: str) -> Ctx:
+        """A new named scope at ``path``."""
         return replace(self, prefix=path + ".", anon=path + ".", scope=path, table=self.table.child())
 
     def transparent(self, anon_name: str) -> Ctx:

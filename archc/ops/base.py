@@ -143,15 +143,16 @@ def window_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: 
     """Output length of a sliding window (PyTorch's formula, including its ceil-mode rule)."""
     eff = dilation * (kernel - 1) + 1
     span = size + pad_before + pad_after - eff
-    if span < 0:
-        raise Problem("E304", f"{what} {eff} (after dilation) is larger than the padded input {size + pad_before + pad_after}"
-                              f" (input {size}, padding {pad_before}+{pad_after})")
     if ceil_mode:
+        # PyTorch: round up, but the last window must start inside the input or the left padding
         n = -(-span // stride) + 1
-        # PyTorch: the last window must start inside the input or left padding
         if (n - 1) * stride >= size + pad_before:
             n -= 1
-        return n
+        if n >= 1:
+            return n
+    if span < 0:
+        raise Problem("E304", f"{what} {eff} (after dilation) is larger than the padded input "
+                              f"{size + pad_before + pad_after} (input {size}, padding {pad_before}+{pad_after})")
     return span // stride + 1
 
 
