@@ -88,7 +88,11 @@ def resolve_params(header: SpecHeader | None, overrides: dict[str, str], report:
             known = ", ".join(raw) or "none"
             report.error("E107", f"--set {key}: no such param (params: {known})", ("params",), key=True)
             continue
-        value = resolve_plain(text)
+        try:
+            value = resolve_plain(text)
+        except Problem as problem:
+            report.error("E107", f"--set {key}: {problem.message}", ("params", key))
+            continue
         if not _same_kind(raw[key], value):
             report.error("E107", f"--set {key}={text}: expected {describe(raw[key]).split()[0]} like the default "
                                  f"{raw[key]!r}; found {describe(value)}", ("params", key))

@@ -1,0 +1,433 @@
+"""Load a spec file as plain Python data with source positions, refusing anything unsafe or oversized.
+
+Only PyYAML's safe parser and composer run (never a constructor, so no tag can create objects), and every limit is
+checked before the step it protects: size before decoding; depth, node count and scalar length in an iterative event
+scan before composing (the composers recurse natively and crash on deep input); alias-expanded size per unique node
+before converting (billion laughs, cycles). Then every unique node is checked once (tags, keys, duplicates, merge keys;
+all errors collected) and the graph is converted iteratively, recording the position of every value and key.
+
+Plain scalars are resolved with the YAML 1.2 core schema (``no``/``on`` stay strings, ``010`` is 10). Mapping keys must
+be strings; the one exception is a plain integer key such as ``0:``, kept as its original text because layer names may
+be digits. Every user problem raises :class:`SpecError`; unreadable files raise :class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import gc
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import yaml
+
+from archc.errors import Diagnostic, Pos, Problem, SpecError, UsageError
+from archc.limits import DEFAULT_LIMITS, Limits
+
+YamlPath = tuple[str | int, ...]
+
+CORE = "tag:yaml.org,2002:"
+IMPLICIT = "tag:archc,2024:implicit"
+"""Tag our resolver gives untagged plain scalars, so explicit tags such as ``!!str 12`` stay distinguishable."""
+MAX_INT_DIGITS = 30
+HARD_MAX_DEPTH = 5_000
+"""Depth cap applied whatever the limits say: both composers recurse, the C one on the C stack (crash near 30,000)."""
+
+_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INTS = ((re.compile(r"[-+]?[0-9]+"), 10, 0), (re.compile(r"0o[0-7]+"), 8, 2), (re.compile(r"0x[0-9a-fA-F]+"), 16, 2))
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
+_NAN = re.compile(r"\.(nan|NaN|NAN)")
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_MERGE_REFUSED = "merge keys (<<) are not supported; write the keys out"
+_UNREAD = object()
+_KIND_NAMES = {yaml.ScalarNode: "scalar", yaml.SequenceNode: "sequence", yaml.MappingNode: "mapping"}
+_KIND_TAGS = {yaml.ScalarNode: CORE + "str", yaml.SequenceNode: CORE + "seq", yaml.MappingNode: CORE + "map"}
+
+
+def _make_loader(base: type) -> type:
+    """A loader of the safe family whose resolver leaves every scalar to us (see :data:`IMPLICIT`)."""
+
+    def resolve(self: Any, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        return IMPLICIT if kind is yaml.ScalarNode and implicit[0] else _KIND_TAGS[kind]
+
+    return type(f"Archc{base.__name__}", (base,), {"yaml_implicit_resolvers": {}, "resolve": resolve})
+
+
+_PY_LOADER = _make_loader(yaml.SafeLoader)
+_LOADER = _make_loader(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else _PY_LOADER
+
+
+@dataclass(frozen=True)
+class LoadedDoc:
+    """A loaded spec: plain data plus where each value and each mapping key was written."""
+
+    data: Any
+    file: str
+    positions: dict[YamlPath, Pos]
+    key_positions: dict[YamlPath, Pos]
+
+    def pos(self, path: YamlPath, *, key: bool = False) -> Pos:
+        """Position of ``path`` (its key if ``key``), else of the nearest known ancestor, else 1:1."""
+        path = tuple(path)
+        if key and path in self.key_positions:
+            return self.key_positions[path]
+        for end in range(len(path), -1, -1):
+            found = self.positions.get(path[:end])
+            if found is not None:
+                return found
+        return Pos(1, 1)
+
+
+def load_yaml_file(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS,
+                   display_name: str | None = None) -> LoadedDoc:
+    """Read at most ``max_file_bytes + 1`` bytes (enough to know the file is too large) and load them."""
+    shown = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limits.max_file_bytes + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    return load_yaml_text(data, display_name if display_name is not None else shown, limits)
+
+
+def load_yaml_text(text: str | bytes, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> LoadedDoc:
+    """Load one YAML document; an empty document (or only comments) gives ``data=None``."""
+    source = _decode(text, file, limits)
+    bang_marks = _scan_events(source, file, limits)
+    with _gc_paused():  # hundreds of thousands of acyclic objects: the cyclic GC would make this several times slower
+        root = _compose(source, file, limits)
+        if root is None:
+            return LoadedDoc(None, file, {}, {})
+        nodes = _measure(root, file, limits)
+        scalars, keys = _Checker(file, bang_marks).run(nodes)
+        data, positions, key_positions = _build(root, scalars, keys)
+    return LoadedDoc(data, file, positions, key_positions)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _fail(code: str, message: str, file: str, pos: Pos) -> NoReturn:
+    raise SpecError([Diagnostic(code, message, file, pos)])
+
+
+def _mark_pos(mark: Any) -> Pos:
+    return Pos(mark.line + 1, mark.column + 1)
+
+
+def _offset_pos(text: str, offset: int) -> Pos:
+    """Line and column of a character offset (lines end at ``\\n``)."""
+    offset = max(0, min(offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Pos(text.count("\n", 0, offset) + 1, offset - line_start + 1)
+
+
+def _decode(text: str | bytes, file: str, limits: Limits) -> str:
+    """Check size, UTF-8 and control characters, and drop a leading BOM, before YAML sees anything."""
+    if isinstance(text, str):  # at least one byte per character: cut before encoding a huge string
+        text = text[: limits.max_file_bytes + 1].encode("utf-8", "surrogatepass")
+    if len(text) > limits.max_file_bytes:
+        _fail("E005", f"file is larger than {limits.max_file_bytes} bytes (limit max_file_bytes)", file, Pos(1, 1))
+    text = text.removeprefix(codecs.BOM_UTF8)
+    try:
+        source = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = text[: exc.start].decode("utf-8")
+        _fail("E006", f"invalid UTF-8 byte 0x{text[exc.start]:02X}; save the file as UTF-8", file,
+              _offset_pos(prefix, len(prefix)))
+    bad = _NON_PRINTABLE.search(source)
+    if bad:
+        _fail("E006", f"character U+{ord(bad.group()):04X} is not allowed in YAML (control or special character)",
+              file, _offset_pos(source, bad.start()))
+    return source
+
+
+def _yaml_error(exc: yaml.YAMLError, source: str, file: str) -> SpecError:
+    """Translate any PyYAML error into a located E001 (syntax) or E006 (reader) diagnostic."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        offset = exc.position
+        if _LOADER is not _PY_LOADER:  # libyaml reports a byte offset into the UTF-8 encoding
+            offset = len(source.encode("utf-8")[:offset].decode("utf-8", "ignore"))
+        message = str(exc).splitlines()[0]  # "unacceptable character #x0000: ..." without PyYAML's location
+        return SpecError([Diagnostic("E006", message, file, _offset_pos(source, offset))])
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return SpecError([Diagnostic("E001", f"invalid YAML: {exc}", file, Pos(1, 1))])
+    mark = exc.problem_mark or exc.context_mark
+    message = exc.problem or exc.context or "invalid YAML"
+    if exc.problem and exc.context:  # e.g. "did not find expected key (while parsing a block mapping at line 1, ...)"
+        ctx = exc.context_mark
+        where = f" at line {ctx.line + 1}, column {ctx.column + 1}" if ctx else ""
+        message = f"{exc.problem} ({exc.context}{where})"
+    return SpecError([Diagnostic("E001", message, file, _mark_pos(mark) if mark else Pos(1, 1))])
+
+
+def _event_problem(event: yaml.Event, documents: int, nodes: int, depth: int, limits: Limits) -> Problem | None:
+    """The limit (or the one-document rule) this event breaks, given the running counts including it."""
+    max_depth = min(limits.max_depth, HARD_MAX_DEPTH)
+    if documents > 1:
+        return Problem("E001", "expected one YAML document, found a second one")
+    if nodes > limits.max_yaml_nodes:
+        return Problem("E005", f"more than {limits.max_yaml_nodes} YAML nodes (limit max_yaml_nodes)")
+    if depth > max_depth:
+        return Problem("E005", f"nesting deeper than {max_depth} levels (limit max_depth)")
+    if isinstance(event, yaml.ScalarEvent) and len(event.value) > limits.max_scalar_chars:
+        return Problem("E005", f"value of {len(event.value)} characters is longer than {limits.max_scalar_chars} "
+                       "(limit max_scalar_chars)")
+    return None
+
+
+def _scan_events(source: str, file: str, limits: Limits) -> set[tuple[int, int]]:
+    """Bound documents, depth, node count and scalar length from the event stream, stopping at the first excess.
+
+    PyYAML's event parser is iterative, so this is safe on any nesting. Returns the marks of scalars tagged with the
+    non-specific ``!``: our resolver cannot see that tag, which makes a plain scalar a string.
+    """
+    depth = nodes = documents = 0
+    bang_marks: set[tuple[int, int]] = set()
+    try:
+        for event in yaml.parse(source, Loader=_LOADER):
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                continue
+            documents += isinstance(event, yaml.DocumentStartEvent)
+            nodes += isinstance(event, yaml.NodeEvent)
+            depth += isinstance(event, yaml.CollectionStartEvent)
+            problem = _event_problem(event, documents, nodes, depth, limits)
+            if problem is not None:
+                _fail(problem.code, problem.message, file, _mark_pos(event.start_mark))
+            if isinstance(event, yaml.ScalarEvent) and event.tag == "!":
+                bang_marks.add((event.start_mark.line, event.start_mark.column))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source, file) from None
+    return bang_marks
+
+
+def _compose(source: str, file: str, limits: Limits) -> yaml.Node | None:
+    """Compose the node graph (aliases become shared nodes); the event scan has already bounded its depth."""
+    loader = _LOADER(source)
+    try:
+        return loader.get_single_node()
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source, file) from None
+    except RecursionError:
+        _fail("E005", f"nesting too deep to read (limit max_depth={limits.max_depth})", file, Pos(1, 1))
+    finally:
+        loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    """A collection's nodes; for a mapping, keys and values alike."""
+    return [child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
+
+
+def _measure(root: yaml.Node, file: str, limits: Limits) -> list[yaml.Node]:
+    """Alias-expanded size and depth of every unique node, memoised by id; returns unique nodes children-first.
+
+    Iterative post-order walk, so a 9x9 alias bomb costs 81 steps and a recursive alias is caught as a node met again
+    while it is still open.
+    """
+    size: dict[int, tuple[int, int]] = {}
+    open_ids: set[int] = set()
+    order: list[yaml.Node] = []
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
+    while stack:
+        node, children = stack.pop()
+        nid = id(node)
+        if children is None:  # first visit
+            if nid in size:
+                continue
+            if isinstance(node, yaml.ScalarNode):
+                size[nid] = (1, 0)
+                order.append(node)
+                continue
+            if nid in open_ids:
+                _fail("E005", "recursive alias: this value contains itself", file, _mark_pos(node.start_mark))
+            open_ids.add(nid)
+            children = _children(node)
+            stack.append((node, children))
+            stack.extend((child, None) for child in children if id(child) not in size)
+            continue
+        open_ids.discard(nid)
+        kids = [size[id(child)] for child in children]
+        count = 1 + sum(c for c, _ in kids)
+        depth = 1 + max((d for _, d in kids), default=0)
+        if count > limits.max_yaml_nodes:
+            _fail("E005", f"this value expands to {count} YAML nodes through aliases, more than "
+                  f"{limits.max_yaml_nodes} (limit max_yaml_nodes)", file, _mark_pos(node.start_mark))
+        if depth > (max_depth := min(limits.max_depth, HARD_MAX_DEPTH)):
+            _fail("E005", f"nesting deeper than {max_depth} levels through aliases (limit max_depth)", file,
+                  _mark_pos(node.start_mark))
+        size[nid] = (count, depth)
+        order.append(node)
+    return order
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len(CORE):] if tag.startswith(CORE) else tag
+
+
+def _parse_int(text: str) -> int | None:
+    """A YAML 1.2 core-schema integer, or None; refuses more than :data:`MAX_INT_DIGITS` digits."""
+    for pattern, base, skip in _INTS:
+        if pattern.fullmatch(text):
+            digits = text[skip:].lstrip("+-")
+            if len(digits) > MAX_INT_DIGITS:
+                raise Problem("E005", f"integer with {len(digits)} digits; at most {MAX_INT_DIGITS} are accepted")
+            return int(digits, base) * (-1 if text.startswith("-") else 1)
+    return None
+
+
+def _parse_float(text: str) -> float | None:
+    """A YAML 1.2 core-schema float (``1e-3``, ``.5``, ``-.inf``, ``.nan``), or None."""
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if _INF.fullmatch(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if _NAN.fullmatch(text):
+        return float("nan")
+    return None
+
+
+def resolve_plain(text: str) -> Any:
+    """Resolve an untagged plain scalar with the YAML 1.2 core schema; anything unrecognised is a string.
+
+    Raises :class:`Problem` ``E005`` for an integer of more than :data:`MAX_INT_DIGITS` digits.
+    """
+    if text in _NULLS:
+        return None
+    if text in _BOOLS:
+        return _BOOLS[text]
+    number = _parse_int(text)
+    if number is not None:
+        return number
+    real = _parse_float(text)
+    return text if real is None else real
+
+
+_TAG_TYPES: dict[str, type] = {"str": str, "null": type(None), "bool": bool, "int": int, "float": float}
+
+
+def _resolve_tagged(tag: str, text: str) -> Any:
+    """Apply an explicit core tag (``!!int "3"``, ``!!float 1``); text the tag cannot read is E004."""
+    name = tag.removeprefix(CORE) if tag.startswith(CORE) else tag
+    if name == "merge":
+        raise Problem("E003", _MERGE_REFUSED)
+    if name not in _TAG_TYPES:
+        raise Problem("E004", f"tag {_tag_name(tag)} is not allowed; only plain YAML values are accepted")
+    value = text if name == "str" else resolve_plain(text)
+    if name == "float" and type(value) is int:
+        value = float(value)
+    if type(value) is not _TAG_TYPES[name]:
+        raise Problem("E004", f"cannot read {text!r} as {_tag_name(tag)}")
+    return value
+
+
+class _Checker:
+    """Visits each unique node once, resolving scalars and keys and collecting every independent error."""
+
+    def __init__(self, file: str, bang_marks: set[tuple[int, int]]) -> None:
+        self.file = file
+        self.bang_marks = bang_marks
+        self.diagnostics: list[Diagnostic] = []
+        self.scalars: dict[int, Any] = {}
+        self.keys: dict[int, list[str]] = {}
+
+    def run(self, nodes: list[yaml.Node]) -> tuple[dict[int, Any], dict[int, list[str]]]:
+        """Check ``nodes`` (children before parents) and raise one SpecError listing every problem found."""
+        for node in nodes:
+            if isinstance(node, yaml.ScalarNode):
+                self._scalar(node)
+            else:
+                if node.tag != _KIND_TAGS[type(node)]:
+                    self._error("E004", f"tag {_tag_name(node.tag)} is not allowed on a {_KIND_NAMES[type(node)]}; "
+                                "only plain YAML values are accepted", node)
+                if isinstance(node, yaml.MappingNode):
+                    self._mapping(node)
+        if self.diagnostics:
+            raise SpecError(self.diagnostics)
+        return self.scalars, self.keys
+
+    def _error(self, code: str, message: str, node: yaml.Node) -> None:
+        self.diagnostics.append(Diagnostic(code, message, self.file, _mark_pos(node.start_mark)))
+
+    def _scalar(self, node: yaml.ScalarNode) -> None:
+        plain = not node.style
+        bang = (node.start_mark.line, node.start_mark.column) in self.bang_marks
+        try:
+            if node.tag == IMPLICIT:
+                self.scalars[id(node)] = resolve_plain(node.value) if plain and not bang else node.value
+            else:
+                self.scalars[id(node)] = _resolve_tagged(node.tag, node.value)
+        except Problem as problem:
+            self._error(problem.code, problem.message, node)
+
+    def _key(self, node: yaml.Node) -> str | None:
+        """The key's string, or None after recording why it is refused."""
+        if not isinstance(node, yaml.ScalarNode):
+            self._error("E007", f"mapping keys must be strings, found a {_KIND_NAMES[type(node)]}", node)
+            return None
+        value = self.scalars.get(id(node), _UNREAD)
+        if value is _UNREAD:  # its own error is already recorded
+            return None
+        if node.tag == IMPLICIT and not node.style and node.value == "<<":
+            self._error("E003", _MERGE_REFUSED, node)
+            return None
+        if isinstance(value, str):
+            return value
+        if type(value) is int and node.tag == IMPLICIT:
+            return str(node.value)
+        kind = {bool: "boolean", float: "number", int: "integer"}.get(type(value), "null")
+        self._error("E007", f"mapping keys must be strings, found {kind} {node.value!r}; quote the key", node)
+        return None
+
+    def _mapping(self, node: yaml.MappingNode) -> None:
+        first: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self._key(key_node)
+            if key is None:
+                continue
+            if key in first:
+                self._error("E002", f"duplicate key {key!r} (first defined on line "
+                            f"{first[key].start_mark.line + 1})", key_node)
+            else:
+                first[key] = key_node
+        self.keys[id(node)] = list(first)
+
+
+def _build(root: yaml.Node, scalars: dict[int, Any],
+           keys: dict[int, list[str]]) -> tuple[Any, dict[YamlPath, Pos], dict[YamlPath, Pos]]:
+    """Convert the checked graph to plain data, iteratively; aliased nodes become independent copies."""
+    positions: dict[YamlPath, Pos] = {}
+    key_positions: dict[YamlPath, Pos] = {}
+    holder: list[Any] = [None]
+    stack: list[tuple[yaml.Node, YamlPath, Any, int | str]] = [(root, (), holder, 0)]
+    while stack:
+        node, path, parent, slot = stack.pop()
+        positions[path] = _mark_pos(node.start_mark)
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = scalars[id(node)]
+        elif isinstance(node, yaml.SequenceNode):
+            value = [None] * len(node.value)
+            stack.extend((child, (*path, index), value, index) for index, child in enumerate(node.value))
+        else:
+            value = {}
+            for key, (key_node, child) in zip(keys[id(node)], node.value, strict=True):
+                value[key] = None
+                key_positions[(*path, key)] = _mark_pos(key_node.start_mark)
+                stack.append((child, (*path, key), value, key))
+        parent[slot] = value
+    return holder[0], positions, key_positions
