@@ -1,3 +1,3 @@
-from archc.cli.app import entry
+from archc.cli.main import entry
 
 entry()

@@ -170,13 +170,3 @@ def ops(name: Annotated[str | None, typer.Argument(help="Show one op in detail."
         sys.stdout.write(text)
 
     run_guarded(body)
-
-
-def entry() -> None:
-    """Console-script entry point."""
-    try:
-        app()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
-        # click reports usage errors with exit code 2 already
-        sys.exit(code)
