@@ -16,8 +16,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from archc import __version__
-from archc.errors import EXIT_INTERNAL, EXIT_USAGE, ArchcError, SpecError, UsageError
+from archc.errors import EXIT_INTERNAL, ArchcError, SpecError, UsageError
 from archc.limits import DEFAULT_LIMITS, Limits
+
+if os.environ.get("NO_COLOR"):  # https://no-color.org: Rich drops colours but keeps bold and dim unless told this
+    import typer.rich_utils
+
+    typer.rich_utils.COLOR_SYSTEM = None
 
 app = typer.Typer(
     name="archc", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -64,7 +69,7 @@ def run_guarded(fn: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: report, never dump a traceback by default
+    except Exception as exc:
         if os.environ.get("ARCHC_DEBUG"):
             traceback.print_exc()
         print(f"archc: internal error: {type(exc).__name__}: {exc} (a bug in archc; rerun with ARCHC_DEBUG=1 and "

@@ -18,7 +18,8 @@ class ConvParams(OpParams):
     out: Channels | None = Field(None, description="Output channels. Defaults to the input channels when `depthwise`.")
     k: SizeOrList = Field(description="Kernel size: `3`, or `[1, 7]` for a 1x7 kernel.")
     s: SizeOrList = Field(1, description="Stride.")
-    p: Padding = Field(0, description="Padding: int, per-dimension list, `same` (stride 1 only) or `valid`.")
+    p: Padding = Field(0, description="Padding: int, per-dimension list, `same` (stride 1 only), `same_upper` "
+                                      "(TensorFlow SAME for any stride: extra pixel bottom/right) or `valid`.")
     d: SizeOrList = Field(1, description="Dilation.")
     groups: int = Field(1, ge=1, le=1_000_000, description="Channel groups; input and output channels must divide.")
     depthwise: bool = Field(False, description="One filter group per input channel (groups = input channels).")
@@ -45,17 +46,24 @@ class ConvGeometry:
         self.k = per_dim(p.k, n, "k")
         self.s = per_dim(p.s, n, "s")
         self.d = per_dim(p.d, n, "d")
-        self.pads = resolve_padding(p.p, self.k, self.s, self.d)
+        self.pads = resolve_padding(p.p, self.k, self.s, self.d, x.spatial)
 
 
-def resolve_padding(p: Any, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(before, after) padding per spatial dimension."""
+def resolve_padding(p: Any, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...],
+                    sizes: tuple[int, ...] = ()) -> list[tuple[int, int]]:
+    """(before, after) padding per spatial dimension; `same_upper` needs the input ``sizes``."""
     n = len(k)
     if p == "valid":
         return [(0, 0)] * n
+    if p == "same_upper":
+        # TensorFlow SAME / ONNX SAME_UPPER: output ceil(size / stride), the odd pixel padded after
+        totals = [max((-(-size // si) - 1) * si + di * (ki - 1) + 1 - size, 0)
+                  for size, ki, si, di in zip(sizes, k, s, d, strict=True)]
+        return [(t // 2, t - t // 2) for t in totals]
     if p == "same":
         if any(v != 1 for v in s):
-            raise Problem("E306", f"padding `same` needs stride 1, found stride {list(s)}; give explicit padding")
+            raise Problem("E306", f"padding `same` expects stride 1; found stride {list(s)} (for a strided "
+                                  "convolution give `same_upper` or explicit padding)")
         totals = [di * (ki - 1) for ki, di in zip(k, d)]
         return [(t // 2, t - t // 2) for t in totals]
     return [(v, v) for v in per_dim(p, n, "p")]
@@ -75,8 +83,8 @@ class Conv(Op):
         expect_rank("conv", x, (2, 3, 4))
         g = ConvGeometry(p, x)
         if g.cin % g.groups or g.cout % g.groups:
-            raise Problem("E303", f"channels not divisible by groups: {g.cin} input and {g.cout} output channels, "
-                                  f"groups={g.groups}")
+            raise Problem("E303", f"groups={g.groups} expects input and output channels divisible by {g.groups}; "
+                                  f"found {g.cin} input and {g.cout} output channels")
         spatial = tuple(
             window_out(size, k, s, pb, pa, d)
             for size, k, s, (pb, pa), d in zip(x.spatial, g.k, g.s, g.pads, g.d)
@@ -96,14 +104,15 @@ class Conv(Op):
         return Window(tuple(d * (k - 1) + 1 for k, d in zip(g.k, g.d)), g.s, tuple(b for b, _ in g.pads))
 
     def label(self, p: ConvParams, out: TensorType | None) -> str:
-        k = _dims(p.k)
-        parts = [f"{k}/{_dims(p.s)}" if p.s != 1 else k]
+        k = _kernel(p.k, out.rank - 1 if out is not None else 2)
+        stride = _compact(p.s)
+        parts = [f"{k}/{stride}" if stride != "1" else k]
         if p.depthwise:
             parts.append("depthwise")
         elif p.groups != 1:
             parts.append(f"groups {p.groups}")
-        if p.d != 1:
-            parts.append(f"dilation {_dims(p.d)}")
+        if _compact(p.d) != "1":
+            parts.append(f"dilation {_compact(p.d)}")
         if out is not None:
             parts.append(str(out.channels))
         return ", ".join(parts)
@@ -123,6 +132,11 @@ class Conv(Op):
             args.append(f"groups={g.groups}")
         if not p.bias:
             args.append("bias=False")
+        if p.p == "same_upper" and any(b != a for b, a in g.pads):
+            # nn.ConvNd pads symmetrically: pad explicitly (F.pad lists the last axis first), the conv pads nothing
+            args = [a for a in args if not a.startswith("padding=")]
+            flat = tuple(v for pads in reversed(g.pads) for v in pads)
+            return TorchCode(f"nn.Conv{g.n}d({', '.join(args)})", f"{{m}}(F.pad({{0}}, {flat}))")
         return TorchCode(f"nn.Conv{g.n}d({', '.join(args)})", "{m}({0})")
 
     def onnx(self, b: Any, p: ConvParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
@@ -131,13 +145,22 @@ class Conv(Op):
         args = [inputs[0], b.initializer("weight", weights["weight"])]
         if p.bias:
             args.append(b.initializer("bias", weights["bias"]))
-        pads = [bp for bp, _ in g.pads] + [ap for _, ap in g.pads]
-        return b.node("Conv", args, kernel_shape=list(g.k), strides=list(g.s), pads=pads, dilations=list(g.d),
-                      group=g.groups)
+        attrs: dict[str, Any] = {"kernel_shape": list(g.k), "strides": list(g.s)}
+        if p.p == "same_upper":
+            attrs["auto_pad"] = "SAME_UPPER"  # the padding follows the input size, which may be dynamic
+        else:
+            attrs["pads"] = [bp for bp, _ in g.pads] + [ap for _, ap in g.pads]
+        return b.node("Conv", args, **attrs, dilations=list(g.d), group=g.groups)
 
 
-def _dims(value: int | list[int]) -> str:
+def _kernel(value: int | list[int], n: int) -> str:
+    """``7x7`` for a 2-D 7, ``1x7`` for [1, 7], ``5`` for a 1-D 5."""
+    values = [value] * n if isinstance(value, int) else value
+    return "x".join(str(v) for v in values)
+
+
+def _compact(value: int | list[int]) -> str:
+    """One number when every dimension agrees (``2`` for [2, 2]), else ``1x2``."""
     if isinstance(value, int):
-        return f"{value}x{value}"
-    return "x".join(str(v) for v in value)
-
+        return str(value)
+    return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)

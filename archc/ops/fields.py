@@ -12,10 +12,12 @@ Channels = Annotated[int, Field(ge=1, le=MAX_DIM, description="Number of output 
 Size = Annotated[int, Field(ge=1, le=MAX_DIM)]
 NonNeg = Annotated[int, Field(ge=0, le=MAX_DIM)]
 SizeOrList = Annotated[Size | list[Size], Field(description="One value for every spatial dimension, or one each.")]
-NonNegOrList = Annotated[NonNeg | list[NonNeg], Field(description="One value for every spatial dimension, or one each.")]
+NonNegOrList = Annotated[NonNeg | list[NonNeg],
+                         Field(description="One value for every spatial dimension, or one each.")]
 Padding = Annotated[
-    NonNeg | list[NonNeg] | Literal["same", "valid"],
-    Field(description="Zero padding: an int, one int per spatial dimension, `same` (stride 1) or `valid` (none)."),
+    NonNeg | list[NonNeg] | Literal["same", "same_upper", "valid"],
+    Field(description="Zero padding: an int, one int per spatial dimension, `same` (stride 1), `same_upper` "
+                      "(TensorFlow SAME: output ceil(input / stride), the odd pixel bottom/right) or `valid`."),
 ]
 Axis = Annotated[int, Field(ge=-5, le=4, description="Axis without the batch: 0 is channels, -1 the last axis.")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
