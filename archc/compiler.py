@@ -5,6 +5,7 @@ Never imports torch or onnx: `archc check`, `summary` and `schema` run on this a
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,9 +13,10 @@ from typing import Any
 
 from archc import expr
 from archc.errors import Diagnostic, Problem, SpecError
-from archc.ir.graph import Graph, GraphLintError
+from archc.ir.graph import Graph, GraphLintError, Node
 from archc.limits import DEFAULT_LIMITS, Limits
 from archc.lower import lower
+from archc.lower.budget import check_expansion
 from archc.passes.costs import CostReport, analyse_costs, check_budgets
 from archc.passes.receptive_field import analyse_receptive_fields
 from archc.spec.model import SpecHeader
@@ -53,6 +55,8 @@ def _compile(doc: LoadedDoc, overrides: dict[str, str], limits: Limits) -> Compi
     params = resolve_params(header, overrides, report)
     report.raise_if_any()
     assert header is not None and params is not None
+    check_expansion(header, params, report, limits)  # before building anything: refuses expansion bombs in time
+    report.raise_if_any()
     graph = lower(header, params, report, limits, doc.file)
     report.raise_if_any()
     for name, run in ANALYSES:
@@ -64,8 +68,25 @@ def _compile(doc: LoadedDoc, overrides: dict[str, str], limits: Limits) -> Compi
     try:
         check_budgets(costs, limits)
     except Problem as problem:
-        raise SpecError([Diagnostic(problem.code, problem.message, doc.file, doc.pos(("body",), key=True))]) from None
+        raise SpecError([_budget_diagnostic(problem, graph, doc)]) from None
     return Compiled(graph, costs, header, doc, params)
+
+
+def _budget_diagnostic(problem: Problem, graph: Graph, doc: LoadedDoc) -> Diagnostic:
+    """A whole-model budget error, located at the layer that weighs most in it."""
+    by_params = "(limit max_params)" in problem.message
+
+    def weight(node: Node) -> int:
+        cost = node.meta["cost"]
+        return cost.params + cost.buffers if by_params else node.out_type.nbytes if node.out_type else 0
+
+    layers = [n for n in graph.nodes() if not n.is_input and "cost" in n.meta]
+    if not layers:
+        return Diagnostic(problem.code, problem.message, doc.file, doc.pos(("body",), key=True))
+    big = max(layers, key=weight)
+    what = "parameters and buffers" if by_params else "bytes of output"
+    return Diagnostic(problem.code, f"{problem.message}; the largest layer is '{big.name}' with {weight(big):,} {what}",
+                      doc.file, big.pos, big.name)
 
 
 def validate_header(doc: LoadedDoc, report: Reporter) -> SpecHeader | None:
@@ -85,8 +106,11 @@ def resolve_params(header: SpecHeader | None, overrides: dict[str, str], report:
     raw = dict(header.params)
     for key, text in overrides.items():
         if key not in raw:
+            close = difflib.get_close_matches(key, list(raw), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
             known = ", ".join(raw) or "none"
-            report.error("E107", f"--set {key}: no such param (params: {known})", ("params",), key=True)
+            report.error("E107", f"--set {key}={text}: no such param; {hint}(params: {known})", ("params",),
+                         key=True)
             continue
         try:
             value = resolve_plain(text)

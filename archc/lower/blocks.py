@@ -40,9 +40,11 @@ def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPat
     decl = declared_args(lowerer.header.blocks[block].args)
     bound: dict[str, Any] = {}
     ok = True
+    meant: set[str] = set()  # declared arguments a misspelt one stands for: not reported missing as well
     for name, value in given.items():
         if name not in decl:
             close = difflib.get_close_matches(name, list(decl), n=1)
+            meant.update(close)
             hint = f"; did you mean '{close[0]}'?" if close else (
                 f"; it takes: {', '.join(decl)}" if decl else "; it takes no arguments")
             lowerer.report.error("E106", f"block '{block}' has no argument '{name}'{hint}", where + (name,), layer,
@@ -58,8 +60,12 @@ def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPat
         bound[name] = value
     for name, (_, default) in decl.items():
         if name not in bound:
-            if default is _REQUIRED:
-                lowerer.report.error("E106", f"block '{block}' needs argument '{name}'", where, layer, key=True)
+            if default is _REQUIRED and name in meant:
+                ok = False
+            elif default is _REQUIRED:
+                want = " or ".join(t.__name__ for t in decl[name][0])
+                lowerer.report.error("E106", f"block '{block}' needs argument '{name}' ({want}; it has no default)",
+                                     where, layer, key=True)
                 ok = False
             else:
                 bound[name] = default
@@ -81,7 +87,7 @@ def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPat
         return None, None
     if given is None:
         raw = {k: v for k, v in body.items() if k not in COMMON_KEYS}
-        given = lowerer.substitute_fields(raw, lowerer.values_for(ctx, inputs), where)
+        given = lowerer.substitute_fields(raw, lowerer.values_for(ctx, inputs), where, layer)
         if given is None:
             return None, None
     args = bind_args(lowerer, block, given, where, layer)

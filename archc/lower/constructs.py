@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING, Any
 
 from archc.ir.graph import Scope
@@ -27,12 +28,13 @@ def parse(lowerer: Lowerer, model: type[StepCommon], body: dict[str, Any], where
     if isinstance(raw.get("shortcut"), list):
         nested["shortcut"] = raw.pop("shortcut")
     values = lowerer.values_for(ctx, inputs)
-    resolved = lowerer.substitute_fields(raw, values, where)
+    resolved = lowerer.substitute_fields(raw, values, where, layer)
     if resolved is None:
         return None
     spec = lowerer.report.validate(model, {**resolved, **nested}, where, layer)
     if spec is not None and len(inputs) != 1:
-        lowerer.report.error("E204", f"a construct takes one input; found {len(inputs)}", where, layer)
+        lowerer.report.error("E204", f"a construct takes one input; found {len(inputs)}", (*where, "from"), layer,
+                             key=True)
         return None
     return spec
 
@@ -144,11 +146,16 @@ def _single_step_path(lowerer: Lowerer, path: Any, where: DocPath, ctx: Ctx, x: 
     if kind is None:
         return None
     at = where + (kind,) if isinstance(path, dict) else where
-    if not lowerer.condition(common, at, ctx):
+    if not lowerer.condition(common, at, ctx, ctx.prefix + (common.get("id") or name or anon)):
         return x
     ident = common.get("id") or name
-    inputs = lowerer.inputs_of(common, at, ctx, x, anon)
-    out, inner = lowerer.step(kind, body, at, ctx, inputs, ident, anon)
+    if ident and ident in ctx.table.entries:
+        if common.get("id"):
+            lowerer.duplicate_id(ctx, ident, (*at, "id"))
+        else:
+            lowerer.duplicate_id(ctx, ident, where, key=True)
+        return None
+    out, inner = lowerer.lower_step(kind, body, common, at, ctx, x, ident, anon)
     if ident:
         lowerer.define(ctx, ident, out, at, inner)
     return out
@@ -160,13 +167,25 @@ def stage(lowerer: Lowerer, model: type[StageSpec], body: dict[str, Any], where:
     spec = parse(lowerer, model, body, where, ctx, inputs, layer)
     if spec is None:
         return None, None
-    if (spec.block is None) == (spec.body is None):
-        lowerer.report.error("E102", "a stage needs exactly one of `block` or `body`", where, layer, key=True)
+    if spec.block is not None and spec.body is not None:
+        lowerer.report.error("E103", "a stage repeats either a `block` or a `body`; found both", (*where, "body"),
+                             layer, key=True)
+        return None, None
+    if spec.block is None and spec.body is None:
+        lowerer.report.error("E102", "a stage needs `block` (a block name) or `body` (steps) to repeat", where, layer,
+                             key=True)
         return None, None
     if spec.block is not None and spec.block not in lowerer.header.blocks:
-        lowerer.report.error("E104", f"unknown block '{spec.block}'", where + ("block",), layer)
+        known = list(lowerer.header.blocks)
+        close = difflib.get_close_matches(spec.block, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else (
+            f"; blocks of this spec: {', '.join(known)}" if known else "; this spec defines no `blocks:`")
+        lowerer.report.error("E104", f"unknown block '{spec.block}'{hint}", where + ("block",), layer)
         return None, None
-    if spec.repeat > lowerer.limits.max_layers - len(lowerer.graph):
+    if lowerer._over_budget:  # already reported once; every later step would exceed it too
+        return None, None
+    if spec.repeat > lowerer.limits.max_layers - lowerer.layer_count():
+        lowerer._over_budget = True
         lowerer.report.error("E501", f"repeat {spec.repeat:,} would exceed {lowerer.limits.max_layers:,} layers "
                                      "(limit max_layers)", where + ("repeat",), layer)
         return None, None

@@ -18,7 +18,7 @@ def explain_pending(lowerer: Lowerer, item: PendingRef) -> None:
         return
     target = entry.node
     graph = lowerer.graph.nx
-    step_nodes = list(graph.nodes)[item.first_node:]
+    step_nodes = list(graph.nodes)[item.first_node:item.end_node]
     for start in step_nodes:
         if start in graph and target in graph and nx.has_path(graph, start, target):
             path = nx.shortest_path(graph, start, target)

@@ -14,9 +14,10 @@ from typing import Any
 
 from archc import expr
 from archc.errors import Problem
-from archc.ir.graph import INPUT_OP, Graph, Node, Scope
+from archc.ir.graph import INPUT_OP, Graph, Node
 from archc.ir.types import TensorType
 from archc.limits import Limits
+from archc.lower.budget import spend_step
 from archc.lower.names import Entry, NameTable
 from archc.ops.base import OpParams
 from archc.ops.registry import closest_ops, get_op
@@ -64,7 +65,9 @@ class PendingRef:
     where: DocPath
     layer: str
     first_node: int
-    """Graph size when the step began: nodes created after it belong to the step."""
+    """Graph size when the step began: nodes from here up to ``end_node`` belong to the step."""
+    end_node: int | None = None
+    """Graph size when the step ended (None: it has not ended, every later node counts)."""
 
 
 class Lowerer:
@@ -78,6 +81,8 @@ class Lowerer:
         self.params = params
         self.pending: list[PendingRef] = []
         self._over_budget = False
+        self.steps_lowered = 0
+        """Steps lowered so far, skipped ones included (limit max_steps)."""
 
     # --- entry --------------------------------------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -118,22 +123,45 @@ class Lowerer:
     def steps(self, steps: list[Any], where: DocPath, ctx: Ctx, current: Source) -> Source:
         index = 0
         for i, raw in enumerate(steps):
+            if not spend_step(self, where + (i,)):  # a budget is spent (reported once): stop expanding
+                return None
             kind, body, common = self.split_step(raw, where + (i,))
             if kind is None:
                 current = None
                 continue
             # `at` is the path of the step's parameter mapping; its key is the op name, where diagnostics point
             at = where + (i, kind) if isinstance(raw, dict) else where + (i,)
-            if not self.condition(common, at, ctx):
-                continue
             ident = common.get("id")
             anon = f"{ctx.anon}{index}"
+            if not self.condition(common, at, ctx, ctx.prefix + ident if ident else anon):
+                continue
             index += 1
-            inputs = self.inputs_of(common, at, ctx, current, anon)
-            current, inner = self.step(kind, body, at, ctx, inputs, ident, anon)
+            if ident is not None and ident in ctx.table.entries:
+                self.duplicate_id(ctx, ident, (*at, "id"))
+                current = None  # the steps below stay untyped rather than read a guess
+                continue
+            current, inner = self.lower_step(kind, body, common, at, ctx, current, ident, anon)
             if ident is not None:
                 self.define(ctx, ident, current, at, inner)
         return current
+
+    def lower_step(self, kind: str, body: dict[str, Any], common: dict[str, Any], where: DocPath, ctx: Ctx,
+                   current: Source, ident: str | None, anon: str) -> Result:
+        """Resolve a step's inputs and lower it, noting which nodes it made for explaining forward references."""
+        first_pending = len(self.pending)
+        inputs = self.inputs_of(common, where, ctx, current, anon)
+        mine = self.pending[first_pending:]
+        result = self.step(kind, body, where, ctx, inputs, ident, anon)
+        for item in mine:
+            item.end_node = len(self.graph)
+        return result
+
+    def duplicate_id(self, ctx: Ctx, ident: str, where: DocPath, *, key: bool = False) -> None:
+        """Report a second step named ``ident`` (``where`` points at the name); the step is not lowered."""
+        first = ctx.table.entries[ident].line
+        line = f" (first used on line {first})" if first else ""
+        self.report.error("E203", f"duplicate id '{ident}' in this scope{line}; ids name steps and must be unique",
+                          where, ctx.prefix + ident, key=key)
 
     def split_step(self, raw: Any, where: DocPath) -> tuple[str | None, Any, dict[str, Any]]:
         """A step is `name` or `{name: {...}}`; returns (name, the mapping without common keys, common keys)."""
@@ -156,14 +184,15 @@ class Lowerer:
             self.report.error("E105", f"a step is an op name or `{{op: {{...}}}}`; found {describe(raw)}", where)
         return None, {}, {}
 
-    def condition(self, common: dict[str, Any], where: DocPath, ctx: Ctx) -> bool:
+    def condition(self, common: dict[str, Any], where: DocPath, ctx: Ctx, layer: str = "") -> bool:
         if "if" not in common:
             return True
-        value = self.evaluate(common["if"], ctx.values, where + ("if",))
+        value = self.evaluate(common["if"], ctx.values, (*where, "if"), layer)
         if isinstance(value, bool):
             return value
         if value is not None:
-            self.report.error("E103", f"'if' must be true or false; found {describe(value)}", where)
+            self.report.error("E103", f"'if': expected true or false; found {describe(value)}", (*where, "if"),
+                              layer)
         return False
 
     def inputs_of(self, common: dict[str, Any], where: DocPath, ctx: Ctx, current: Source, layer: str) -> list[Source]:
@@ -175,7 +204,8 @@ class Lowerer:
         for j, ref in enumerate(ref_list):
             ref_where = where + ("from",) + ((j,) if isinstance(refs, list) else ())
             if not isinstance(ref, str):
-                self.report.error("E103", f"'from' names steps; found {describe(ref)}", ref_where)
+                self.report.error("E103", f"'from': expected a step name; found {describe(ref)}", ref_where,
+                                  ctx.prefix + (common.get("id") or layer))
                 sources.append(None)
                 continue
             entry = ctx.table.lookup(ref)
@@ -197,11 +227,12 @@ class Lowerer:
             return self.op_step(kind, body, where, ctx, inputs, ident or None, anon), None
         names = closest_ops(kind, [*self.header.blocks, *self.handlers])
         hint = f"; did you mean {' or '.join(repr(n) for n in names)}?" if names else "; see `archc ops`"
-        self.report.error("E104", f"unknown op or block '{kind}'{hint}", where, key=True)
+        self.report.error("E104", f"unknown op or block '{kind}'{hint}", where, ctx.prefix + ident if ident else anon,
+                          key=True)
         return None, None
 
     def define(self, ctx: Ctx, ident: str, output: Source, where: DocPath, inner: NameTable | None = None) -> None:
-        if not ctx.table.define(ident, Entry(output, inner)):
+        if not ctx.table.define(ident, Entry(output, inner, self.report.doc.pos(where, key=True).line)):
             self.report.error("E203", f"duplicate id '{ident}' in this scope", where + ("id",),
                               ctx.prefix + ident)
 
@@ -213,7 +244,7 @@ class Lowerer:
         name = ctx.prefix + ident if ident else anon
         raw = {k: v for k, v in body.items() if k not in COMMON_KEYS}
         values = self.values_for(ctx, inputs)
-        resolved = self.substitute_fields(raw, values, where)
+        resolved = self.substitute_fields(raw, values, where, name)
         if resolved is None:
             return self.add_node(name, kind, None, where, ctx, inputs, failed=True)
         params = self.report.validate(op.Params, resolved, where, name)
@@ -229,7 +260,7 @@ class Lowerer:
 
     def add_node(self, name: str, op: str, params: OpParams | None, where: DocPath, ctx: Ctx, inputs: list[Source],
                  *, failed: bool = False) -> Source:
-        if len(self.graph) >= self.limits.max_layers:
+        if self.layer_count() >= self.limits.max_layers:
             if not self._over_budget:
                 self._over_budget = True
                 self.report.error("E501", f"more than {self.limits.max_layers} layers after expanding blocks and "
@@ -252,22 +283,27 @@ class Lowerer:
             return None
         return name
 
+    def layer_count(self) -> int:
+        """Layers so far; model inputs are nodes but not layers (as in the summary's count)."""
+        return len(self.graph) - len(self.graph.inputs)
+
     # --- expressions --------------------------------------------------------------------------------------------------
-    def evaluate(self, value: Any, values: Mapping[str, Any], where: DocPath) -> Any:
+    def evaluate(self, value: Any, values: Mapping[str, Any], where: DocPath, layer: str = "") -> Any:
         try:
             return expr.substitute(value, values)
         except Problem as problem:
-            self.report.error(problem.code, f"{problem.message}", where)
+            self.report.error(problem.code, f"'{where[-1]}': {problem.message}", where, layer)
             return None
 
-    def substitute_fields(self, raw: dict[str, Any], values: Mapping[str, Any], where: DocPath) -> dict | None:
+    def substitute_fields(self, raw: dict[str, Any], values: Mapping[str, Any], where: DocPath,
+                          layer: str = "") -> dict | None:
         out: dict[str, Any] = {}
         ok = True
         for key, value in raw.items():
             try:
                 out[key] = expr.substitute(value, values)
             except Problem as problem:
-                self.report.error(problem.code, problem.message, where + (key,))
+                self.report.error(problem.code, f"'{key}': {problem.message}", where + (key,), layer)
                 ok = False
         return out if ok else None
 

@@ -12,6 +12,8 @@ class Entry:
 
     node: str | None
     inner: NameTable | None = None
+    line: int = 0
+    """Where the id was defined (0: unknown), for pointing at the first of two duplicates."""
 
 
 @dataclass
@@ -52,6 +54,10 @@ class NameTable:
         return names
 
     def suggest(self, ref: str) -> str:
+        head, *rest = ref.split(".")
+        entry = self.lookup(head) if rest else None
+        if entry is not None:
+            return _suggest_inside(head, entry, rest)
         names = self.visible()
         close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
         if close:
@@ -59,3 +65,19 @@ class NameTable:
         if names and len(names) <= 12:
             return "; visible here: " + ", ".join(names)
         return ""
+
+
+def _suggest_inside(known: str, entry: Entry, rest: list[str]) -> str:
+    """Hint for a dotted reference whose head exists: which part is missing, and what is there instead."""
+    for part in rest:
+        if entry.inner is None:
+            return f"; '{known}' is a single step with no named steps inside"
+        found = entry.inner.entries.get(part)
+        if found is None:
+            names = list(entry.inner.entries)
+            close = difflib.get_close_matches(part, names, n=3, cutoff=0.5)
+            if close:
+                return "; did you mean " + " or ".join(f"'{known}.{c}'" for c in close) + "?"
+            return f"; '{known}' contains: {', '.join(names) or 'no named steps'}"
+        entry, known = found, f"{known}.{part}"
+    return ""

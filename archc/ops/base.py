@@ -124,8 +124,9 @@ _RANK_LAYOUT = {1: "[C]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
 
 def expect_rank(op: str, t: TensorType, ranks: tuple[int, ...], what: str = "input") -> None:
     if t.rank not in ranks:
-        want = " or ".join(_RANK_LAYOUT.get(r, f"rank {r}") for r in ranks)
-        raise Problem("E305", f"{op} expects its {what} as {want} (batch implicit), found {t} (rank {t.rank})")
+        layouts = [_RANK_LAYOUT.get(r, f"rank {r}") for r in ranks]
+        want = " or ".join([", ".join(layouts[:-1]), layouts[-1]] if len(layouts) > 1 else layouts)
+        raise Problem("E305", f"{op} expects its {what} as {want} (batch implicit); found {t} (rank {t.rank})")
 
 
 def per_dim(value: int | list[int] | tuple[int, ...], n: int, field: str) -> tuple[int, ...]:
@@ -151,8 +152,10 @@ def window_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: 
         if n >= 1:
             return n
     if span < 0:
-        raise Problem("E304", f"{what} {eff} (after dilation) is larger than the padded input "
-                              f"{size + pad_before + pad_after} (input {size}, padding {pad_before}+{pad_after})")
+        dilated = f" (dilation {dilation})" if dilation != 1 else ""
+        padded = size + pad_before + pad_after
+        raise Problem("E304", f"{what} {eff}{dilated} does not fit: expected at most the padded input size {padded} "
+                              f"({size} + padding {pad_before}+{pad_after}), found {eff}")
     return span // stride + 1
 
 

@@ -19,8 +19,9 @@ def broadcast(op: str, inputs: list[TensorType], sources: list[str]) -> TensorTy
     shape = list(first.shape)
     for t, src in zip(inputs[1:], sources[1:]):
         if t.rank != first.rank or any(a != b and 1 not in (a, b) for a, b in zip(shape, t.shape)):
-            raise Problem("E301", f"{op} of {first} (from {sources[0]}) and {t} (from {src}): shapes must be "
-                                  "equal (or 1 where they differ)")
+            which = (f" ({sources[0]})", f" ({src})") if len(inputs) > 2 else ("", "")
+            raise Problem("E301", f"{op} expects inputs of equal shape (or 1 where they differ); found {first}"
+                                  f"{which[0]} and {t}{which[1]}")
         shape = [max(a, b) for a, b in zip(shape, t.shape)]
     return first.with_shape(tuple(shape))
 
@@ -92,8 +93,9 @@ class Concat(Op):
             others = [d for j, d in enumerate(t.shape) if j != axis]
             want = [d for j, d in enumerate(first.shape) if j != axis]
             if t.rank != first.rank or others != want:
-                raise Problem("E302", f"concat along axis {p.axis} of {first} (input 0) and {t} (input {i}): "
-                                      "all other dimensions must be equal")
+                which = (" (input 0)", f" (input {i})") if len(inputs) > 2 else ("", "")
+                raise Problem("E302", f"concat along axis {p.axis} expects inputs equal in every other dimension; "
+                                      f"found {first}{which[0]} and {t}{which[1]}")
             total += t.shape[axis]
         shape = list(first.shape)
         shape[axis] = total

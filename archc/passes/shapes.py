@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from archc.errors import Problem
 from archc.ir.graph import Graph, Node
+from archc.ir.types import TensorType
 from archc.limits import Limits
 from archc.ops.registry import get_op
 
@@ -24,16 +25,26 @@ def infer_node(graph: Graph, node: Node, limits: Limits) -> None:
     if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
         want = f"{op.min_inputs}" if op.max_inputs == op.min_inputs else (
             f"at least {op.min_inputs}" if op.max_inputs is None else f"{op.min_inputs} to {op.max_inputs}")
-        raise Problem("E204", f"{node.op} takes {want} input{'s' if want != '1' else ''}, found {n}")
+        raise Problem("E204", f"{node.op} takes {want} input{'s' if want != '1' else ''}, found {n}"
+                              f"{_provenance(graph, sources, types, '')}")
     try:
         out = op.infer(node.params, types)  # type: ignore[arg-type]
     except Problem as problem:
-        if n > 1:
-            listing = ", ".join(f"{src} {t}" for src, t in zip(sources, types))
-            raise Problem(problem.code, f"{problem.message} (inputs: {listing})") from None
-        raise Problem(problem.code, f"{problem.message} (input: {sources[0]} {types[0]})") from None
+        raise Problem(problem.code, problem.message + _provenance(graph, sources, types, problem.message)) from None
     check_tensor_budget(out.shape, limits)
     node.out_type = out
+
+
+def _provenance(graph: Graph, sources: list[str], types: list[TensorType], message: str) -> str:
+    """Which layers the inputs come from, with their shapes unless the message already shows them."""
+    def origin(src: str) -> str:
+        producer = graph.node(src)
+        return f"{'input' if producer.is_input else producer.op} '{src}'"
+
+    plural = "s" if len(sources) > 1 else ""
+    if len(sources) <= 2 and message and all(str(t) in message for t in types):
+        return f" (input{plural} from {', '.join(origin(s) for s in sources)})"
+    return f" (input{plural}: {', '.join(f'{t} from {origin(s)}' for s, t in zip(sources, types, strict=True))})"
 
 
 def check_tensor_budget(shape: tuple[int, ...], limits: Limits) -> None:

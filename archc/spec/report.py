@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -17,7 +17,7 @@ SYNONYMS = {
     "kernel": "k", "kernel_size": "k", "stride": "s", "strides": "s", "padding": "p", "dilation": "d",
     "out_channels": "out", "filters": "out", "channels": "out", "units": "out", "out_features": "out",
     "num_features": "out", "use_bias": "bias", "rate": "p", "dim": "axis", "name": "id", "input": "from",
-    "inputs": "from", "n": "repeat", "times": "repeat", "num_groups": "groups",
+    "inputs": "from", "n": "repeat", "times": "repeat", "num_groups": "groups", "layers": "body",
 }
 
 
@@ -46,34 +46,94 @@ class Reporter:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            for loc, messages, found in _group_errors(exc, data):
-                self._report_validation(model, loc, messages, found, data, where, layer)
+            groups = _group_errors(exc, data)
+            # a misspelt key also makes its field "missing": report the spelling only
+            hints: dict[DocPath, str | None] = {}
+            for loc, messages, _ in groups:
+                if any(kind == "extra_forbidden" for kind, _ in messages):
+                    hints[loc] = _suggestion(str(loc[-1]), _unused_fields(model, data, loc[:-1]))
+            suggested = {(*loc[:-1], hint) for loc, hint in hints.items() if hint is not None}
+            for loc, messages, found in groups:
+                if {k for k, _ in messages} == {"missing"} and loc in suggested:
+                    continue
+                self._report_validation(model, loc, messages, found, where, layer, hints.get(loc))
             return None
 
     def _report_validation(self, model: type[BaseModel], loc: DocPath, messages: list[tuple[str, str]],
-                           found: Any, data: Any, where: DocPath, layer: str) -> None:
+                           found: Any, where: DocPath, layer: str, hint: str | None) -> None:
         kinds = {k for k, _ in messages}
         field = ".".join(str(x) for x in loc)
         if "extra_forbidden" in kinds:
-            name = str(loc[-1])
-            self.error("E101", f"unknown field '{name}'{_suggest(name, _fields_at(model, loc[:-1]))}",
-                       where + loc, layer, key=True)
+            fields = _fields_at(model, loc[:-1])
+            advice = f"; did you mean '{hint}'?" if hint else (f"; expected one of: {', '.join(fields)}" if fields
+                                                                else "")
+            self.error("E101", f"unknown field '{loc[-1]}'{advice}", where + loc, layer, key=True)
         elif "missing" in kinds:
-            self.error("E102", f"missing field '{field}'", where + loc[:-1], layer)
+            about = _field_doc(model, loc)
+            self.error("E102", f"missing required field '{field}'{f' ({about})' if about else ''}",
+                       where + loc[:-1], layer)
         else:
-            wanted = "; or ".join(dict.fromkeys(_clean(m) for _, m in messages))
             subject = f"'{field}': " if field else ""
-            self.error("E103", f"{subject}{wanted}; found {describe(found)}", where + loc, layer)
+            if kinds == {"value_error"}:  # a model rule's own sentence, about several fields
+                self.error("E103", subject + "; ".join(m for _, m in messages), where + loc, layer)
+                return
+            self.error("E103", f"{subject}{_either(m for _, m in messages)}; found {describe(found)}", where + loc,
+                       layer)
+
+
+def _either(phrases: Iterable[str]) -> str:
+    """``expected an integer``, ``expected a list`` -> ``expected an integer or a list``."""
+    unique = list(dict.fromkeys(phrases))
+    if len(unique) > 1 and all(p.startswith("expected ") for p in unique):
+        rest = [p.removeprefix("expected ") for p in unique]
+        return "expected " + ", ".join(rest[:-1]) + " or " + rest[-1]
+    return "; or ".join(unique)
 
 
 def describe(value: Any) -> str:
-    """A short, typed rendering of a user value for messages."""
+    """A short, typed rendering of a user value for messages, spelt as in YAML (``true``, ``null``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"bool {str(value).lower()}"
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
-    kind = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "mapping",
-            type(None): "null"}.get(type(value), type(value).__name__)
-    return f"{kind} {text}" if value is not None else "null"
+    kinds = {int: "int", float: "float", str: "str", list: "list", dict: "mapping"}
+    kind = kinds.get(type(value), type(value).__name__)
+    return f"{kind} {text}"
+
+
+_IDENTIFIER = "^[A-Za-z0-9_]+$"
+# pydantic error types that only say the value has another type; a union reports one per member
+_TYPE_KINDS = {"int_type", "int_parsing", "float_type", "float_parsing", "string_type", "bool_type", "bool_parsing",
+               "list_type", "dict_type", "model_type", "model_attributes_type", "literal_error", "is_instance_of",
+               "none_required"}
+
+
+def _expected(err: Any) -> str:
+    """What a pydantic error says was expected, in the words of the spec language."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    simple = {"int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
+              "float_parsing": "a number", "string_type": "a string", "bool_type": "true or false",
+              "bool_parsing": "true or false", "list_type": "a list", "dict_type": "a mapping",
+              "model_type": "a mapping", "model_attributes_type": "a mapping", "none_required": "null"}
+    if kind in simple:
+        return f"expected {simple[kind]}"
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return f"expected a value {bounds[kind]} {limit}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected', 'one of the listed values')}"
+    if kind == "string_pattern_mismatch":
+        pattern = ctx.get("pattern", "")
+        return "expected a name of letters, digits and underscores" if pattern == _IDENTIFIER else \
+            f"expected text matching {pattern}"
+    if kind in ("too_short", "too_long"):
+        n = ctx.get("min_length" if kind == "too_short" else "max_length")
+        return f"expected {'at least' if kind == 'too_short' else 'at most'} {n} item{'s' if n != 1 else ''}"
+    return _clean(err["msg"])
 
 
 def _clean(message: str) -> str:
@@ -90,10 +150,18 @@ def _group_errors(exc: ValidationError, data: Any) -> list[tuple[DocPath, list[t
         if err["type"] == "missing" or err["type"] == "extra_forbidden":
             loc = tuple(err["loc"][: len(loc) + 1]) if len(loc) < len(err["loc"]) else loc
             loc = _strip_tags(loc, data)
-        grouped.setdefault(loc, []).append((err["type"], err["msg"]))
+        grouped.setdefault(loc, []).append((err["type"], _expected(err)))
         found.setdefault(loc, value)
-    # the deepest location wins when a union reports at several depths
-    return [(loc, msgs, found[loc]) for loc, msgs in grouped.items()]
+    out = []
+    for loc, msgs in grouped.items():
+        kinds = {k for k, _ in msgs}
+        # a union member whose type does not fit says nothing when a member that fits reports why
+        if kinds <= _TYPE_KINDS and any(len(o) > len(loc) and o[: len(loc)] == loc for o in grouped):
+            continue
+        if not kinds <= _TYPE_KINDS:
+            msgs = [(k, m) for k, m in msgs if k not in _TYPE_KINDS]
+        out.append((loc, msgs, found[loc]))
+    return out
 
 
 def _doc_loc(loc: Sequence[Any], data: Any) -> tuple[DocPath, Any]:
@@ -101,10 +169,8 @@ def _doc_loc(loc: Sequence[Any], data: Any) -> tuple[DocPath, Any]:
     path: list[str | int] = []
     current = data
     for item in loc:
-        if isinstance(current, dict) and item in current:
-            current = current[item]
-            path.append(item)
-        elif isinstance(current, list) and isinstance(item, int) and 0 <= item < len(current):
+        in_dict = isinstance(current, dict) and item in current
+        if in_dict or (isinstance(current, list) and isinstance(item, int) and 0 <= item < len(current)):
             current = current[item]
             path.append(item)
     return tuple(path), current
@@ -122,12 +188,31 @@ def _fields_at(model: type[BaseModel], loc: DocPath) -> list[str]:
     return fields if not loc else []
 
 
-def _suggest(name: str, candidates: list[str]) -> str:
+def _field_doc(model: type[BaseModel], loc: DocPath) -> str:
+    """The description of a top-level field of ``model``, shortened for a message."""
+    if len(loc) != 1:
+        return ""
+    for name, info in model.model_fields.items():
+        if loc[0] in (name, info.alias):
+            text = (info.description or "").rstrip(".")
+            return text[:1].lower() + text[1:]
+    return ""
+
+
+def _suggestion(name: str, candidates: list[str]) -> str | None:
+    """The field a misspelt or foreign key most likely means: a synonym, a close spelling, or an abbreviation."""
     if name in SYNONYMS and SYNONYMS[name] in candidates:
-        return f"; did you mean '{SYNONYMS[name]}'?"
+        return SYNONYMS[name]
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     if close:
-        return f"; did you mean '{close[0]}'?"
-    if candidates:
-        return f"; expected one of: {', '.join(candidates)}"
-    return ""
+        return close[0]
+    # `kernal` -> `k`, `padd` -> `p`: the short fields abbreviate a longer word
+    prefixes = [c for c in candidates if name.startswith(c)]
+    return max(prefixes, key=len) if prefixes else None
+
+
+def _unused_fields(model: type[BaseModel], data: Any, loc: DocPath) -> list[str]:
+    """Fields of the mapping at ``loc`` not already given: the only sensible meanings of an unknown key there."""
+    _, mapping = _doc_loc(loc, data)
+    present = set(mapping) if isinstance(mapping, dict) else set()
+    return [f for f in _fields_at(model, loc) if f not in present]
