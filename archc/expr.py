@@ -381,16 +381,18 @@ def is_expression(value: object) -> bool:
     return isinstance(value, str) and _PIECE.search(value) is not None
 
 
-_BARE = re.compile(r"\$[A-Za-z_(][^$]*")
+_BARE_MULTI = re.compile(r"\$[A-Za-z_(](?:[^$]|(?<![A-Za-z0-9_])\$(?=[A-Za-z_]))*")
+_LATER_DOLLAR = re.compile(r"(?<![A-Za-z0-9_])\$(?=[A-Za-z_])")
 _NAME = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _bare_expression(text: str) -> ast.Expression | None:
     """``$width * 4``: a value starting with ``$`` that parses as a whole expression (flow-mapping friendly)."""
-    if not _BARE.fullmatch(text) or _NAME.fullmatch(text):
+    if not _BARE_MULTI.fullmatch(text) or _NAME.fullmatch(text):
         return None
     try:
-        return _parse(text[1:])
+        # later names may carry a `$` too: `$bn_size * $growth`
+        return _parse(_LATER_DOLLAR.sub("", text[1:]))
     except Problem as problem:
         if problem.code == "E401":
             return None  # plain text with an embedded $name, e.g. "$n blocks"

@@ -24,7 +24,11 @@ def declared_args(decl: dict[str, Any]) -> dict[str, tuple[tuple[type, ...], Any
     """name -> (accepted types, default or _REQUIRED)."""
     out: dict[str, tuple[tuple[type, ...], Any]] = {}
     for name, value in decl.items():
-        if isinstance(value, str) and value in ARG_TYPES:
+        if isinstance(value, dict) and set(value) <= {"type", "default", "doc"} and "type" in value:
+            # `k: {type: any, default: 1}`: a default whose type alone would be too narrow
+            types = ARG_TYPES.get(str(value["type"]), (object,))
+            out[name] = (types, value.get("default", _REQUIRED))
+        elif isinstance(value, str) and value in ARG_TYPES:
             out[name] = (ARG_TYPES[value], _REQUIRED)
         elif isinstance(value, bool):
             out[name] = ((bool,), value)

@@ -22,7 +22,7 @@ from archc.lower.names import Entry, NameTable
 from archc.ops.base import OpParams
 from archc.ops.registry import closest_ops, get_op
 from archc.passes.shapes import infer_node
-from archc.spec.model import COMMON_KEYS, CONSTRUCTS, InputSpec, SpecHeader
+from archc.spec.model import COMMON_KEYS, CONSTRUCTS, InputSpec, SpecHeader, StepCommon
 from archc.spec.report import DocPath, Reporter, describe
 
 Source = str | None
@@ -116,6 +116,8 @@ class Lowerer:
             entry = top.lookup(ref)
             if entry is None:
                 self.report.error("E201", f"output '{out_name}' names unknown step '{ref}'{top.suggest(ref)}", where)
+            elif entry.excluded:
+                continue  # an optional output (e.g. auxiliary classifiers) switched off by its step's `if:`
             elif entry.node is not None:
                 self.graph.outputs[out_name] = entry.node
 
@@ -134,9 +136,11 @@ class Lowerer:
             ident = common.get("id")
             anon = f"{ctx.anon}{index}"
             if not self.condition(common, at, ctx, ctx.prefix + ident if ident else anon):
+                if ident is not None and ident not in ctx.table.entries:
+                    ctx.table.define(ident, Entry(None, excluded=True))
                 continue
             index += 1
-            if ident is not None and ident in ctx.table.entries:
+            if ident is not None and ident in ctx.table.entries and not ctx.table.entries[ident].excluded:
                 self.duplicate_id(ctx, ident, (*at, "id"))
                 current = None  # the steps below stay untyped rather than read a guess
                 continue
@@ -176,6 +180,9 @@ class Lowerer:
                                   where + (kind,))
                 return None, {}, {}
             common = {k: body[k] for k in COMMON_KEYS if k in body}
+            if common.get("id") is not None and self.report.validate(StepCommon, {"id": common["id"]},
+                                                                     where + (kind,)) is None:
+                return None, {}, {}  # an id becomes part of layer names: never lower a step with a bad one
             return kind, body, common
         if isinstance(raw, dict):
             keys = ", ".join(repr(k) for k in raw) or "none"
@@ -209,6 +216,11 @@ class Lowerer:
                 sources.append(None)
                 continue
             entry = ctx.table.lookup(ref)
+            if entry is not None and entry.excluded:
+                self.report.error("E201", f"'{ref}' is switched off by its `if:`, so it has no output to take",
+                                  ref_where, ctx.prefix + (common.get("id") or layer))
+                sources.append(None)
+                continue
             if entry is None:
                 self.pending.append(PendingRef(ref, ctx.table, ref_where, ctx.prefix + (common.get("id") or layer),
                                                len(self.graph)))

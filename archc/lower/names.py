@@ -14,6 +14,8 @@ class Entry:
     inner: NameTable | None = None
     line: int = 0
     """Where the id was defined (0: unknown), for pointing at the first of two duplicates."""
+    excluded: bool = False
+    """The step exists in the spec but its `if:` is false: outputs naming it are dropped, inputs from it refused."""
 
 
 @dataclass
@@ -26,7 +28,7 @@ class NameTable:
 
     def define(self, name: str, entry: Entry) -> bool:
         """Add a name; False when the name already exists in this table."""
-        if name in self.entries:
+        if name in self.entries and not self.entries[name].excluded:
             return False
         self.entries[name] = entry
         return True
@@ -40,6 +42,8 @@ class NameTable:
             entry = table.entries.get(head)
             table = table.parent
         for part in rest:
+            if entry is not None and entry.excluded:
+                return entry  # inside a switched-off step: it is the step that is missing
             if entry is None or entry.inner is None:
                 return None
             entry = entry.inner.entries.get(part)

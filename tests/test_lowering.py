@@ -1,0 +1,86 @@
+"""Lowering semantics: naming, scopes, optional steps and outputs, block arguments."""
+
+from __future__ import annotations
+
+import pytest
+
+from archc.compiler import compile_text
+from archc.errors import SpecError
+
+AUX = """
+name: aux_demo
+inputs: {x: [3, 16, 16]}
+params: {aux: false}
+outputs: {logits: fc, side: head.fc}
+blocks:
+  head:
+    body: [global_avgpool, flatten, {linear: {id: fc, out: 5}}]
+body:
+  - conv: {id: c1, out: 8, k: 3, p: 1}
+  - head: {id: head, if: $aux}
+  - conv: {id: c2, from: c1, out: 8, k: 3, p: 1}
+  - global_avgpool
+  - flatten
+  - linear: {id: fc, out: 10}
+"""
+
+
+def test_outputs_of_switched_off_steps_are_dropped() -> None:
+    off = compile_text(AUX)
+    assert off.graph.outputs == {"logits": "fc"}
+    on = compile_text(AUX, overrides={"aux": "true"})
+    assert on.graph.outputs == {"logits": "fc", "side": "head.fc"}
+    assert on.graph.node("head.fc").out_type.shape == (5,)
+    assert on.costs.total.params - off.costs.total.params == 8 * 5 + 5
+
+
+def test_taking_input_from_a_switched_off_step_is_an_error() -> None:
+    text = AUX.replace("- conv: {id: c2, from: c1,", "- conv: {id: c2, from: head,")
+    with pytest.raises(SpecError) as err:
+        compile_text(text, "aux.yaml")
+    (d,) = err.value.diagnostics
+    assert d.code == "E201" and "switched off by its `if:`" in d.message
+    assert (d.pos.line, d.pos.col) == (12, 26)  # the `head` value of `from:`
+
+
+def test_typed_default_block_argument_accepts_lists() -> None:
+    text = """
+name: typed_args
+inputs: {x: [4, 17, 17]}
+blocks:
+  unit:
+    args: {k: {type: any, default: 1}, p: {type: any, default: 0}}
+    body: [{conv: {id: conv, out: 8, k: $k, p: $p}}]
+body:
+  - unit: {id: a}
+  - unit: {id: b, k: [1, 7], p: [0, 3]}
+"""
+    g = compile_text(text).graph
+    assert g.node("a.conv").params.k == 1
+    assert g.node("b.conv").out_type.shape == (8, 17, 17)
+    assert g.node("b.conv").params.k == [1, 7]
+
+
+def test_bare_expressions_may_name_several_params() -> None:
+    text = """
+name: bare
+inputs: {x: [4, 8, 8]}
+params: {a: 3, b: 4}
+body: [{conv: {out: $a * $b, k: 1}}]
+"""
+    assert compile_text(text).graph.node("0").out_type.shape == (12, 8, 8)
+
+
+def test_unnamed_steps_are_numbered_among_included_steps() -> None:
+    text = """
+name: numbering
+inputs: {x: [4, 8, 8]}
+params: {expand: false}
+body:
+  - conv: {out: 8, k: 1, if: $expand}
+  - conv: {out: 8, k: 3, p: 1}
+  - relu
+"""
+    g = compile_text(text).graph
+    assert [n.name for n in g.nodes()] == ["x", "0", "1"]
+    assert g.node("0").params.k == 3
