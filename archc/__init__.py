@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "compile_file", "compile_text"]
+__all__ = ["__version__", "build_module", "compile_file", "compile_text", "torch_source"]
 
 
 def __getattr__(name: str) -> object:
@@ -16,4 +16,12 @@ def __getattr__(name: str) -> object:
         from archc import compiler
 
         return getattr(compiler, name)
+    if name == "torch_source":  # text only; imports torch just to check layer names against nn.Module
+        from archc.emit.torch_source import torch_source
+
+        return torch_source
+    if name == "build_module":  # imports torch
+        from archc.emit.torch_module import build_module
+
+        return build_module
     raise AttributeError(f"module 'archc' has no attribute {name!r}")

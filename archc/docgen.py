@@ -103,10 +103,15 @@ def ops_markdown() -> str:
             rows = param_rows(op)
             if rows:
                 out += ["| parameter | type | default | meaning |", "|---|---|---|---|"]
-                out += [f"| `{n}` | {t} | {d} | {doc} |" for n, t, d, doc in rows]
+                out += [f"| `{n}` | {_cell(t)} | {_cell(d)} | {_cell(doc)} |" for n, t, d, doc in rows]
                 out.append("")
             out += ["```yaml", f"- {op.example}", "```", ""]
     return "\n".join(out)
+
+
+def _cell(text: str) -> str:
+    """Escape a Markdown table cell: a `|` would end it."""
+    return text.replace("|", "\\|")
 
 
 def errors_markdown() -> str:

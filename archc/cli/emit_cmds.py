@@ -117,11 +117,12 @@ def _build_artifacts(spec: str, sets: list[str] | None, limits: list[str] | None
             "summary.json": (json.dumps(summary_json(c), indent=1) + "\n").encode(),
         }
         progress.step("generating PyTorch")
-        from archc.emit.torch_module import build_module_from_compiled
-        from archc.emit.torch_source import torch_source
+        from archc.emit.torch_module import load_source
+        from archc.emit.torch_source import default_class_name, torch_source
 
-        out["model.py"] = torch_source(c).encode()
-        module = build_module_from_compiled(c)
+        source = torch_source(c)
+        out["model.py"] = source.encode()
+        module = load_source(source, default_class_name(c.graph.name), c.graph.name)().eval()
         progress.step("emitting ONNX")
         from archc.emit.onnx_export import export_onnx, verify_onnx
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -22,8 +24,29 @@ class _Activation(Op):
 
     def onnx(self, b: Any, p: Any, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
+        special = _ONNX_EMIT.get(self.name)
+        if special is not None:
+            return special(b, inputs[0], in_types[0])
         return b.node(self.onnx_op, [inputs[0]])
 
+
+def _onnx_silu(b: Any, x: str, t: TensorType) -> str:
+    return b.node("Mul", [x, b.node("Sigmoid", [x])])
+
+
+def _onnx_relu6(b: Any, x: str, t: TensorType) -> str:
+    return b.node("Clip", [x, b.const_scalar(0.0, t.dtype), b.const_scalar(6.0, t.dtype)])
+
+
+def _onnx_hardsigmoid(b: Any, x: str, t: TensorType) -> str:
+    # ONNX's defaults are alpha 0.2, beta 0.5; PyTorch's hardsigmoid is relu6(x + 3) / 6
+    return b.node("HardSigmoid", [x], alpha=1 / 6, beta=0.5)
+
+
+_ONNX_EMIT: dict[str, Callable[[Any, str, TensorType], str]] = {
+    "silu": _onnx_silu, "relu6": _onnx_relu6, "hardsigmoid": _onnx_hardsigmoid,
+}
+"""Activations that are not a single default-attribute ONNX op."""
 
 # name, forward expression, ONNX op, summary
 _SIMPLE = [
@@ -65,7 +88,7 @@ class LeakyRelu(_Activation):
 
     def onnx(self, b: Any, p: LeakyReluParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
-        return b.node("LeakyRelu", [inputs[0]], alpha=p.slope)
+        return b.node("LeakyRelu", [inputs[0]], alpha=float(p.slope))
 
 
 class PReluParams(OpParams):
@@ -85,6 +108,13 @@ class PRelu(_Activation):
     def torch(self, p: PReluParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         n = 1 if p.shared else out.channels
         return TorchCode(f"nn.PReLU({n})", "{m}({0})")
+
+    def onnx(self, b: Any, p: PReluParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        slope = weights["weight"]
+        if not p.shared and out.rank > 1:
+            slope = slope.reshape(-1, *(1,) * (out.rank - 1))  # one slope per channel, broadcast over space
+        return b.node("PRelu", [inputs[0], b.initializer("weight", slope)])
 
 
 class SoftmaxParams(OpParams):
@@ -121,3 +151,18 @@ class Gelu(_Activation):
     def torch(self, p: GeluParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         extra = "" if p.approximate == "none" else f", approximate={p.approximate!r}"
         return TorchCode(None, f"F.gelu({{0}}{extra})")
+
+    def onnx(self, b: Any, p: GeluParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        x, dtype = inputs[0], in_types[0].dtype
+        if b.opset >= 20:
+            return b.node("Gelu", [x], approximate=p.approximate)
+        # Gelu arrived in opset 20: before it, PyTorch's formulas spelled out
+        if p.approximate == "tanh":
+            cube = b.node("Mul", [b.node("Mul", [x, x]), x])
+            inner = b.node("Add", [x, b.node("Mul", [cube, b.const_scalar(0.044715, dtype)])])
+            core = b.node("Tanh", [b.node("Mul", [inner, b.const_scalar(math.sqrt(2 / math.pi), dtype)])])
+        else:
+            core = b.node("Erf", [b.node("Div", [x, b.const_scalar(math.sqrt(2.0), dtype)])])
+        half_x = b.node("Mul", [x, b.const_scalar(0.5, dtype)])
+        return b.node("Mul", [half_x, b.node("Add", [core, b.const_scalar(1.0, dtype)])])

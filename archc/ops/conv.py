@@ -69,6 +69,25 @@ def resolve_padding(p: Any, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int
     return [(v, v) for v in per_dim(p, n, "p")]
 
 
+def same_upper_pad(p: Any, g: ConvGeometry) -> str | None:
+    """`F.pad({0}, ...)` for `same_upper` where nn.ConvNd's symmetric padding cannot do it, else None.
+
+    With a stride above 1 the padding depends on the input size (total max(eff - (n % s or s), 0), the odd pixel
+    after), so it is computed from the runtime shape, as ONNX's SAME_UPPER does; F.pad lists the last axis first.
+    """
+    if p.p != "same_upper" or (all(b == a for b, a in g.pads) and all(s == 1 for s in g.s)):
+        return None
+    flat: list[str] = []
+    for i in reversed(range(g.n)):
+        eff, s = g.d[i] * (g.k[i] - 1) + 1, g.s[i]
+        if s == 1:
+            flat += [str((eff - 1) // 2), str(eff - 1 - (eff - 1) // 2)]
+        else:
+            total = f"max({eff} - ({{0}}.shape[{2 + i}] % {s} or {s}), 0)"
+            flat += [f"{total} // 2", f"({total} + 1) // 2"]
+    return f"F.pad({{0}}, ({', '.join(flat)}))"
+
+
 @register
 class Conv(Op):
     name = "conv"
@@ -132,11 +151,10 @@ class Conv(Op):
             args.append(f"groups={g.groups}")
         if not p.bias:
             args.append("bias=False")
-        if p.p == "same_upper" and any(b != a for b, a in g.pads):
-            # nn.ConvNd pads symmetrically: pad explicitly (F.pad lists the last axis first), the conv pads nothing
-            args = [a for a in args if not a.startswith("padding=")]
-            flat = tuple(v for pads in reversed(g.pads) for v in pads)
-            return TorchCode(f"nn.Conv{g.n}d({', '.join(args)})", f"{{m}}(F.pad({{0}}, {flat}))")
+        pad = same_upper_pad(p, g)
+        if pad is not None:
+            args = [a for a in args if not a.startswith("padding=")]  # F.pad does it all
+            return TorchCode(f"nn.Conv{g.n}d({', '.join(args)})", f"{{m}}({pad})")
         return TorchCode(f"nn.Conv{g.n}d({', '.join(args)})", "{m}({0})")
 
     def onnx(self, b: Any, p: ConvParams, inputs: list[str], in_types: list[TensorType], out: TensorType,

@@ -43,8 +43,14 @@ class Linear(Op):
 
     def onnx(self, b: Any, p: LinearParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
-        w = b.initializer("weight", weights["weight"].T.copy())
-        y = b.node("MatMul", [inputs[0], w])
+        if in_types[0].rank == 1:
+            # [N, in] x [out, in]^T: Gemm keeps the weight in PyTorch's layout
+            args = [inputs[0], b.initializer("weight", weights["weight"])]
+            if p.bias:
+                args.append(b.initializer("bias", weights["bias"]))
+            return b.node("Gemm", args, transB=1)
+        # over the last axis of a higher-rank input: MatMul broadcasts, with the weight stored transposed
+        y = b.node("MatMul", [inputs[0], b.initializer("weight", weights["weight"].T.copy())])
         if p.bias:
             y = b.node("Add", [y, b.initializer("bias", weights["bias"])])
         return y

@@ -50,7 +50,7 @@ class BatchNorm(Op):
 
     def onnx(self, b: Any, p: BatchNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
-        return b.batch_norm(inputs[0], in_types[0], weights, p.eps)
+        return b.batch_norm(inputs[0], in_types[0], weights, p.eps, affine=p.affine)
 
 
 class LayerNormParams(OpParams):
@@ -92,7 +92,8 @@ class LayerNorm(Op):
 
     def onnx(self, b: Any, p: LayerNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
-        return b.layer_norm(inputs[0], in_types[0], len(self.normalized_shape(p, in_types[0])), weights, p.eps)
+        dims = len(self.normalized_shape(p, in_types[0]))
+        return b.layer_norm(inputs[0], in_types[0], dims, weights, p.eps, affine=p.affine)
 
 
 class LRNParams(OpParams):
@@ -122,4 +123,14 @@ class LocalResponseNorm(Op):
 
     def onnx(self, b: Any, p: LRNParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
-        return b.node("LRN", [inputs[0]], size=p.size, alpha=p.alpha, beta=p.beta, bias=p.k)
+        x, t = inputs[0], in_types[0]
+        if p.size % 2 and t.rank == 3:
+            return b.node("LRN", [x], size=p.size, alpha=float(p.alpha), beta=float(p.beta), bias=float(p.k))
+        # ONNX's LRN centres an even window one channel later than PyTorch, and onnxruntime runs only 4-D LRN:
+        # PyTorch's own formula, x / (k + alpha * mean of squares over the window) ** beta, as [N, 1, C, rest]
+        square = b.node("Reshape", [b.node("Mul", [x, x]), b.const_int64([0, 1, t.channels, -1])])
+        padded = b.node("Pad", [square, b.const_int64([0, 0, p.size // 2, 0, 0, 0, (p.size - 1) // 2, 0])])
+        mean = b.node("AveragePool", [padded], kernel_shape=[p.size, 1], strides=[1, 1])
+        mean = b.node("Reshape", [mean, b.node("Shape", [x])])
+        scaled = b.node("Add", [b.node("Mul", [mean, b.const_scalar(p.alpha, t.dtype)]), b.const_scalar(p.k, t.dtype)])
+        return b.node("Div", [x, b.node("Pow", [scaled, b.const_scalar(p.beta, t.dtype)])])

@@ -75,12 +75,36 @@ class _Pool(Op):
              weights: dict[str, Any]) -> str:
         k, s, pad = self.geometry(p, in_types[0])
         attrs: dict[str, Any] = {"kernel_shape": list(k), "strides": list(s), "pads": list(pad) * 2,
-                                 "ceil_mode": int(p.ceil_mode)}
+                                 "ceil_mode": self.onnx_ceil_mode(b, p, in_types[0])}
         attrs.update(self.extra_onnx_attrs(p))
         return b.node(self.onnx_name, [inputs[0]], **attrs)
 
     def extra_onnx_attrs(self, p: PoolParams) -> dict[str, Any]:
         return {}
+
+    def onnx_ceil_mode(self, b: Any, p: PoolParams, x: TensorType) -> int:
+        """ONNX's ceil rule lacks PyTorch's "the last window starts inside the input or left padding".
+
+        onnxruntime computes PyTorch's windows either way, but ONNX shape inference counts one window too many where
+        that rule drops one. There the floor count is the same, so a fixed size uses floor mode; a size that follows
+        the input keeps ceil mode (its declared dimension is unknown, so nothing disagrees).
+        """
+        if not p.ceil_mode:
+            return 0
+        if any(d is None for d in b.in_dims[0][1:]):
+            return 1
+        k, s, pad = self.geometry(p, x)
+        grows, drops = False, False
+        for n, ki, si, pi in zip(x.spatial, k, s, pad, strict=True):
+            floor = window_out(n, ki, si, pi, pi, 1, False, what="window")
+            torch_ceil = window_out(n, ki, si, pi, pi, 1, True, what="window")
+            onnx_ceil = -(-(n + 2 * pi - ki) // si) + 1
+            grows |= torch_ceil > floor
+            drops |= onnx_ceil > torch_ceil
+        if grows and drops:
+            raise b.refuse("ceil_mode adds a window along one axis and PyTorch's rule drops one along another; "
+                           "ONNX cannot express both (give explicit padding instead of ceil_mode)")
+        return int(grows)
 
 
 @register
@@ -143,10 +167,10 @@ class GlobalAvgPool(Op):
 
     def onnx(self, b: Any, p: GlobalPoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
-        y = b.node("GlobalAveragePool", [inputs[0]])
-        if not p.keepdims:
-            y = b.reshape(y, out)
-        return y
+        if p.keepdims:
+            return b.node("GlobalAveragePool", [inputs[0]])
+        axes = list(range(2, in_types[0].rank + 1))
+        return b.node("ReduceMean", [inputs[0], b.const_int64(axes)], keepdims=0)
 
 
 class AdaptivePoolParams(OpParams):
@@ -181,3 +205,35 @@ class AdaptiveAvgPool(Op):
     def torch(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         n = inputs[0].rank - 1
         return TorchCode(f"nn.AdaptiveAvgPool{n}d({py_tuple(out.spatial)})", "{m}({0})")
+
+    def onnx(self, b: Any, p: AdaptivePoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        """Exact at any size: one AveragePool over the axes the output divides, cell-by-cell means over the rest.
+
+        PyTorch's cell i averages input positions floor(i * n / m) to ceil((i + 1) * n / m), so windows overlap or
+        vary in length when m does not divide n. Windows that follow a dynamic input size cannot be fixed in a graph,
+        so a dynamic axis is accepted only when pooled to 1 (a plain mean).
+        """
+        sizes, cells, dyn = in_types[0].spatial, out.spatial, b.in_dims[0][1:]
+        for m, d in zip(cells, dyn, strict=True):
+            if d is None and m != 1:
+                raise b.refuse(f"adaptive_avgpool to {m} along an axis whose size follows the input (dynamic height "
+                               "and width): its windows depend on that size, which no fixed ONNX graph can follow; "
+                               "export with --dynamic batch")
+        y = inputs[0]
+        kernel = [n // m if d is not None and n % m == 0 else 1 for n, m, d in zip(sizes, cells, dyn, strict=True)]
+        if any(k > 1 for k in kernel):
+            y = b.node("AveragePool", [y], kernel_shape=kernel, strides=kernel)
+        mean_axes = [i + 2 for i, d in enumerate(dyn) if d is None]
+        if mean_axes:
+            y = b.node("ReduceMean", [y, b.const_int64(mean_axes)], keepdims=1)
+        for i, (n, m, d) in enumerate(zip(sizes, cells, dyn, strict=True)):
+            if d is None or n % m == 0:
+                continue
+            axis = b.const_int64([i + 2])
+            parts = [b.node("ReduceMean", [b.node("Slice", [y, b.const_int64([j * n // m]),
+                                                            b.const_int64([-(-(j + 1) * n // m)]), axis]), axis],
+                            keepdims=1)
+                     for j in range(m)]
+            y = b.node("Concat", parts, axis=i + 2)
+        return y

@@ -121,6 +121,19 @@ class PadChannels(Op):
         before = extra // 2
         return TorchCode(None, f"F.pad({sub}, ({pads}{before}, {extra - before}))")
 
+    def onnx(self, b: Any, p: PadChannelsParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        x, t = inputs[0], in_types[0]
+        n = t.rank - 1
+        s = per_dim(p.s, n, "s")
+        if any(v != 1 for v in s):
+            # every s-th position from the first; the end is "to the end" so that dynamic sizes work too
+            x = b.node("Slice", [x, b.const_int64([0] * n), b.const_int64([2**63 - 1] * n),
+                                 b.const_int64(list(range(2, n + 2))), b.const_int64(list(s))])
+        extra = p.out - t.channels
+        before = extra // 2
+        return b.node("Pad", [x, b.const_int64([0, before, *(0,) * n, 0, extra - before, *(0,) * n])])
+
 
 class DropoutParams(OpParams):
     p: Probability = Field(0.5, description="Probability of zeroing an element during training.")

@@ -1,0 +1,78 @@
+"""In-memory PyTorch modules, built from the same generated source that ``archc export`` writes.
+
+The source is our own code generated from the typed IR (see :mod:`archc.emit.torch_source`), never user text: every
+name that reaches it is an identifier checked by the spec schema, and free text only appears escaped in docstrings
+and comments. It is compiled under a ``<archc:...>`` file name registered with :mod:`linecache`, so tracebacks and
+``inspect.getsource(Model.forward)`` show the generated lines.
+
+Modules built this way hold their weights normally (``state_dict`` / ``load_state_dict`` work); the class itself is
+not importable, so save weights rather than pickling the whole module, or write the source with
+:func:`write_torch_source` and import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import linecache
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from archc.compiler import Compiled, compile_file
+from archc.emit.torch_source import default_class_name, torch_source
+from archc.io import write_atomic
+
+
+def build_module(spec: str | os.PathLike[str] | Compiled, /, **params: Any) -> nn.Module:
+    """A freshly initialised ``nn.Module`` for a spec file or a compiled spec.
+
+    ``params`` override the spec's params like ``--set`` (``build_module("resnet50.yaml", classes=10)``); they need a
+    spec path, since a :class:`Compiled` has its params resolved already.
+    """
+    compiled = _compiled(spec, params)
+    return module_class(compiled)()
+
+
+def module_class(compiled: Compiled, class_name: str | None = None, *, trace: bool = False) -> type[nn.Module]:
+    """The generated ``nn.Module`` subclass for ``compiled`` (``trace``: see :func:`torch_source`)."""
+    name = class_name or default_class_name(compiled.graph.name)
+    return load_source(torch_source(compiled, name, trace=trace), name, compiled.graph.name)
+
+
+def load_source(source: str, class_name: str, label: str) -> type[nn.Module]:
+    """Compile generated source and return its class; ``label`` names the pseudo-file in tracebacks."""
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    filename = f"<archc:{label}:{digest}>"  # one name per distinct source, so tracebacks never show another variant
+    code = compile(source, filename, "exec")
+    # mtime None: linecache.checkcache keeps the entry (there is no file to compare against)
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    namespace: dict[str, Any] = {"__name__": f"archc_generated_{label}"}
+    exec(code, namespace)  # generated from the IR, see the module docstring
+    cls = namespace.get(class_name)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise AssertionError(f"generated source does not define the nn.Module {class_name}")
+    return cls
+
+
+def write_torch_source(compiled: Compiled, path: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write the standalone source atomically; refuses to replace an existing file unless ``force``."""
+    return write_atomic(path, torch_source(compiled).encode("utf-8"), force=force)
+
+
+def _compiled(spec: str | os.PathLike[str] | Compiled, params: dict[str, Any]) -> Compiled:
+    if isinstance(spec, Compiled):
+        if params:
+            raise TypeError("param overrides need a spec path; compile the spec with the overrides instead")
+        return spec
+    return compile_file(spec, {key: _override_text(key, value) for key, value in params.items()})
+
+
+def _override_text(key: str, value: Any) -> str:
+    """A value as ``--set`` text, which the compiler reads back with YAML 1.2 core rules."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return repr(value) if isinstance(value, float) else str(value)
+    raise TypeError(f"param {key}: overrides are numbers, booleans or strings; found {type(value).__name__}")
