@@ -267,7 +267,9 @@ def test_int_too_large(text: str) -> None:
     assert "10**18" in err.message
 
 
-@pytest.mark.parametrize("text", ["${1e308 * 10}", "${1e999}", "${float('inf')}", "${float('nan')}", "${-1e308 - 1e308}"])
+@pytest.mark.parametrize(
+    "text", ["${1e308 * 10}", "${1e999}", "${float('inf')}", "${float('nan')}", "${-1e308 - 1e308}"]
+)
 def test_float_not_finite(text: str) -> None:
     err = problem(text)
     assert err.code == "E404"
