@@ -57,6 +57,9 @@ _CODES = [
               "- conv: {id: c1}\n- conv: {id: c1}", "Rename one of them."),
     ErrorCode("E204", "wrong number of inputs", "An op received more or fewer inputs than it takes.",
               "relu: {from: [a, b]}", "Give the op as many inputs as it takes (`archc ops NAME`)."),
+    ErrorCode("E206", "reserved name", "An id is an attribute name of PyTorch modules (`forward`, `training`, "
+              "`keys`, ...), so it cannot name a layer in the generated module.", "conv: {id: forward, out: 8, k: 3}",
+              "Choose another id."),
     ErrorCode("E205", "recursive block", "A block calls itself, directly or through other blocks.",
               "blocks: {b: {body: [b]}}", "Remove the recursion; use `stage` with `repeat` for repetition."),
     # --- shapes -------------------------------------------------------------------------------------------------------

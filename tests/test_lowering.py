@@ -84,3 +84,20 @@ body:
     g = compile_text(text).graph
     assert [n.name for n in g.nodes()] == ["x", "0", "1"]
     assert g.node("0").params.k == 3
+
+
+def test_reserved_names_match_torch() -> None:
+    nn = pytest.importorskip("torch.nn")
+    from archc.lower.reserved import RESERVED_MODULE_NAMES
+
+    public = {n for n in dir(nn.Module()) + dir(nn.ModuleDict()) if not n.startswith("_")}
+    assert public == RESERVED_MODULE_NAMES
+
+
+def test_reserved_id_is_refused_at_check_time() -> None:
+    text = "name: r\ninputs: {x: [3, 8, 8]}\nbody:\n  - conv: {id: forward, out: 4, k: 1}\n"
+    with pytest.raises(SpecError) as err:
+        compile_text(text, "r.yaml")
+    assert [d.format() for d in err.value.diagnostics] == [
+        "r.yaml:4:16: E206: forward: 'forward' is an attribute of PyTorch modules and cannot name a layer; "
+        "choose another id"]

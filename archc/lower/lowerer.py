@@ -19,6 +19,7 @@ from archc.ir.types import TensorType
 from archc.limits import Limits
 from archc.lower.budget import spend_step
 from archc.lower.names import Entry, NameTable
+from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.ops.base import OpParams
 from archc.ops.registry import closest_ops, get_op
 from archc.passes.shapes import infer_node
@@ -140,6 +141,11 @@ class Lowerer:
                     ctx.table.define(ident, Entry(None, excluded=True))
                 continue
             index += 1
+            if ident in RESERVED_MODULE_NAMES:
+                self.report.error("E206", f"'{ident}' is an attribute of PyTorch modules and cannot name a layer; "
+                                          "choose another id", (*at, "id"), ctx.prefix + ident)
+                current = None
+                continue
             if ident is not None and ident in ctx.table.entries and not ctx.table.entries[ident].excluded:
                 self.duplicate_id(ctx, ident, (*at, "id"))
                 current = None  # the steps below stay untyped rather than read a guess
