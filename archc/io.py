@@ -29,6 +29,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, force: bool = Fal
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -39,6 +40,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, force: bool = Fal
             os.unlink(tmp)
         raise
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def confined(outdir: str | os.PathLike[str], name: str) -> Path:

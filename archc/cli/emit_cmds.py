@@ -18,7 +18,7 @@ Force = Annotated[bool, typer.Option("--force", "-f", help="Replace existing out
 Depth = Annotated[int | None, typer.Option(help="Collapse scopes nested deeper than N into single nodes.")]
 Fold = Annotated[bool | None, typer.Option("--fold/--no-fold", help="Fold repeated blocks (default: when large).")]
 Direction = Annotated[str, typer.Option(help="Layout direction: TB or LR.")]
-Opset = Annotated[int | None, typer.Option(help="ONNX opset (default: the newest onnxruntime 1.31 runs).")]
+Opset = Annotated[int | None, typer.Option(help="ONNX opset, 18 to 26 (default 21).")]
 Dynamic = Annotated[str, typer.Option(help="Dynamic axes: batch, batch,hw or none.")]
 
 

@@ -144,6 +144,7 @@ class Lowerer:
             if ident in RESERVED_MODULE_NAMES:
                 self.report.error("E206", f"'{ident}' is an attribute of PyTorch modules and cannot name a layer; "
                                           "choose another id", (*at, "id"), ctx.prefix + ident)
+                ctx.table.define(ident, Entry(None))  # references to it stay quiet: one mistake, one error
                 current = None
                 continue
             if ident is not None and ident in ctx.table.entries and not ctx.table.entries[ident].excluded:

@@ -1,0 +1,208 @@
+"""Checks of an exported ONNX model: structure, ONNX's own shape inference against archc's, and onnxruntime
+against the PyTorch module on real inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from archc.compiler import Compiled
+from archc.emit.shape_probe import other_size
+from archc.errors import ArchcError
+from archc.ir.types import TensorType
+
+RTOL = 1e-4
+"""Largest accepted difference, relative to the largest magnitude of the PyTorch output."""
+ATOL = 1e-6
+"""Absolute slack for outputs that are all (nearly) zero."""
+
+
+class VerificationError(ArchcError):
+    """The exported model is malformed or disagrees with PyTorch: a bug in archc's exporter (exit code 3)."""
+
+
+# --- structure and shapes ---------------------------------------------------------------------------------------------
+def check_model(model: onnx.ModelProto) -> None:
+    """onnx's full checker, then strict shape inference with archc's declared shapes removed, compared against them."""
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise VerificationError(f"ONNX shape inference disagrees with archc: {exc}") from None
+    except onnx.checker.ValidationError as exc:
+        raise VerificationError(f"the ONNX checker refuses the exported model: {exc}") from None
+    problems = shape_mismatches(model)
+    if problems:
+        raise VerificationError("ONNX shape inference disagrees with archc: " + "; ".join(problems[:5]))
+
+
+def _dims(vi: onnx.ValueInfoProto) -> list[int | str | None] | None:
+    tt = vi.type.tensor_type
+    if not tt.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
+
+
+def shape_mismatches(model: onnx.ModelProto) -> list[str]:
+    """Where ONNX infers a shape that differs from the one archc declared (value infos and outputs).
+
+    The declared value infos and output shapes are taken out for the inference, in place and restored afterwards
+    (copying the model would copy its weights), so ONNX infers every shape from the inputs on its own.
+    """
+    g = model.graph
+    declared = {vi.name: _dims(vi) for vi in [*g.value_info, *g.output]}
+    saved_info = [onnx.ValueInfoProto.FromString(vi.SerializeToString()) for vi in g.value_info]
+    saved_out = [onnx.ValueInfoProto.FromString(vi.SerializeToString()) for vi in g.output]
+    del g.value_info[:]
+    for vi in g.output:
+        vi.type.tensor_type.ClearField("shape")
+    try:
+        inferred_model = onnx.shape_inference.infer_shapes(model, strict_mode=True, check_type=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        return [f"strict inference fails: {exc}"]
+    finally:
+        g.value_info.extend(saved_info)
+        del g.output[:]
+        g.output.extend(saved_out)
+    ig = inferred_model.graph
+    inferred = {vi.name: _dims(vi) for vi in [*ig.value_info, *ig.output]}
+    outputs = {vi.name for vi in g.output}
+    problems = []
+    for name, want in declared.items():
+        got = inferred.get(name)
+        if got is None:
+            if name in outputs:
+                problems.append(f"{name}: no shape inferred, archc says {want}")
+            continue
+        if want is None or not _agree(want, got, strict=name in outputs):
+            problems.append(f"{name}: ONNX infers {got}, archc says {want}")
+    return problems
+
+
+def _agree(want: list[int | str | None], got: list[int | str | None], *, strict: bool) -> bool:
+    """Equal ranks; a known size must be inferred equal (for outputs it must be inferred); a symbol never as a size."""
+    if len(want) != len(got):
+        return False
+    for w, o in zip(want, got, strict=True):
+        if isinstance(w, int) and (o != w if isinstance(o, int) or strict else False):
+            return False
+        if isinstance(w, str) and isinstance(o, int):
+            return False
+    return True
+
+
+# --- numbers ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutputDiff:
+    case: str
+    """Which inputs, e.g. ``batch 2, 336x336``."""
+    output: str
+    max_abs: float
+    max_rel: float
+    """max |onnx - torch| / max |torch|."""
+    ok: bool
+
+
+@dataclass
+class VerifyReport:
+    diffs: list[OutputDiff] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(d.ok for d in self.diffs)
+
+    @property
+    def max_abs(self) -> float:
+        return max((d.max_abs for d in self.diffs), default=0.0)
+
+    @property
+    def max_rel(self) -> float:
+        return max((d.max_rel for d in self.diffs), default=0.0)
+
+
+def random_inputs(types: dict[str, TensorType], batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for name, t in types.items():
+        shape = (batch, *t.shape)
+        if t.dtype == "bool":
+            out[name] = rng.random(shape) < 0.5
+        elif t.dtype.startswith(("int", "uint")):
+            out[name] = rng.integers(0, 10, shape).astype(t.dtype)
+        else:
+            out[name] = rng.standard_normal(shape).astype(np.float32).astype(t.dtype)
+    return out
+
+
+def cases(compiled: Compiled, dynamic: str) -> list[tuple[str, dict[str, TensorType], int]]:
+    """(label, input types, batch) to run: batch 1; batch 2 with a dynamic batch; another size with dynamic H x W."""
+    g = compiled.graph
+    base = {name: g.node(name).out_type for name in g.inputs}
+    parts = {p.strip() for p in dynamic.split(",")}
+    out = [("batch 1", base, 1)]
+    if "batch" in parts:
+        out.append(("batch 2", base, 2))
+    if "hw" in parts:
+        other = other_size(g)
+        if other is not None:
+            sizes = ", ".join("x".join(map(str, t.spatial)) for t in other.values() if t.spatial)
+            out.append((f"batch 2, {sizes}", other, 2))
+    return out
+
+
+def run_torch(module: Any, compiled: Compiled, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import torch
+
+    with torch.no_grad():
+        result = module(*[torch.from_numpy(feeds[name]) for name in compiled.graph.inputs])
+    if isinstance(result, dict):
+        result = [result[name] for name in compiled.graph.outputs]
+    elif not isinstance(result, (list, tuple)):
+        result = [result]
+    return [r.detach().cpu().numpy() for r in result]
+
+
+def session(model_bytes: bytes) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def compare(case: str, names: Sequence[str], got: Sequence[np.ndarray], want: Sequence[np.ndarray],
+            rtol: float = RTOL) -> list[OutputDiff]:
+    diffs = []
+    for name, o, t in zip(names, got, want, strict=True):
+        if o.shape != t.shape:
+            diffs.append(OutputDiff(case, name, float("inf"), float("inf"), False))
+            continue
+        same_special = bool(np.array_equal(~np.isfinite(o), ~np.isfinite(t)) and
+                            np.array_equal(o[~np.isfinite(o)], t[~np.isfinite(t)], equal_nan=True))
+        finite = np.isfinite(t)
+        err = np.abs(o[finite].astype(np.float64) - t[finite].astype(np.float64))
+        max_abs = float(err.max()) if err.size else 0.0
+        scale = float(np.abs(t[finite]).max()) if err.size else 0.0
+        rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
+        diffs.append(OutputDiff(case, name, max_abs, rel, same_special and max_abs <= ATOL + rtol * scale))
+    return diffs
+
+
+def verify_model(model_bytes: bytes, compiled: Compiled, module: Any, *, dynamic: str = "batch",
+                 rtol: float = RTOL) -> VerifyReport:
+    """Run onnxruntime and the PyTorch module (eval mode) on the same random inputs; raise when they disagree."""
+    sess = session(model_bytes)
+    names = list(compiled.graph.outputs)
+    report = VerifyReport()
+    for label, types, batch in cases(compiled, dynamic):
+        feeds = random_inputs(types, batch)
+        report.diffs += compare(label, names, sess.run(names, feeds), run_torch(module, compiled, feeds), rtol)
+    if not report.ok:
+        bad = [d for d in report.diffs if not d.ok]
+        detail = "; ".join(f"{d.output} at {d.case}: max abs {d.max_abs:.3g}, rel {d.max_rel:.3g}" for d in bad[:5])
+        raise VerificationError(f"onnxruntime disagrees with PyTorch beyond rtol {rtol:g} ({detail}); nothing written")
+    return report
