@@ -25,7 +25,7 @@ from archc.emit.torch_module import (  # noqa: E402
     write_torch_source,
 )
 from archc.emit.torch_source import TorchEmitError, default_class_name, module_ref, torch_source  # noqa: E402
-from archc.errors import UsageError  # noqa: E402
+from archc.errors import SpecError, UsageError  # noqa: E402
 from archc.ir.graph import Graph, Node  # noqa: E402
 from archc.ops.base import TorchCode  # noqa: E402
 from archc.ops.registry import all_ops, get_op  # noqa: E402
@@ -315,9 +315,9 @@ body:
   - repeat: {id: tile, from: x, times: [1, 2, 1]}
   - sub: {id: centred, from: [x, m]}
   - add: {id: summed, from: [centred, rep]}
-  - slice: {id: half, axis: 0, start: 0, end: 3}
+  - slice: {id: first3, axis: 0, start: 0, end: 3}
   - slice: {id: strided, from: tile, axis: 1, start: 1, step: 2}
-  - permute: {id: perm, from: half, axes: [1, 2, 0]}
+  - permute: {id: perm, from: first3, axes: [1, 2, 0]}
   - reshape: {id: flat, shape: [-1, 3]}
   - squeeze: {id: sq, from: m, axes: [1, 2]}
   - identity: {id: sq_none, from: sq}
@@ -578,10 +578,18 @@ def test_module_ref_uses_attributes_where_possible() -> None:
     assert default_class_name("none") == "NoneModel"
 
 
+@pytest.mark.parametrize("body", [
+    "[{conv: {id: forward, out: 4, k: 1}}]",
+    "[{group: {id: g, body: [{conv: {id: keys, out: 4, k: 1}}]}}]",
+    "[{group: {id: training, body: [{conv: {id: c, out: 4, k: 1}}]}}]",
+])
+def test_names_pytorch_reserves_are_refused_at_check_time(body: str) -> None:
+    with pytest.raises(SpecError) as info:
+        compile_text(f"name: bad\ninputs: {{x: [3, 8, 8]}}\nbody: {body}\n", "bad.yaml")
+    assert [d.code for d in info.value.diagnostics] == ["E206"]
+
+
 @pytest.mark.parametrize(("body", "message"), [
-    ("[{conv: {id: forward, out: 4, k: 1}}]", "'forward' is an attribute of torch.nn.Module"),
-    ("[{group: {id: g, body: [{conv: {id: keys, out: 4, k: 1}}]}}]", "'keys' is an attribute of torch.nn.ModuleDict"),
-    ("[{group: {id: training, body: [{conv: {id: c, out: 4, k: 1}}]}}]", "'training' is an attribute"),
     ('[{conv: {out: 4, k: 1}}, {group: {id: "0", body: [{conv: {id: c, out: 4, k: 1}}]}}]',
      "cannot nest this layer's module inside the conv layer '0'"),
 ])
