@@ -105,10 +105,12 @@ class Op:
     def label(self, p: Any, out: TensorType | None) -> str:
         """Key attributes for diagram labels, e.g. ``7x7/2, 64``."""
         parts = []
+        fields = type(p).model_fields
         for f in self.label_fields:
             value = getattr(p, f, None)
-            if value is not None and value is not False:
-                parts.append(f"{f}={_fmt(value)}")
+            if value is None or value is False or (f in fields and value == fields[f].default):
+                continue  # defaults say nothing in a diagram
+            parts.append(f"{f}={_fmt(value)}")
         return ", ".join(parts)
 
 
