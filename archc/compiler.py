@@ -16,7 +16,7 @@ from archc.errors import Diagnostic, Problem, SpecError
 from archc.ir.graph import Graph, GraphLintError, Node
 from archc.limits import DEFAULT_LIMITS, Limits
 from archc.lower import lower
-from archc.lower.budget import check_expansion
+from archc.lower.budget import check_expansion, check_inputs, stack_room
 from archc.passes.costs import CostReport, analyse_costs, check_budgets
 from archc.passes.receptive_field import analyse_receptive_fields
 from archc.spec.model import SpecHeader
@@ -49,16 +49,53 @@ def compile_file(path: str | os.PathLike[str], overrides: dict[str, str] | None 
     return _compile(load_yaml_file(path, limits), overrides or {}, limits)
 
 
-def _compile(doc: LoadedDoc, overrides: dict[str, str], limits: Limits) -> Compiled:
+@dataclass
+class Partial:
+    """How far compiling got: the analysed result, or the graph lowered so far with the errors found."""
+
+    compiled: Compiled | None
+    graph: Graph | None
+    """The analysed graph, or the lowered one when lowering reported errors (the failing layers and everything
+    downstream of them untyped); None when the spec never got as far as lowering (YAML or header errors)."""
+    diagnostics: list[Diagnostic]
+
+
+def compile_partial(path: str | os.PathLike[str], overrides: dict[str, str] | None = None,
+                    limits: Limits = DEFAULT_LIMITS) -> Partial:
+    """:func:`compile_file` that returns what it got to instead of raising :class:`SpecError` (for drawing a spec
+    with errors); usage errors (a missing file) still raise."""
+    lowered: list[Graph] = []
+    try:
+        compiled = _compile(load_yaml_file(path, limits), overrides or {}, limits, lowered)
+    except SpecError as exc:
+        return Partial(None, lowered[-1] if lowered else None, list(exc.diagnostics))
+    return Partial(compiled, compiled.graph, [])
+
+
+def _compile(doc: LoadedDoc, overrides: dict[str, str], limits: Limits,
+             lowered: list[Graph] | None = None) -> Compiled:
     report = Reporter(doc)
     header = validate_header(doc, report)
     params = resolve_params(header, overrides, report)
     report.raise_if_any()
     assert header is not None and params is not None
-    check_expansion(header, params, report, limits)  # before building anything: refuses expansion bombs in time
+    try:
+        with stack_room():
+            check_inputs(header, report, limits)
+            check_expansion(header, params, report, limits)  # before building anything: refuses bombs in time
+            report.raise_if_any()
+            graph = lower(header, params, report, limits, doc.file)
+            if lowered is not None:
+                lowered.append(graph)
+    except RecursionError:  # only with raised limits: the defaults bound nesting well inside the room made
+        raise SpecError([Diagnostic("E005", "blocks and constructs are nested too deeply to compile (limits "
+                                            "max_depth, max_block_depth)", doc.file, doc.pos(("body",), key=True))]
+                        ) from None
     report.raise_if_any()
-    graph = lower(header, params, report, limits, doc.file)
-    report.raise_if_any()
+    if not graph.outputs:  # `outputs: []`, or every output named is a step switched off by its `if:`
+        report.error("E103", "the model has no outputs: `outputs` is empty or names only steps switched off by "
+                             "their `if:`", ("outputs",), key=True)
+        report.raise_if_any()
     for name, run in ANALYSES:
         try:
             run(graph)

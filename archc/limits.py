@@ -21,6 +21,8 @@ class Limits:
     """Longest single scalar."""
     max_layers: int = 200_000
     """Most graph nodes after expanding blocks and repeats."""
+    max_steps: int = 1_000_000
+    """Most steps lowered after expanding blocks and repeats, counting steps skipped by `if`."""
     max_block_depth: int = 32
     """Deepest chain of block calls (a block calling itself is refused sooner)."""
     max_params: int = 10_000_000_000

@@ -36,6 +36,8 @@ MAX_INT_DIGITS = 30
 HARD_MAX_DEPTH = 5_000
 """Depth cap applied whatever the limits say: both composers recurse, the C one on the C stack (crash near 30,000)."""
 
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+"""Line breaks as PyYAML and libyaml count them (YAML 1.1): positions we compute agree with their marks."""
 _NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _INTS = ((re.compile(r"[-+]?[0-9]+"), 10, 0), (re.compile(r"0o[0-7]+"), 8, 2), (re.compile(r"0x[0-9a-fA-F]+"), 16, 2))
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
@@ -105,7 +107,7 @@ def load_yaml_text(text: str | bytes, file: str = "<spec>", limits: Limits = DEF
             return LoadedDoc(None, file, {}, {})
         nodes = _measure(root, file, limits)
         scalars, keys = _Checker(file, bang_marks).run(nodes)
-        data, positions, key_positions = _build(root, scalars, keys)
+        data, positions, key_positions = _build(root, scalars, keys, _offset_pos(source, len(source)))
     return LoadedDoc(data, file, positions, key_positions)
 
 
@@ -129,10 +131,12 @@ def _mark_pos(mark: Any) -> Pos:
 
 
 def _offset_pos(text: str, offset: int) -> Pos:
-    """Line and column of a character offset (lines end at ``\\n``)."""
+    """Line and column of a character offset, counting line breaks as YAML parsers do (as :data:`LINE_BREAK`)."""
     offset = max(0, min(offset, len(text)))
-    line_start = text.rfind("\n", 0, offset) + 1
-    return Pos(text.count("\n", 0, offset) + 1, offset - line_start + 1)
+    line, line_start = 1, 0
+    for match in LINE_BREAK.finditer(text, 0, offset):
+        line, line_start = line + 1, match.end()
+    return Pos(line, offset - line_start + 1)
 
 
 def _decode(text: str | bytes, file: str, limits: Limits) -> str:
@@ -168,10 +172,18 @@ def _yaml_error(exc: yaml.YAMLError, source: str, file: str) -> SpecError:
     mark = exc.problem_mark or exc.context_mark
     message = exc.problem or exc.context or "invalid YAML"
     if exc.problem and exc.context:  # e.g. "did not find expected key (while parsing a block mapping at line 1, ...)"
-        ctx = exc.context_mark
-        where = f" at line {ctx.line + 1}, column {ctx.column + 1}" if ctx else ""
+        ctx = _inside(source, _mark_pos(exc.context_mark)) if exc.context_mark else None
+        where = f" at line {ctx.line}, column {ctx.col}" if ctx else ""
         message = f"{exc.problem} ({exc.context}{where})"
-    return SpecError([Diagnostic("E001", message, file, _mark_pos(mark) if mark else Pos(1, 1))])
+    return SpecError([Diagnostic("E001", message, file, _inside(source, _mark_pos(mark)) if mark else Pos(1, 1))])
+
+
+def _inside(source: str, pos: Pos) -> Pos:
+    """``pos`` moved onto the text: libyaml puts end-of-input errors on a line after a last line without a break."""
+    lines = LINE_BREAK.split(source)
+    if pos.line > len(lines):
+        return _offset_pos(source, len(source))
+    return Pos(pos.line, min(pos.col, len(lines[pos.line - 1]) + 1))
 
 
 def _event_problem(event: yaml.Event, documents: int, nodes: int, depth: int, limits: Limits) -> Problem | None:
@@ -407,8 +419,8 @@ class _Checker:
         self.keys[id(node)] = list(first)
 
 
-def _build(root: yaml.Node, scalars: dict[int, Any],
-           keys: dict[int, list[str]]) -> tuple[Any, dict[YamlPath, Pos], dict[YamlPath, Pos]]:
+def _build(root: yaml.Node, scalars: dict[int, Any], keys: dict[int, list[str]],
+           end: Pos) -> tuple[Any, dict[YamlPath, Pos], dict[YamlPath, Pos]]:
     """Convert the checked graph to plain data, iteratively; aliased nodes become independent copies."""
     positions: dict[YamlPath, Pos] = {}
     key_positions: dict[YamlPath, Pos] = {}
@@ -416,7 +428,7 @@ def _build(root: yaml.Node, scalars: dict[int, Any],
     stack: list[tuple[yaml.Node, YamlPath, Any, int | str]] = [(root, (), holder, 0)]
     while stack:
         node, path, parent, slot = stack.pop()
-        positions[path] = _mark_pos(node.start_mark)
+        positions[path] = min(_mark_pos(node.start_mark), end)  # an empty value at the very end: after the text
         value: Any
         if isinstance(node, yaml.ScalarNode):
             value = scalars[id(node)]

@@ -20,6 +20,8 @@ Refs = Annotated[Ref | list[Ref], Field(description="Where the step takes its in
 Condition = Annotated[bool | str, Field(description="Include the step only when true (usually a `${...}` expression).")]
 DType = Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"]
 Dim = Annotated[int, Field(ge=1, le=1_000_000)]
+Shape = Annotated[list[Dim], Field(min_length=1, max_length=5,
+                                   description="Shape without the batch, e.g. [3, 224, 224].")]
 
 
 class Strict(BaseModel):
@@ -27,7 +29,7 @@ class Strict(BaseModel):
 
 
 class InputSpec(Strict):
-    shape: list[Dim] = Field(min_length=1, max_length=5, description="Shape without the batch, e.g. [3, 224, 224].")
+    shape: Shape
     dtype: DType = Field("float32", description="Element type (`int64` for embedding indices).")
     doc: str = Field("", description="What the input holds.")
 
@@ -46,7 +48,7 @@ class SpecHeader(Strict):
 
     name: Identifier = Field(description="Model name; also the generated PyTorch class name.")
     doc: str = Field("", description="One paragraph: what the network is and where it comes from.")
-    inputs: dict[Identifier, list[Dim] | InputSpec] = Field(
+    inputs: dict[Identifier, Shape | InputSpec] = Field(
         min_length=1, description="Named model inputs: `image: [3, 224, 224]` or `{shape: ..., dtype: ...}`.")
     outputs: list[Ref] | dict[Identifier, Ref] | None = Field(
         None, description="Named results: a list of step ids or `{name: step}`; default: the last step.")

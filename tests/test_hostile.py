@@ -1,0 +1,158 @@
+"""Hostile inputs: every file in ``tests/hostile/`` (and a few generated here, too big to commit) run through
+``archc check`` in a subprocess with a memory limit.
+
+Each must exit with its expected code (1, or 2 for I/O) within 2 s of CPU, never by a signal, with at most 300 MB
+resident, and its first stderr line must be the expected located diagnostic. Expected outcomes live in
+``tests/hostile/expected.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import tomllib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTILE = ROOT / "tests" / "hostile"
+ARCHC = Path(sys.executable).parent / "archc"
+EXPECTED: dict[str, dict[str, object]] = tomllib.loads((HOSTILE / "expected.toml").read_text("utf-8"))
+ADDRESS_SPACE = 1024 * 2**20
+"""RLIMIT_AS of each run: the interpreter with its libraries maps ~250 MB of virtual memory before reading a byte."""
+MAX_RSS = 300 * 2**20
+MAX_CPU_SECONDS = 2.0
+WALL_TIMEOUT = 60.0
+PWNED = Path("/tmp/archc_pwned")
+"""The file the tag and expression payloads would create if anything executed them."""
+
+
+def _nest(inner: str, depth: int) -> str:
+    for _ in range(depth):
+        inner = f"{{group: {{body: [{inner}]}}}}"
+    return inner
+
+
+def _deep_blocks() -> str:
+    """32 blocks, each calling the next from inside 19 nested groups: as deep as the default limits allow."""
+    lines = ["name: deep", "inputs: {x: [8]}", "blocks:", f"  b0: {{body: [{_nest('{linear: {out: 0}}', 19)}]}}"]
+    lines += [f"  b{i}: {{body: [{_nest(f'b{i - 1}', 19)}]}}" for i in range(1, 32)]
+    return "\n".join([*lines, "body: [b31]", ""])
+
+
+def _block_chain(n: int) -> str:
+    lines = ["name: chain", "inputs: {x: [8]}", "blocks:", "  b0: {body: [relu]}"]
+    lines += [f"  b{i}: {{body: [b{i - 1}]}}" for i in range(1, n)]
+    return "\n".join([*lines, f"body: [b{n - 1}]", ""])
+
+
+def _spec(body: str, inputs: str = "{x: [4]}") -> str:
+    return f"name: generated\ninputs: {inputs}\nbody:\n{body}"
+
+
+GENERATED: dict[str, Callable[[], str | bytes]] = {
+    "deep_seq_30000": lambda: "[" * 30_000 + "]" * 30_000 + "\n",
+    "deep_seq_1000000": lambda: "[" * 1_000_000 + "]" * 1_000_000 + "\n",
+    "deep_map_30000": lambda: "{a: " * 30_000 + "1" + "}" * 30_000 + "\n",
+    "deep_block_seq_30000": lambda: "- " * 30_000 + "x\n",
+    "big_5mib": lambda: "# padding\n" * (5 * 2**20 // 10 + 1),
+    "many_nodes": lambda: "[" + "1," * 600_000 + "1]\n",
+    "long_identifier_5000": lambda: _spec(f"  - linear: {{id: {'a' * 5_000}, out: 3}}\n"),
+    "long_identifier_100000": lambda: _spec(f"  - linear: {{id: {'a' * 100_000}, out: 3}}\n"),
+    "from_10000_same": lambda: _spec(f"  - relu: {{from: [{', '.join(['x'] * 10_000)}]}}\n"),
+    "from_10000_unknown": lambda: _spec(f"  - concat: {{from: [{', '.join(f'r{i}' for i in range(10_000))}]}}\n"),
+    "deep_block_nesting": _deep_blocks,
+    "block_chain_40": lambda: _block_chain(40),
+}
+
+
+@dataclass
+class Run:
+    returncode: int
+    cpu_seconds: float
+    max_rss: int
+    stderr: str
+
+
+def _limit_child() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    resource.setrlimit(resource.RLIMIT_CPU, (10, 10))  # a hang dies by SIGXCPU, which the test reports
+
+
+def run_check(path: Path) -> Run:
+    """``archc check path`` with limits; CPU time and peak RSS of exactly this child, from wait4."""
+    with open(os.devnull, "rb") as stdin, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([str(ARCHC), "check", str(path)], stdin=stdin, stdout=subprocess.DEVNULL,
+                                stderr=err, preexec_fn=_limit_child)
+        timer = threading.Timer(WALL_TIMEOUT, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    return Run(proc.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, stderr)
+
+
+def _cases(tmp: Path) -> dict[str, Path]:
+    cases = {p.stem: p for p in sorted(HOSTILE.glob("*.yaml"))}
+    for name, make in GENERATED.items():
+        content = make()
+        path = tmp / f"{name}.yaml"
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        cases[name] = path
+    return cases
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Run]]:
+    """Every case, run in parallel once for the module."""
+    cases = _cases(tmp_path_factory.mktemp("hostile"))
+    existed = PWNED.exists()
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        results = dict(zip(cases, pool.map(run_check, cases.values()), strict=True))
+    assert existed or not PWNED.exists(), "a payload was executed"
+    return {name: (cases[name], results[name]) for name in cases}
+
+
+def test_expectations_cover_every_case() -> None:
+    committed = {p.stem for p in HOSTILE.glob("*.yaml")}
+    assert not committed & set(GENERATED)
+    assert set(EXPECTED) == committed | set(GENERATED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hostile_input(name: str, runs: dict[str, tuple[Path, Run]]) -> None:
+    path, run = runs[name]
+    want = EXPECTED[name]
+    assert run.returncode >= 0, f"killed by signal {-run.returncode}: {run.stderr[-500:]}"
+    assert run.returncode == want["exit"], run.stderr[-2000:]
+    assert run.cpu_seconds <= MAX_CPU_SECONDS, f"{run.cpu_seconds:.2f} s of CPU"
+    assert run.max_rss < MAX_RSS, f"{run.max_rss / 2**20:.0f} MB resident"
+    first = run.stderr.splitlines()[0]
+    assert re.match(r"^\S+:\d+:\d+: ", first), first
+    prefix = f"{path}:{want['line']}:{want['col']}: {want['code']}: "
+    assert first.startswith(prefix), first
+    assert str(want["message"]) in first, first
+    if "errors" in want:
+        assert run.stderr.splitlines()[-1] == f"{want['errors']} error{'s' if want['errors'] != 1 else ''}"
+
+
+@pytest.mark.parametrize(("target", "reason"), [("missing.yaml", "No such file or directory"), (".", "Is a directory")])
+def test_unreadable_spec_is_an_io_error(tmp_path: Path, target: str, reason: str) -> None:
+    path = tmp_path / target
+    run = run_check(path if target != "." else tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[0] == f"archc: error: cannot read {path if target != '.' else tmp_path}: {reason}"
+    assert run.cpu_seconds <= MAX_CPU_SECONDS
