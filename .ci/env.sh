@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Usage: bash .ci/env.sh [--bench] CMD [ARGS...]
+#
+# Makes sure the project's virtualenv (.venv in the repo) is set up, then runs CMD inside it. Idempotent: a stamp in
+# .venv keyed on pyproject.toml and the constraints file skips the installs when nothing changed, so later runs cost
+# only a hash. --bench also installs the `bench` extra (torchinfo, onnxscript) for bench/run.py.
+#
+# Order matters: torch is installed pinned FIRST, so that pip takes the CPU build of that exact version; anything that
+# pulls an unpinned torch in before it would download the multi-GB CUDA build.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+constraints="$root/.ci/constraints.txt"
+stamp="$venv/.archc-env-stamp"
+log="$(mktemp "${TMPDIR:-/tmp}/archc-env.XXXXXX")"
+trap 'rm -f "$log"' EXIT
+
+extras="test"
+if [[ "${1:-}" == "--bench" ]]; then
+    extras="test,bench"
+    shift
+fi
+if [[ $# -eq 0 ]]; then
+    echo "usage: bash .ci/env.sh [--bench] CMD [ARGS...]" >&2
+    exit 2
+fi
+
+# Run a step quietly; on failure show what it printed and stop.
+quiet() {
+    local what="$1"
+    shift
+    if ! "$@" >"$log" 2>&1; then
+        echo "env.sh: $what failed:" >&2
+        tail -n 40 "$log" >&2
+        exit 1
+    fi
+}
+
+# Graphviz's `dot` renders diagrams; the Python `graphviz` package only calls it.
+if ! command -v dot >/dev/null 2>&1; then
+    sudo_cmd=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        sudo_cmd=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    quiet "apt-get update" "${sudo_cmd[@]}" apt-get update -qq
+    quiet "apt-get install graphviz" "${sudo_cmd[@]}" apt-get install -y -qq graphviz
+fi
+
+py="$venv/bin/python"
+if ! "$py" -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then
+    base="${PYTHON:-python3}"
+    quiet "creating .venv with $base" "$base" -m venv --clear "$venv"
+    rm -f "$stamp"
+fi
+
+want_hash="$(cat "$root/pyproject.toml" "$constraints" | sha256sum | cut -d' ' -f1)"
+satisfied=0
+if [[ -f "$stamp" ]] && [[ "$(head -n1 "$stamp")" == "$want_hash" ]]; then
+    satisfied=1
+    for extra in ${extras//,/ }; do
+        grep -qx "$extra" <(tail -n +2 "$stamp") || satisfied=0
+    done
+fi
+
+if [[ $satisfied -eq 0 ]]; then
+    pip=("$py" -m pip install -q --disable-pip-version-check -c "$constraints")
+    quiet "installing torch" "${pip[@]}" "torch==2.13.0"
+    quiet "installing torchvision" "${pip[@]}" "torchvision==0.28.0"
+    quiet "installing archc[$extras]" "${pip[@]}" -e "$root[$extras]"
+    # Guard against a resolver surprise: a CUDA torch would be huge and is never wanted here.
+    if ! "$py" -c 'import importlib.metadata as m, sys; sys.exit(m.version("torch").split("+")[0] != "2.13.0")'; then
+        echo "env.sh: torch is not 2.13.0 after install" >&2
+        exit 1
+    fi
+    { echo "$want_hash"; tr ',' '\n' <<<"$extras"; } >"$stamp"
+fi
+
+export VIRTUAL_ENV="$venv"
+export PATH="$venv/bin:$PATH"
+unset PYTHONHOME
+exec "$@"

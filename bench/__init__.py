@@ -1,0 +1,1 @@
+"""archc's benchmark harness: `python bench/run.py` (see bench/README.md)."""

@@ -1,0 +1,334 @@
+"""archc's benchmarks: `bash .ci/env.sh --bench python bench/run.py` writes bench/results.md and bench/results.json.
+
+Sections (see bench/README.md for what each figure means and why its goal):
+  summary    `archc summary` vs a torchinfo summary of the torchvision model, as whole processes
+  scaling    `archc check` on generated chain and DenseNet-like specs of 1k, 10k and 100k layers
+  construct  build_module vs the torchvision constructor (in-process)
+  forward    forward latency of the generated module vs torchvision's, batch 1 and 8
+  onnx       archc's ONNX export vs torch.onnx.export(dynamo=True), and onnxruntime latency of both
+  diagram    `archc draw` and `archc build`, as whole processes
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import (  # noqa: E402 - needs the path above
+    FAILED,
+    NOT_YET,
+    UNAVAILABLE,
+    MeasureError,
+    ProcessStats,
+    Row,
+    Stats,
+    measure_process,
+    run_process,
+    write_results,
+)
+from bench.models import PEERS  # noqa: E402
+from bench.specgen import write_spec  # noqa: E402
+
+ZOO = ["resnet50", "densenet121", "googlenet"]
+SIZES = [1_000, 10_000, 100_000]
+SMOKE_SPEC = "mlp"
+SMOKE_SIZES = [30, 300]
+LIMITS = ["--limit", "max_file_bytes=100000000"]  # the 100k-layer chain is ~2 MB, just over the default
+MIN_NET_CPU = 0.2
+"""Seconds of CPU time beyond start-up below which per-layer figures are mostly start-up noise."""
+
+
+@dataclass
+class Ctx:
+    repeat: int
+    warmup: int
+    smoke: bool
+    specs: list[str]
+    sizes: list[int]
+    tmp: Path
+    log: Callable[[str], None]
+    worker_cache: dict[tuple[str, str], dict] = field(default_factory=dict)
+
+    def spec_path(self, stem: str) -> Path:
+        return ROOT / "specs" / f"{stem}.yaml"
+
+    def peer(self, stem: str) -> str | None:
+        return None if self.smoke or stem not in PEERS else stem
+
+
+def archc_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "archc"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "archc"]
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def process_rows(section: str, name: str, cmd: list[str], ctx: Ctx, *, time_goal: float | None = None,
+                 goal_text: str = "") -> tuple[list[Row], ProcessStats | None]:
+    """Time and peak-memory rows for one whole-process measurement (or one failure row)."""
+    ctx.log(f"  {name}")
+    try:
+        ps = measure_process(cmd, ctx.repeat, ctx.warmup)
+    except MeasureError as exc:
+        return [Row.missing(section, name, "wall time", FAILED, str(exc), goal_text)], None
+    meets = None if time_goal is None else ps.time.median < time_goal
+    rows = [Row.measured(section, name, "wall time", "s", ps.time, goal=goal_text, meets_goal=meets),
+            Row.measured(section, name, "CPU time (user+sys)", "s", ps.cpu),
+            Row.measured(section, name, "peak RSS", "MiB", ps.rss)]
+    return rows, ps
+
+
+def ratio_row(section: str, name: str, num: Stats | None, den: Stats | None, goal: float | None,
+              goal_text: str, better: str = "lower") -> Row:
+    if num is None or den is None:
+        return Row.missing(section, name, "ratio", FAILED, "a side of the ratio was not measured", goal_text)
+    r = num.median / den.median
+    meets = None if goal is None else (r <= goal if better == "lower" else r >= goal)
+    return Row(section, name, "ratio of medians", "x", r, runs=num.runs, goal=goal_text, meets_goal=meets)
+
+
+# --- sections ---------------------------------------------------------------------------------------------------------
+def summary_section(ctx: Ctx) -> list[Row]:
+    sec = "summary: archc summary vs torchinfo (whole processes)"
+    rows: list[Row] = []
+    for stem in ctx.specs:
+        spec = ctx.spec_path(stem)
+        r, archc_ps = process_rows(sec, f"archc summary {stem}", [*archc_cmd(), "summary", str(spec)], ctx,
+                                   time_goal=0.5, goal_text="< 0.5 s")
+        rows += r
+        peer = ctx.peer(stem)
+        if peer is None:
+            rows.append(Row.missing(sec, f"torchinfo {stem}", "wall time", UNAVAILABLE,
+                                    "smoke run" if ctx.smoke else "no torchvision counterpart"))
+            continue
+        if not installed("torchinfo"):
+            rows.append(Row.missing(sec, f"torchinfo {stem}", "wall time", UNAVAILABLE,
+                                    "torchinfo is not installed (run with `.ci/env.sh --bench`)"))
+            continue
+        cmd = [sys.executable, str(ROOT / "bench" / "peer_torchinfo.py"), peer]
+        r, peer_ps = process_rows(sec, f"torchinfo summary(torchvision {stem})", cmd, ctx)
+        rows += r
+        rows.append(ratio_row(sec, f"{stem}: archc / torchinfo", archc_ps.time if archc_ps else None,
+                              peer_ps.time if peer_ps else None, 0.25, "<= 0.25"))
+        cpu = ratio_row(sec, f"{stem}: archc / torchinfo", archc_ps.cpu if archc_ps else None,
+                        peer_ps.cpu if peer_ps else None, None, "")
+        cpu.metric = "ratio of CPU-time medians"
+        rows.append(cpu)
+    return rows
+
+
+_LAYERS = re.compile(r"ok \(([\d,]+) layers")
+
+
+def scaling_section(ctx: Ctx) -> list[Row]:
+    sec = "scaling: archc check on generated specs (whole processes)"
+    base_spec = ctx.tmp / "one_layer.yaml"
+    base_spec.write_text("name: one\ninputs: {x: [4]}\nbody: [relu]\n")
+    base_name = "archc check, 1-layer spec (start-up cost)"
+    rows, base = process_rows(sec, base_name, [*archc_cmd(), "check", str(base_spec)], ctx)
+    for kind in ("chain", "dense"):
+        ctx.log(f"  generating {kind} specs")
+        points: list[tuple[int, float]] = []
+        for size in ctx.sizes:
+            path = write_spec(ctx.tmp, kind, size)
+            cmd = [*archc_cmd(), "check", str(path), *LIMITS]
+            goal = (3.0, "< 3 s") if size == 10_000 else (None, "")
+            name = f"{kind} {size:,}"
+            r, ps = process_rows(sec, name, cmd, ctx, time_goal=goal[0], goal_text=goal[1])
+            rows += r
+            if ps is None or base is None:
+                continue
+            m = _LAYERS.search(ps.last.stdout)
+            layers = int(m.group(1).replace(",", "")) if m else size
+            # CPU time, not wall time: archc is single-threaded, and CPU time hardly moves with the machine's load
+            cpu = ps.cpu
+            net = [v - base.cpu.median for v in (cpu.min, cpu.median, cpu.max)]
+            per = Stats(net[1] / layers * 1e6, net[0] / layers * 1e6, net[2] / layers * 1e6, cpu.runs)
+            noisy = net[1] < MIN_NET_CPU
+            rows.append(Row.measured(sec, f"{name} ({layers:,} layers)", "CPU time per layer, net of start-up",
+                                     "µs/layer", per, note="start-up noise dominates" if noisy else ""))
+            kib = (ps.rss.median - base.rss.median) * 1024 / layers
+            rows.append(Row(sec, f"{name} ({layers:,} layers)", "peak RSS per layer, net of start-up", "KiB/layer",
+                            kib, runs=ps.rss.runs))
+            points.append((layers, net[1]))
+        for (n1, t1), (n2, t2) in itertools.pairwise(points):
+            if t1 >= MIN_NET_CPU and t2 >= MIN_NET_CPU:
+                exp = math.log(t2 / t1) / math.log(n2 / n1)
+                rows.append(Row(sec, f"{kind} {n1:,} -> {n2:,}", "growth exponent of net CPU time", "", exp,
+                                runs=ctx.repeat, goal="<= 1.15 (linear)", meets_goal=exp <= 1.15))
+    return rows
+
+
+WORKER_PROBES = {"construct": "archc/emit/torch_module.py", "forward": "archc/emit/torch_module.py",
+                 "onnx": "archc/emit/onnx_export.py"}
+
+
+def worker_result(ctx: Ctx, task: str, stem: str) -> dict:
+    """One task's result from bench/worker.py. A smoke run does every task in one process, to import torch once."""
+    key = (task, stem)
+    if key not in ctx.worker_cache:
+        tasks = [t for t in WORKER_PROBES if (ROOT / WORKER_PROBES[t]).exists()] if ctx.smoke else [task]
+        cmd = [sys.executable, str(ROOT / "bench" / "worker.py"), ",".join(tasks), str(ctx.spec_path(stem)),
+               "--repeat", str(ctx.repeat), "--warmup", str(ctx.warmup), "--calls", str(ctx_calls(ctx))]
+        peer = ctx.peer(stem)
+        if peer:
+            cmd += ["--peer", peer]
+        run = run_process(cmd, timeout=3600)
+        if run.returncode != 0:
+            tail = " | ".join((run.stderr or run.stdout).strip().splitlines()[-3:])
+            found = {t: {"error": f"exit {run.returncode}: {tail}"} for t in tasks}
+        else:
+            out = json.loads(run.stdout.strip().splitlines()[-1])
+            found = {t: {**r, "torch_threads": out["torch_threads"]} for t, r in out["results"].items()}
+        ctx.worker_cache.update({(t, stem): r for t, r in found.items()})
+    return ctx.worker_cache[key]
+
+
+def worker_section(task: str, sec: str, goals: dict[str, tuple[float, str]]) -> Callable[[Ctx], list[Row]]:
+    """A section measured inside bench/worker.py (torch needed); ``goals`` maps a metric to (ratio goal, text)."""
+
+    def section(ctx: Ctx) -> list[Row]:
+        if not (ROOT / WORKER_PROBES[task]).exists():
+            return [Row.missing(sec, task, task, NOT_YET, f"{WORKER_PROBES[task]} does not exist yet")]
+        rows: list[Row] = []
+        for stem in ctx.specs:
+            ctx.log(f"  {task} {stem}")
+            result = worker_result(ctx, task, stem)
+            if "error" in result:
+                rows.append(Row.missing(sec, f"{task} {stem}", task, FAILED, result["error"]))
+            else:
+                rows += _worker_rows(sec, stem, result, goals)
+        return rows
+
+    return section
+
+
+def ctx_calls(ctx: Ctx) -> int:
+    """Measured calls for the cheap per-call latencies (forward, onnxruntime): more than the process repeats."""
+    return 2 if ctx.smoke else max(ctx.repeat, 20)
+
+
+def _worker_rows(sec: str, stem: str, result: dict, goals: dict[str, tuple[float, str]]) -> list[Row]:
+    rows: list[Row] = []
+    by_metric: dict[str, list[tuple[str, Stats]]] = {}
+    for f in result["figures"]:
+        name = f"{stem}: {f['name']}"
+        if "samples" not in f:
+            rows.append(Row.missing(sec, name, f["metric"], f["status"], f["note"]))
+            continue
+        st = Stats.of(f["samples"])
+        note = f"{result['torch_threads']} torch threads"
+        rows.append(Row.measured(sec, name, f["metric"], f["unit"], st, note=note))
+        by_metric.setdefault(f["metric"], []).append((f["name"], st))
+    for metric, entries in by_metric.items():
+        archc = [e for e in entries if e[0].startswith("archc")]
+        peers = [e for e in entries if not e[0].startswith("archc")]
+        if archc and peers and metric in goals:
+            goal, text = goals[metric]
+            row = ratio_row(sec, f"{stem}: archc / {_who(peers[0][0])}", archc[0][1], peers[0][1], goal, text)
+            row.metric = f"{metric}: ratio of medians"
+            row.note = f"{archc[0][0]} / {peers[0][0]}"
+            rows.append(row)
+    return rows
+
+
+def _who(figure_name: str) -> str:
+    return "torch.onnx dynamo" if figure_name.startswith("torch.onnx") else figure_name.split()[0]
+
+
+def diagram_section(ctx: Ctx) -> list[Row]:
+    sec = "diagram and build: whole processes"
+    rows: list[Row] = []
+    for stem in ctx.specs:
+        out = ctx.tmp / f"{stem}.svg"
+        cmd = [*archc_cmd(), "draw", str(ctx.spec_path(stem)), "-o", str(out), "--force"]
+        rows += process_rows(sec, f"archc draw {stem} (SVG)", cmd, ctx, time_goal=2.0, goal_text="< 2 s")[0]
+    if ctx.smoke:
+        return [*rows, Row.missing(sec, "archc build", "wall time", UNAVAILABLE, "not run in a smoke run")]
+    stem = ctx.specs[0]
+    cmd = [*archc_cmd(), "build", str(ctx.spec_path(stem)), "-o", str(ctx.tmp / f"build_{stem}"), "--force"]
+    rows += process_rows(sec, f"archc build {stem} (summary, model.py, verified ONNX, SVG)", cmd, ctx)[0]
+    return rows
+
+
+SECTIONS: dict[str, Callable[[Ctx], list[Row]]] = {
+    "summary": summary_section,
+    "scaling": scaling_section,
+    "construct": worker_section("construct", "construct: module construction (in-process)",
+                                {"construct": (1.1, "<= 1.1")}),
+    "forward": worker_section("forward", "forward: latency of the built module (in-process, inference mode)",
+                              {"forward batch 1": (1.05, "<= 1.05"), "forward batch 8": (1.05, "<= 1.05")}),
+    "onnx": worker_section("onnx", "onnx: export and onnxruntime latency (in-process)",
+                           {"ONNX export": (0.25, "<= 0.25"), "onnxruntime batch 1": (1.0, "<= 1.0")}),
+    "diagram": diagram_section,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="tiny inputs, 1 run, no warm-up, no peers: checks the harness")
+    ap.add_argument("--repeat", type=int, default=5, help="measured runs per figure (default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="discarded warm-up runs per figure (default 1)")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of: " + ", ".join(SECTIONS))
+    ap.add_argument("--specs", default=None, help="comma-separated zoo spec stems (default: " + ", ".join(ZOO) + ")")
+    ap.add_argument("--sizes", default=None, help="comma-separated layer counts for scaling (default: "
+                    + ",".join(map(str, SIZES)) + ")")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench", help="directory for results.md and results.json")
+    args = ap.parse_args(argv)
+
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        ap.error(f"unknown section(s): {', '.join(unknown)}")
+    if args.smoke:
+        repeat, warmup, specs, sizes = 1, 0, [SMOKE_SPEC], SMOKE_SIZES
+    else:
+        repeat, warmup = max(1, args.repeat), max(0, args.warmup)
+        specs = [s for s in ZOO if (ROOT / "specs" / f"{s}.yaml").exists()]
+        sizes = SIZES
+    if args.specs:
+        specs = [s.strip() for s in args.specs.split(",") if s.strip()]
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    missing = [s for s in specs if not (ROOT / "specs" / f"{s}.yaml").exists()]
+    if missing or not specs:
+        ap.error(f"no spec file for: {', '.join(missing) or '(none given)'}")
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    rows: list[Row] = []
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="archc-bench-") as tmp:
+        ctx = Ctx(repeat, warmup, args.smoke, specs, sizes, Path(tmp), log)
+        for name in sections:
+            log(f"[{name}]")
+            rows += SECTIONS[name](ctx)
+    results = write_results(args.out, rows, repeat=repeat, warmup=warmup, smoke=args.smoke,
+                            extra={"load_average_before": load_before, "load_average_after": os.getloadavg(),
+                                   "total_seconds": round(time.perf_counter() - started, 1),
+                                   "sections": sections, "specs": specs, "sizes": sizes})
+    failed = [r for r in results["rows"] if r["status"] == FAILED]
+    log(f"wrote {args.out / 'results.md'} and results.json ({len(rows)} rows, {len(failed)} failed)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
