@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class OpParams(BaseModel):
     """Base of every op's parameter model: strict types, unknown keys refused, immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class NoParams(OpParams):
