@@ -1,45 +1,206 @@
-"""Atomic, confined output writing: a temp file in the target directory, fsync, then rename.
+"""Atomic, confined output writing: an interrupted write leaves the old file (or nothing), never half a file.
 
-An interrupted write leaves the old file (or nothing), never half a file. Names are checked so that nothing derived
-from a spec escapes the output directory.
+On Linux the data goes to an anonymous file (``O_TMPFILE``) in the target's directory, is fsynced, and is then
+linked in (``linkat``): a process killed while writing leaves nothing behind, since the kernel frees an unlinked
+file with its last descriptor. A new file is linked straight to its name (``linkat`` never replaces, so that is also
+the no-clobber check); replacing a file (``--force``) links to a hidden temp name and renames that over the target.
+Where ``O_TMPFILE`` is missing (other systems, some file systems) a named temp file from ``mkstemp`` is written.
+
+A named temp file is ``.NAME.PID-XXXXXXXX.tmp``. One left by a killed process (its PID no longer runs on this host,
+and it has not changed for :data:`STALE_SECONDS`) is removed by the next write of the same name in that directory.
+
+Names are checked so that nothing derived from a spec escapes the output directory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import os
+import re
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from archc.errors import UsageError
 
+CHUNK = 1 << 20
+"""Bytes per write call: large outputs are written in pieces, each a point where a kill can land."""
+STALE_SECONDS = 60.0
+"""A temp file untouched this long whose writer is gone is stale (a live writer on another host keeps it fresh)."""
+_NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}
+"""``O_TMPFILE`` unsupported: by the file system, or by a kernel that reads the flag as ``O_DIRECTORY`` (EISDIR)."""
+_NO_LINK = {errno.ENOENT, errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
+"""Linking an anonymous file in refused this way (no /proc, a sandbox, no privilege): try the next way."""
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically; refuses symlinks, directories, and existing files unless ``force``."""
     target = Path(path)
     if target.is_symlink():
         raise UsageError(f"refusing to write through the symbolic link {target}")
-    if target.exists() and not force:
-        raise UsageError(f"{target} exists; pass --force to replace it")
     if target.exists() and target.is_dir():
         raise UsageError(f"{target} is a directory")
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; pass --force to replace it")
     parent = target.parent if str(target.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+        remove_stale_temps(parent, target.name)
+        if not _write_anonymous(parent, target, data, force):
+            _write_named(parent, target, data)
+        _sync_dir(parent)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return target
+
+
+def _write_fully(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view[:CHUNK])
+        view = view[written:]
+
+
+def _write_anonymous(parent: Path, target: Path, data: bytes, force: bool) -> bool:
+    """Write through an ``O_TMPFILE`` file; False when the system or file system has none (nothing was written)."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        return False
+    try:
+        fd = os.open(parent, flag | os.O_WRONLY | os.O_CLOEXEC, 0o666)  # the umask applies, as for any new file
+    except OSError as exc:
+        if exc.errno in _NO_TMPFILE:
+            return False
+        raise
+    try:
+        _write_fully(fd, data)
+        os.fsync(fd)
+        try:
+            return _link(fd, target)  # atomic, and never replaces anything
+        except FileExistsError:
+            if not force:
+                raise UsageError(f"{target} exists; pass --force to replace it") from None
+        tmp = parent / _temp_name(target.name)
+        if not _link(fd, tmp):
+            return False
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return True
+    finally:
+        os.close(fd)
+
+
+def _link(fd: int, dst: Path) -> bool:
+    """Give the anonymous file ``fd`` the name ``dst``; False when this system allows neither way of doing it.
+
+    ``linkat`` of ``/proc/self/fd/N`` is the unprivileged way; some sandboxes refuse it (EXDEV), where
+    ``linkat(fd, "", AT_EMPTY_PATH)`` may still work (it needs CAP_DAC_READ_SEARCH before Linux 6.10).
+    """
+    try:
+        os.link(f"/proc/self/fd/{fd}", dst)  # follows the magic link: linkat(AT_SYMLINK_FOLLOW)
+        return True
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+    libc_linkat = _libc_linkat()
+    if libc_linkat is None:
+        return False
+    if libc_linkat(fd, b"", _AT_FDCWD, os.fsencode(dst), _AT_EMPTY_PATH) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in _NO_LINK:
+        return False
+    raise OSError(err, os.strerror(err), str(dst))
+
+
+@functools.cache
+def _libc_linkat() -> Callable[..., int] | None:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).linkat
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _write_named(parent: Path, target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            _write_fully(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return target
+
+
+def _temp_name(name: str) -> str:
+    return f".{name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+
+
+def _sync_dir(parent: Path) -> None:
+    """Make the new directory entry durable too (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(directory: str | os.PathLike[str], name: str) -> list[Path]:
+    """Remove temp files of ``name`` left in ``directory`` by killed writers; returns the ones removed."""
+    pattern = re.compile(re.escape(f".{name}.") + r"(\d+)-\w+\.tmp")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not entry.is_file(follow_symlinks=False) or now - st.st_mtime < STALE_SECONDS:
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or not a PID at all: leave the file alone
+    return True
 
 
 def _umask() -> int:
@@ -54,6 +215,10 @@ def confined(outdir: str | os.PathLike[str], name: str) -> Path:
     candidate = Path(name)
     if candidate.is_absolute() or ".." in candidate.parts or not candidate.parts:
         raise UsageError(f"refusing output name {name!r}: it must stay inside {base}")
+    if base.is_symlink():
+        raise UsageError(f"refusing to write into {base}: it is a symbolic link; name the real directory")
+    if base.exists() and not base.is_dir():
+        raise UsageError(f"{base} exists and is not a directory")
     resolved_base = base.resolve()
     resolved = (base / candidate).resolve()
     if resolved_base not in resolved.parents:

@@ -190,8 +190,9 @@ def test_paper_parameter_figures() -> None:
 def test_structure_details() -> None:
     # option A shortcuts hold no parameters: only the two stride-2 stages subsample and pad
     resnet20 = _spec("resnet20_cifar").graph
-    assert [n.name for n in resnet20.nodes() if n.op == "pad_channels"] == ["layer2.0.shortcut.0",
-                                                                             "layer3.0.shortcut.0"]
+    # (the residual is anonymous, step 0 of its block, so its default-named shortcut sits under `layer2.0.0`)
+    assert [n.name for n in resnet20.nodes() if n.op == "pad_channels"] == ["layer2.0.0.shortcut.0",
+                                                                             "layer3.0.0.shortcut.0"]
     # MobileNetV2 adds a shortcut exactly where stride is 1 and the channels match (10 blocks)
     adds = [n.name for n in _spec("mobilenet_v2").graph.nodes() if n.op == "add"]
     assert adds == [f"features.{i}.0" for i in (3, 5, 6, 8, 9, 10, 12, 13, 15, 16)]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from archc.cli.app import LimitOption, SetOption, SpecArg, app, compile_spec, run_guarded
-from archc.errors import UsageError
+from archc.cli.app import LimitOption, SetOption, SpecArg, app, compile_spec, parse_limits, parse_pairs, run_guarded
+from archc.errors import SpecError, UsageError
 
 export_app = typer.Typer(help="Export a spec as PyTorch source or ONNX.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
@@ -20,6 +22,18 @@ Fold = Annotated[bool | None, typer.Option("--fold/--no-fold", help="Fold repeat
 Direction = Annotated[str, typer.Option(help="Layout direction: TB or LR.")]
 Opset = Annotated[int | None, typer.Option(help="ONNX opset, 18 to 26 (default 21).")]
 Dynamic = Annotated[str, typer.Option(help="Dynamic axes: batch, batch,hw or none.")]
+WEIGHT_SEED = 0
+"""Fresh weights are drawn from this seed, so one spec always gives the same ONNX bytes."""
+
+
+@contextlib.contextmanager
+def fixed_seed() -> Iterator[None]:
+    """PyTorch's global generator seeded with :data:`WEIGHT_SEED` inside, and restored after."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(WEIGHT_SEED)
+        yield
 
 
 @export_app.command("torch")
@@ -47,14 +61,18 @@ def export_onnx_cmd(
     verify: Annotated[bool, typer.Option(help="Check onnxruntime against PyTorch before writing.")] = False,
     force: Force = False, set_: SetOption = None, limit: LimitOption = None,
 ) -> None:
-    """Write an ONNX model emitted straight from the IR (no tracing)."""
+    """Write an ONNX model emitted straight from the IR (no tracing).
+
+    Without --weights the weights are a fresh initialisation drawn from a fixed seed, so the file is reproducible.
+    """
 
     def body() -> None:
         from archc.emit.onnx_export import write_onnx
 
         c = compile_spec(spec, set_, limit)
-        result = write_onnx(c, output, force=force, weights_path=weights, opset=opset, dynamic=dynamic,
-                            fold_bn=fold, verify=verify)
+        with fixed_seed():
+            result = write_onnx(c, output, force=force, weights_path=weights, opset=opset, dynamic=dynamic,
+                                fold_bn=fold, verify=verify)
         if verify and result is not None:
             print(f"verified against PyTorch: {result}")
         print(f"wrote {output}")
@@ -67,14 +85,31 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", he
          fmt: Annotated[str | None, typer.Option("--format", help="svg, png, pdf or dot (default: from suffix).")]
          = None, depth: Depth = None, fold: Fold = None, direction: Direction = "TB", force: Force = False,
          set_: SetOption = None, limit: LimitOption = None) -> None:
-    """Draw the network with Graphviz: clusters for groups and stages, colours by op family."""
+    """Draw the network with Graphviz: clusters for groups and stages, colours by op family.
+
+    A spec with errors is still drawn as far as it compiles: the failing layers and their input edges in red, the
+    layers after them grey with unknown (?) shapes, the errors listed in the legend. The diagram is written, the
+    errors are printed, and the exit code is 1. When nothing can be drawn (a YAML syntax error, a malformed header)
+    no file is written.
+    """
 
     def body() -> None:
+        from archc.compiler import compile_partial
         from archc.emit.diagram import write_diagram
 
-        c = compile_spec(spec, set_, limit)
-        write_diagram(c, output, fmt=fmt, depth=depth, fold=fold, direction=direction, force=force)
-        print(f"wrote {output}")
+        result = compile_partial(spec, parse_pairs(set_, "--set"), parse_limits(limit))
+        if result.compiled is not None:
+            write_diagram(result.compiled, output, fmt=fmt, depth=depth, fold=fold, direction=direction, force=force)
+            print(f"wrote {output}")
+            return
+        if result.graph is None:
+            raise SpecError(result.diagnostics)
+        from archc.emit.partial import write_partial_diagram
+
+        write_partial_diagram(result.graph, result.diagnostics, output, fmt=fmt, depth=depth, fold=fold,
+                              direction=direction, force=force)
+        print(f"wrote {output} (partial: the spec has errors)")
+        raise SpecError(result.diagnostics)
 
     run_guarded(body)
 
@@ -86,7 +121,11 @@ BUILD_OUTPUTS = ("summary.txt", "summary.json", "model.py", "model.onnx", "diagr
 def build(spec: SpecArg, outdir: Annotated[str, typer.Option("-o", "--outdir", help="Output directory.")],
           force: Force = False, set_: SetOption = None, limit: LimitOption = None,
           verify: Annotated[bool, typer.Option(help="Check onnxruntime against PyTorch.")] = True) -> None:
-    """Compile a spec to summary.txt, summary.json, model.py, model.onnx and diagram.svg in OUTDIR."""
+    """Compile a spec to summary.txt, summary.json, model.py, model.onnx and diagram.svg in OUTDIR.
+
+    Everything is produced before anything is written, each file atomically; the same spec gives the same bytes
+    (model.onnx holds fresh weights drawn from a fixed seed). OUTDIR may not be a symbolic link or a file.
+    """
 
     def body() -> None:
         from archc.io import confined
@@ -122,7 +161,8 @@ def _build_artifacts(spec: str, sets: list[str] | None, limits: list[str] | None
 
         source = torch_source(c)
         out["model.py"] = source.encode()
-        module = load_source(source, default_class_name(c.graph.name), c.graph.name)().eval()
+        with fixed_seed():
+            module = load_source(source, default_class_name(c.graph.name), c.graph.name)().eval()
         progress.step("emitting ONNX")
         from archc.emit.onnx_export import export_onnx, verify_onnx
 

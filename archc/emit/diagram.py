@@ -97,10 +97,11 @@ class _Item:
 
 
 class _View:
-    def __init__(self, g: Graph, depth: int | None, fold: bool) -> None:
+    def __init__(self, g: Graph, depth: int | None, fold: bool, keep_open: frozenset[str] = frozenset()) -> None:
+        """``keep_open``: stages never folded (the ones holding a failing layer, in a partial diagram)."""
         self.g = g
         self.repeats = repeat_labels(g)
-        folds = set(self.repeats) if fold else set()
+        folds = set(self.repeats) - keep_open if fold else set()
         level = None if depth is None else max(depth, 1)
         self.rep: dict[str, str] = {}
         self.items: dict[str, _Item] = {}
@@ -165,9 +166,10 @@ def to_dot(compiled: Compiled, *, depth: int | None = None, fold: bool | None = 
 
 
 class _Writer:
-    def __init__(self, c: Compiled, view: _View, direction: str) -> None:
+    def __init__(self, c: Compiled | None, view: _View, direction: str) -> None:
         self.c = c
-        self.g = c.graph
+        """None for a partial diagram (:mod:`archc.emit.partial`), which overrides the parts that read costs."""
+        self.g = view.g
         self.view = view
         self.direction = direction
         self.lines: list[str] = []
@@ -196,6 +198,7 @@ class _Writer:
                     f'<TD ALIGN="LEFT" VALIGN="TOP">{self._legend()}</TD></TR></TABLE>')
 
     def _title(self) -> str:
+        assert self.c is not None
         g, t = self.g, self.c.costs.total
         rows = [f'<FONT POINT-SIZE="16"><B>{text(g.name)}</B></FONT>']
         doc = " ".join(g.doc.split())
@@ -219,11 +222,16 @@ class _Writer:
                            '<TD ALIGN="LEFT">shortcut / skip connection</TD>')
         if self.has_ports:
             entries.append('<TD><FONT POINT-SIZE="8">0 1</FONT></TD><TD ALIGN="LEFT">concat input order</TD>')
+        entries += self._more_legend_entries()
         per_row = LEGEND_COLUMNS[self.direction]
         rows = [f'<TR><TD COLSPAN="{2 * per_row}" ALIGN="LEFT"><B>Legend</B></TD></TR>']
         rows += ["<TR>" + "".join(entries[i:i + per_row]) + "</TR>" for i in range(0, len(entries), per_row)]
         return ('<TABLE BORDER="1" COLOR="#bbbbbb" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
                 + "".join(rows) + "</TABLE>")
+
+    def _more_legend_entries(self) -> list[str]:
+        """Extra (swatch, caption) cell pairs; a partial diagram's error styles."""
+        return []
 
     # --- clusters and nodes -------------------------------------------------------------------------------------------
     def _clusters(self) -> None:
@@ -343,8 +351,13 @@ class _Writer:
                 if not folded and n.op == "concat" and len(srcs) > 1:
                     self.has_ports = True
                     attrs.update(headlabel=str(port), labeldistance="1.2", labelfontcolor=MUTED_TEXT)
+                attrs.update(self._edge_style(src, n))
                 out.append(f"  {quote(a)} -> {quote(b)}" + (f" {_attrs(attrs)}" if attrs else "") + ";")
         return out
+
+    def _edge_style(self, src: str, dst: Node) -> dict[str, str]:
+        """Extra attributes for the edge ``src -> dst``; a partial diagram colours the failing layers' inputs."""
+        return {}
 
 
 def _is_shortcut(g: Graph, src: str, dst: Node) -> bool:

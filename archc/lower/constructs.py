@@ -93,7 +93,12 @@ def _shortcut(lowerer: Lowerer, spec: ResidualSpec, where: DocPath, ctx: Ctx, x:
     if tx is None or ty is None or tx == ty or spec.merge == "concat":
         return x
     stride = [_stride_between(a, b) for a, b in zip(tx.spatial, ty.spatial)]
-    sctx = enter(lowerer, ctx, sc.id, "", "shortcut", where, f"{sc.kind} shortcut")
+    if "id" in sc.model_fields_set:
+        sctx = enter(lowerer, ctx, sc.id, "", "shortcut", where, f"{sc.kind} shortcut")
+    else:  # the default name lives under the residual's own path, so two anonymous residuals cannot collide
+        sctx = ctx.at(ctx.anon + sc.id)
+        lowerer.graph.add_scope(Scope(sctx.scope, "shortcut", f"{sc.kind} shortcut",
+                                      lowerer.report.doc.pos(where, key=True)))
     if sc.kind == "zero_pad":
         params = PadChannelsParams(out=ty.channels, s=stride)
         return lowerer.add_node(sctx.scope + ".0", "pad_channels", params, where, sctx, [x])

@@ -106,6 +106,9 @@ class ConvTranspose(Op):
     def onnx(self, b: Any, p: ConvTransposeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         g = TransposeGeometry(p, in_types[0])
+        if any(op >= s for op, s in zip(g.op, g.s)):
+            # PyTorch allows output_padding below max(stride, dilation); ONNX Runtime only below the stride
+            raise b.refuse(f"output_padding {list(g.op)} must be smaller than the stride {list(g.s)} in ONNX")
         args = [inputs[0], b.initializer("weight", weights["weight"])]  # [C_in, C_out / groups, *k], as in PyTorch
         if p.bias:
             args.append(b.initializer("bias", weights["bias"]))

@@ -52,8 +52,12 @@ class InstanceNorm(Op):
     example = "instance_norm: {affine: true}"
 
     def infer(self, p: InstanceNormParams, inputs: list[TensorType]) -> TensorType:
-        expect_rank(self.name, inputs[0], (2, 3, 4))
-        return inputs[0]
+        x = inputs[0]
+        expect_rank(self.name, x, (2, 3, 4))
+        if all(d == 1 for d in x.spatial):  # PyTorch refuses it at run time: one value has no spread
+            raise Problem("E306", f"instance_norm normalises each channel over its spatial positions; found {x}, "
+                                  "which has only one")
+        return x
 
     def cost(self, p: InstanceNormParams, inputs: list[TensorType], out: TensorType) -> Cost:
         return Cost(params=2 * out.channels if p.affine else 0, elementwise=2 * out.numel)

@@ -129,6 +129,15 @@ class AvgPool(_Pool):
     torch_name = "AvgPool"
     onnx_name = "AveragePool"
 
+    def infer(self, p: PoolParams, inputs: list[TensorType]) -> TensorType:
+        x = inputs[0]
+        if x.rank == 4:  # PyTorch's AvgPool3d checks the window against the input before padding it
+            k, _, _ = self.geometry(p, x)
+            if any(n < ki for n, ki in zip(x.spatial, k)):
+                raise Problem("E304", f"3-D average pooling needs the window {list(k)} to fit the input without its "
+                                      f"padding (PyTorch's AvgPool3d refuses it otherwise); found {x}")
+        return super().infer(p, inputs)
+
     def extra_torch_args(self, p: PoolParams) -> list[str]:
         return [] if getattr(p, "count_include_pad", True) else ["count_include_pad=False"]
 

@@ -79,8 +79,11 @@ class ZeroPad(Op):
     def onnx(self, b: Any, p: ZeroPadParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         pads = self.pads(p, in_types[0])
-        onnx_pads = [0, 0, *(b_ for b_, _ in pads), 0, 0, *(a for _, a in pads)]
-        return b.node("Pad", [inputs[0], b.const_int64(onnx_pads)])
+        # the spatial axes named by `axes` (Pad-18): the same tensor, and onnxruntime's pad fusion, which wrongly folds
+        # a zero Pad into a following MaxPool (whose padding is -inf), leaves this form alone
+        onnx_pads = [*(b_ for b_, _ in pads), *(a for _, a in pads)]
+        axes = list(range(2, 2 + len(pads)))
+        return b.node("Pad", [inputs[0], b.const_int64(onnx_pads), "", b.const_int64(axes)])
 
 
 class PadChannelsParams(OpParams):
