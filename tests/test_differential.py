@@ -2,8 +2,9 @@
 
 Hypothesis builds spec YAML text step by step while tracking the current shape, so nearly every configuration is
 valid: convolutions (groups, depthwise, dilation, strides, `same`/`valid`/explicit and per-axis padding, 1-D to 3-D),
-pooling (ceil mode, padding, adaptive, global), normalisations, activations, resampling and channel plumbing,
-`residual` and `branches` constructs, merges by `from:` (add, mul, sub, concat), then a classifier after `flatten`.
+pooling (ceil mode, padding, adaptive, global), normalisations, activations, transposed convolutions, resampling and
+channel plumbing, `residual` and `branches` constructs, merges by `from:` (add, mul, sub, concat), then a classifier
+after `flatten`.
 
 For every example: the spec compiles; the generated PyTorch module (trace build) produces, at every node, exactly
 the shape archc inferred; and the ONNX model archc emits, run in onnxruntime, matches the PyTorch module (with random
@@ -251,9 +252,8 @@ class Gen:
             spec["merge"] = "concat"
             out = (shape[0] + cur[0], *cur[1:])
         else:
-            if cur != shape:  # named: anonymous residuals' default `shortcut` scopes collide (see the xfail fixture)
-                spec["shortcut"] = {"kind": "projection", "id": f"sc{self.fresh()}", **({"bn": False} if self.coin()
-                                                                                    else {})}
+            if cur != shape:  # default shortcut ids: anonymous residuals in one scope once collided (a fixture)
+                spec["shortcut"] = self.pick(["projection", {"kind": "projection", "bn": False}])
                 self.layers += 2
             out = cur
         self.layers += 1

@@ -134,14 +134,17 @@ def build(spec: SpecArg, outdir: Annotated[str, typer.Option("-o", "--outdir", h
         existing = [str(p) for p in targets.values() if p.exists() or p.is_symlink()]
         if existing and not force:
             raise UsageError(f"{', '.join(existing)} exist; pass --force to replace them")
-        artifacts = _build_artifacts(spec, set_, limit, verify)
+        artifacts, report = _build_artifacts(spec, set_, limit, verify)
         _write_all(targets, artifacts, force)
+        print("\n".join(report))
 
     run_guarded(body)
 
 
-def _build_artifacts(spec: str, sets: list[str] | None, limits: list[str] | None, verify: bool) -> dict[str, bytes]:
-    """Everything is produced in memory first: a failure at any step writes nothing."""
+def _build_artifacts(spec: str, sets: list[str] | None, limits: list[str] | None,
+                     verify: bool) -> tuple[dict[str, bytes], list[str]]:
+    """Everything is produced in memory first: a failure at any step writes nothing. Returns the files' bytes and
+    the lines to report (the model's totals and the verification result)."""
     import json
 
     from archc.cli.progress import Progress
@@ -167,15 +170,21 @@ def _build_artifacts(spec: str, sets: list[str] | None, limits: list[str] | None
         from archc.emit.onnx_export import export_onnx, verify_onnx
 
         model = export_onnx(c, module.state_dict())
+        from archc.emit.summary import totals_lines
+
+        report = totals_lines(c)
         if verify:
             progress.step("verifying ONNX in onnxruntime")
-            verify_onnx(c, model, module)
+            check = verify_onnx(c, model, module)
+            cases = ", ".join(dict.fromkeys(d.case for d in check.diffs))
+            report.append(f"ONNX verified against PyTorch in onnxruntime ({cases}): max abs diff {check.max_abs:.2e}, "
+                          f"max rel diff {check.max_rel:.2e}")
         out["model.onnx"] = model.SerializeToString()
         progress.step("drawing")
         from archc.emit.diagram import render, to_dot
 
         out["diagram.svg"] = render(to_dot(c), "svg")
-    return out
+    return out, report
 
 
 def _write_all(targets: dict[str, Path], artifacts: dict[str, bytes], force: bool) -> None:
