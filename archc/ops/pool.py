@@ -149,13 +149,13 @@ class GlobalPoolParams(OpParams):
     keepdims: bool = Field(True, description="Keep the pooled spatial axes as size 1 ([C, 1, 1]); false gives [C].")
 
 
-@register
-class GlobalAvgPool(Op):
-    name = "global_avgpool"
+class GlobalPool(Op):
+    """Shape, cost and receptive-field rules shared by the global poolings; subclasses say how to reduce."""
+
     family = "pool"
     Params = GlobalPoolParams
-    summary = "Average over all spatial positions (global average pooling)."
-    example = "global_avgpool"
+    torch_reduce = ""
+    """Forward expression with `{dims}` and `{keep}` placeholders."""
 
     def infer(self, p: GlobalPoolParams, inputs: list[TensorType]) -> TensorType:
         x = inputs[0]
@@ -172,7 +172,15 @@ class GlobalAvgPool(Op):
     def torch(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         dims = tuple(range(2, inputs[0].rank + 1))
         keep = ", keepdim=True" if p.keepdims else ""
-        return TorchCode(None, f"{{0}}.mean({dims}{keep})")
+        return TorchCode(None, self.torch_reduce.format(dims=dims, keep=keep))
+
+
+@register
+class GlobalAvgPool(GlobalPool):
+    name = "global_avgpool"
+    summary = "Average over all spatial positions (global average pooling)."
+    example = "global_avgpool"
+    torch_reduce = "{{0}}.mean({dims}{keep})"
 
     def onnx(self, b: Any, p: GlobalPoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

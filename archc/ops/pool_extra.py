@@ -17,7 +17,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, per_dim, py_tuple, window_out
 from archc.ops.fields import NonNegOrList, SizeOrList
 from archc.ops.norm_extra import affine_onnx, per_channel_view
-from archc.ops.pool import AdaptivePoolParams, GlobalPoolParams
+from archc.ops.pool import AdaptivePoolParams, GlobalPool, GlobalPoolParams
 from archc.ops.reduce import reduce_node
 from archc.ops.registry import register
 
@@ -57,29 +57,11 @@ def adaptive_onnx(b: Any, x: str, in_type: TensorType, out: TensorType, kind: st
 
 # --- ops --------------------------------------------------------------------------------------------------------------
 @register
-class GlobalMaxPool(Op):
+class GlobalMaxPool(GlobalPool):
     name = "global_maxpool"
-    family = "pool"
-    Params = GlobalPoolParams
     summary = "Maximum over all spatial positions (global max pooling)."
     example = "global_maxpool: {keepdims: false}"
-
-    def infer(self, p: GlobalPoolParams, inputs: list[TensorType]) -> TensorType:
-        x = inputs[0]
-        expect_rank(self.name, x, (2, 3, 4))
-        return x.with_shape((x.channels, *(1,) * (x.rank - 1)) if p.keepdims else (x.channels,))
-
-    def cost(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> Cost:
-        return Cost(elementwise=inputs[0].numel)
-
-    def window(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> Window:
-        spatial = inputs[0].spatial
-        return Window(spatial, spatial, (0,) * len(spatial))
-
-    def torch(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        dims = tuple(range(2, inputs[0].rank + 1))
-        keep = ", keepdim=True" if p.keepdims else ""
-        return TorchCode(None, f"torch.amax({{0}}, {dims}{keep})")
+    torch_reduce = "torch.amax({{0}}, {dims}{keep})"
 
     def onnx(self, b: Any, p: GlobalPoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
