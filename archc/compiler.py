@@ -5,9 +5,11 @@ Never imports torch or onnx: `archc check`, `summary` and `schema` run on this a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import gc
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,8 +74,29 @@ def compile_partial(path: str | os.PathLike[str], overrides: dict[str, str] | No
     return Partial(compiled, compiled.graph, [])
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector, restoring its previous state after.
+
+    Compiling allocates many small objects that form no cycles; in a process that has imported torch, the collector's
+    passes over them cost about a tenth of the compile time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _compile(doc: LoadedDoc, overrides: dict[str, str], limits: Limits,
              lowered: list[Graph] | None = None) -> Compiled:
+    with collector_paused():
+        return _compile_doc(doc, overrides, limits, lowered)
+
+
+def _compile_doc(doc: LoadedDoc, overrides: dict[str, str], limits: Limits, lowered: list[Graph] | None) -> Compiled:
     report = Reporter(doc)
     header = validate_header(doc, report)
     params = resolve_params(header, overrides, report)

@@ -399,10 +399,16 @@ def _bare_expression(text: str) -> ast.Expression | None:
         raise
 
 
+@functools.lru_cache(maxsize=4096)
+def _plan(text: str) -> tuple[ast.Expression | None, tuple[tuple[str, str], ...]]:
+    """How to evaluate ``text`` (a bare expression, or pieces), parsed once: specs repeat the same few texts."""
+    bare = _bare_expression(text)
+    return bare, (tuple(_pieces(text)) if bare is None else ())
+
+
 def evaluate(text: str, scope: Scope) -> object:
     """Evaluate ``text``: a lone ``$name``/``${expr}``/``$expr`` keeps its type; text with pieces becomes a str."""
-    bare = _bare_expression(text)
-    pieces = _pieces(text) if bare is None else []
+    bare, pieces = _plan(text)
     try:
         if bare is not None:
             return _eval(bare.body, scope)

@@ -43,6 +43,7 @@ _CHAIN = "x"
 # names a variable must not take: the module's own, keywords, and builtins an op's forward expression may call
 _RESERVED = frozenset({"self", "torch", "nn", "F", RECORD, *keyword.kwlist, *keyword.softkwlist, *dir(builtins)})
 _SAFE_LITERAL = re.compile(r"[A-Za-z0-9_.]*")
+_USES_FUNCTIONAL = re.compile(r"(?<![\w.])F\.")
 _LINE = 120
 _DOC_WIDTH = 116
 
@@ -79,7 +80,7 @@ def torch_source(compiled: Compiled, class_name: str | None = None, *, trace: bo
     ]
     text = "\n".join(body)
     imports = ["import torch"]
-    if re.search(r"(?<![\w.])F\.", text):
+    if any(_USES_FUNCTIONAL.search(code.call) or _USES_FUNCTIONAL.search(code.module or "") for code in codes.values()):
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
     return "\n".join([_header(compiled, name), "", *imports, "", "", text]) + "\n"

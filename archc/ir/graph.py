@@ -3,6 +3,9 @@
 networkx edges carry no order, but concat order matters and one tensor may feed the same op twice (``mul`` of x and
 x), so every edge carries its destination ``port`` and the multigraph keys edges by that port. Nodes are named by
 their layer path (``layer2.0.conv1``), which is unique and is also the PyTorch module path and the ONNX node name.
+
+The graph only grows (nodes and edges are added, never removed), so it also keeps plain dicts of nodes and of each
+node's producers by port: the passes read those on every node, and networkx's views cost several times more.
 """
 
 from __future__ import annotations
@@ -83,57 +86,77 @@ class Graph:
         self.scopes: dict[str, Scope] = {}
         self.params: dict[str, Any] = {}
         """The spec's resolved params, for reference in emitted artifacts."""
+        self._nodes: dict[str, Node] = {}
+        self._producers: dict[str, dict[int, str]] = {}
+        """Node -> {port: producer}, in step with the networkx edges."""
+        self._topological: list[Node] | None = None
+        self._index_cache: dict[str, int] = {}
 
     # --- building -----------------------------------------------------------------------------------------------------
     def add_node(self, node: Node) -> Node:
         if node.name in self.nx:
             raise GraphLintError(f"duplicate node {node.name!r}")
         self.nx.add_node(node.name, node=node)
+        self._nodes[node.name] = node
+        self._producers[node.name] = {}
+        self._topological = None
         if node.is_input:
             self.inputs.append(node.name)
         return node
 
     def connect(self, src: str, dst: str, port: int) -> None:
         self.nx.add_edge(src, dst, key=port, port=port)
+        self._producers[dst][port] = src
+        self._topological = None
 
     def add_scope(self, scope: Scope) -> None:
         self.scopes.setdefault(scope.path, scope)
 
     # --- reading ------------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return self.nx.number_of_nodes()
+        return len(self._nodes)
 
     def __contains__(self, name: object) -> bool:
         return name in self.nx
 
     def node(self, name: str) -> Node:
-        return self.nx.nodes[name]["node"]
+        return self._nodes[name]
 
     def nodes(self) -> Iterator[Node]:
         """Nodes in insertion order, which follows the spec's source order."""
-        for _, data in self.nx.nodes(data="node"):
-            yield data
+        return iter(self._nodes.values())
 
     def input_names(self, name: str) -> list[str]:
         """Producers feeding ``name``, ordered by port."""
-        # the raw predecessor map ({src: {port: data}}) is several times faster than networkx's edge views
-        ports = [(port, src) for src, keyed in self.nx.pred[name].items() for port in keyed]
-        ports.sort()
-        return [src for _, src in ports]
+        producers = self._producers[name]
+        return [producers[port] for port in sorted(producers)]
 
     def inputs_of(self, name: str) -> list[Node]:
-        return [self.node(n) for n in self.input_names(name)]
+        return [self._nodes[n] for n in self.input_names(name)]
 
     def users(self, name: str) -> list[str]:
         return sorted({dst for _, dst in self.nx.out_edges(name)}, key=self._order_key)
 
     def topological(self) -> list[Node]:
         """Nodes in a topological order that keeps source order where the data flow allows."""
-        order = nx.lexicographical_topological_sort(self.nx, key=self._order_key)
-        return [self.node(n) for n in order]
+        if self._topological is None:
+            if self._insertion_order_is_topological():
+                order = list(self._nodes.values())
+            else:
+                sorted_names = nx.lexicographical_topological_sort(self.nx, key=self._order_key)
+                order = [self._nodes[n] for n in sorted_names]
+            self._topological = order
+        return list(self._topological)
+
+    def _insertion_order_is_topological(self) -> bool:
+        """True when every producer was added before its users: lowering builds graphs this way."""
+        index = self._index()
+        return all(index[src] < index[dst] for dst, producers in self._producers.items()
+                   for src in producers.values())
 
     def find_cycle(self) -> list[str] | None:
-        if nx.is_directed_acyclic_graph(self.nx):  # the common case, and much cheaper than searching for a cycle
+        # a graph whose insertion order is topological has no cycle; otherwise ask networkx (cheaper than searching)
+        if self._insertion_order_is_topological() or nx.is_directed_acyclic_graph(self.nx):
             return None
         try:
             edges = nx.find_cycle(self.nx)
@@ -145,9 +168,9 @@ class Graph:
         return self._index()[name]
 
     def _index(self) -> dict[str, int]:
-        cached = getattr(self, "_index_cache", None)
-        if cached is None or len(cached) != len(self):
-            cached = {name: i for i, name in enumerate(self.nx.nodes)}
+        cached = self._index_cache
+        if len(cached) != len(self._nodes):
+            cached = {name: i for i, name in enumerate(self._nodes)}
             self._index_cache = cached
         return cached
 
@@ -160,8 +183,13 @@ class Graph:
     # --- checking -----------------------------------------------------------------------------------------------------
     def lint(self, *, typed: bool = False) -> None:
         """Check the IR's invariants (torch.fx ``Graph.lint`` in spirit); raises :class:`GraphLintError`."""
+        edges = sum(len(producers) for producers in self._producers.values())
+        if edges != self.nx.number_of_edges() or list(self._nodes) != list(self.nx.nodes):
+            raise GraphLintError("the node and producer maps are out of step with the networkx graph")
         for node in self.nodes():
             ports = sorted(port for keyed in self.nx.pred[node.name].values() for port in keyed)
+            if ports != sorted(self._producers[node.name]):
+                raise GraphLintError(f"{node.name}: producer map out of step with the networkx edges")
             if ports != list(range(len(ports))):
                 raise GraphLintError(f"{node.name}: input ports {ports} are not 0..n-1")
             if node.is_input and ports:

@@ -274,7 +274,7 @@ class Lowerer:
         if inputs and inputs[0] is not None:
             t = self.graph.node(inputs[0]).out_type
             if t is not None:
-                return ChainMap({"in_channels": t.channels, "in_shape": list(t.shape)}, dict(ctx.values))
+                return ChainMap({"in_channels": t.channels, "in_shape": list(t.shape)}, ctx.values)
         return ctx.values
 
     def add_node(self, name: str, op: str, params: OpParams | None, where: DocPath, ctx: Ctx, inputs: list[Source],

@@ -38,18 +38,24 @@ class CostReport:
 def analyse_costs(graph: Graph) -> CostReport:
     """Store each node's :class:`Cost` in ``node.meta["cost"]``; sum per scope (every enclosing one) and in total."""
     report = CostReport()
+    chains: dict[str, list[Totals]] = {}  # scope -> the totals of it and every scope enclosing it
     for node in graph.nodes():
         if node.is_input or node.out_type is None:
             continue
         op = get_op(node.op)
-        assert op is not None
+        if op is None:
+            raise KeyError(f"{node.name}: unknown op {node.op!r}")  # lowering only makes nodes of known ops
         ins = [t for t in (p.out_type for p in graph.inputs_of(node.name)) if t is not None]
-        cost = op.cost(node.params, ins, node.out_type)  # type: ignore[arg-type]
+        cost = op.cost(node.params, ins, node.out_type)
         node.meta["cost"] = cost
         nbytes = node.out_type.nbytes
         report.total.add(cost, nbytes)
-        for scope in graph.scope_chain(node.scope):
-            report.by_scope.setdefault(scope, Totals()).add(cost, nbytes)
+        chain = chains.get(node.scope)
+        if chain is None:
+            chain = [report.by_scope.setdefault(s, Totals()) for s in graph.scope_chain(node.scope)]
+            chains[node.scope] = chain
+        for totals in chain:
+            totals.add(cost, nbytes)
     return report
 
 

@@ -30,6 +30,8 @@ class Field:
 
 
 def _merge(fields: list[Field]) -> Field:
+    if len(fields) == 1:
+        return fields[0]
     n = len(fields[0].size)
     fields = [f for f in fields if len(f.size) == n]
     return Field(
@@ -49,14 +51,14 @@ def analyse_receptive_fields(graph: Graph) -> None:
             node.meta["rf"] = Field((1,) * n, (1,) * n, (0,) * n) if n > 0 else None
             continue
         ins = graph.inputs_of(node.name)
-        fields = [p.meta.get("rf") for p in ins]
-        fields = [f for f in fields if f is not None]
+        fields = [f for f in (p.meta.get("rf") for p in ins) if f is not None]
         if not fields:
             node.meta["rf"] = None
             continue
         rf = _merge(fields)
         op = get_op(node.op)
-        assert op is not None
+        if op is None:
+            raise KeyError(f"{node.name}: unknown op {node.op!r}")  # lowering only makes nodes of known ops
         in_types = [p.out_type for p in ins if p.out_type is not None]
         win = op.window(node.params, in_types, node.out_type)
         if win is not None and len(win.kernel) == len(rf.size):
