@@ -302,6 +302,34 @@ def test_names_shapes_and_value_infos() -> None:
     assert shape_mismatches(model) == []
 
 
+PASS_THROUGH = """
+name: pass_through
+inputs: {x: [6]}
+outputs: {early: drop_in, logits: fc2, late: tap}
+body:
+  - dropout: {id: drop_in, p: 0.5}
+  - linear: {id: fc1, out: 5}
+  - identity: {id: tap}
+  - dropout: {id: drop, p: 0.2}
+  - linear: {id: fc2, out: 3}
+"""
+
+
+def test_pass_through_layers_make_no_nodes() -> None:
+    """Dropout (at inference) and identity layers are wired through, as torch.onnx.export does; a model output that
+    is such a layer still gets its own name through one Identity node."""
+    _, model, report = _roundtrip(PASS_THROUGH)
+    g = model.graph
+    assert [(n.op_type, n.name, list(n.input), list(n.output)) for n in g.node if n.op_type != "Gemm"] == [
+        ("Identity", "early/Identity", ["x"], ["early"]),
+        ("Identity", "late/Identity", ["fc1"], ["late"]),
+    ]
+    gemms = [n for n in g.node if n.op_type == "Gemm"]
+    assert [(n.name, n.input[0]) for n in gemms] == [("fc1", "x"), ("fc2", "fc1")]
+    assert [o.name for o in g.output] == ["early", "logits", "late"]
+    assert report.ok and report.max_abs < 1e-5 and len(report.diffs) == 6  # 3 outputs at batch 1 and 2
+
+
 def test_helper_nodes_are_named_under_their_layer() -> None:
     _, model, _ = _roundtrip(TOKENS)
     names = [(n.name, n.op_type) for n in model.graph.node]

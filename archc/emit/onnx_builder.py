@@ -110,13 +110,16 @@ class OnnxBuilder:
         self._path, self._first, self._const = path, len(self.graph.node), 0
         self.in_dims, self.out_type, self.out_dims = in_dims, out_type, out_dims
 
-    def end_layer(self, value: str, final: str) -> None:
-        """Name the layer's result ``final`` and its producing node after the layer; Identity if it made none."""
+    def end_layer(self, value: str, final: str) -> str:
+        """Name the layer's result ``final`` and its producing node after the layer; returns the result's name.
+
+        A layer that made no node (dropout at inference, identity) passes an existing value through: its users read
+        that value directly, so the graph carries no Identity nodes for it.
+        """
         nodes = self.graph.node[self._first:]
         producer = next((n for n in reversed(nodes) if value in n.output), None)
         if producer is None:
-            self.identity(value, final, self._path)
-            return
+            return value
         for n in nodes:
             for i, name in enumerate(n.input):
                 if name == value:
@@ -126,6 +129,7 @@ class OnnxBuilder:
                     n.output[i] = final
         producer.name = self._path
         self._taken.discard(value)
+        return final
 
     def refuse(self, message: str) -> UsageError:
         return UsageError(f"cannot export layer {self._path} to ONNX: {message}")

@@ -215,9 +215,9 @@ class _Export:
                 continue
             result = self.folds.get(node.name, node.name)
             target = final.get(result) or b.fresh(result)
-            self.emit(node, [value[s] for s in g.input_names(node.name)], target)
-            value[node.name] = target
-            if target not in g.outputs:
+            produced = self.emit(node, [value[s] for s in g.input_names(node.name)], target)
+            value[node.name] = produced
+            if produced == target and target not in g.outputs:
                 b.add_value_info(target, node.out_type.dtype, self.declared(node.name))
         for out, src in g.outputs.items():
             if value[src] != out:
@@ -228,7 +228,8 @@ class _Export:
             shown = ", ".join(unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
             raise UsageError(f"the weights have entries no layer uses: {shown}")
 
-    def emit(self, node: Node, inputs: list[str], target: str) -> None:
+    def emit(self, node: Node, inputs: list[str], target: str) -> str:
+        """Emit one layer; returns the name of its result (``target``, or an input it passes through)."""
         g = self.graph
         op = get_op(node.op)
         assert op is not None
@@ -242,7 +243,7 @@ class _Export:
             self.used.update(f"{bn.name}.{k}" for k in self.by_layer.get(bn.name, {}))
         self.b.begin_layer(node.name, [self.dims[s] for s in sources], node.out_type, self.dims[node.name])
         out = op.onnx(self.b, params, inputs, [g.node(s).out_type for s in sources], node.out_type, weights)
-        self.b.end_layer(out, target)
+        return self.b.end_layer(out, target)
 
 
 # --- writing ----------------------------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ class Squeeze(_Plumbing):
     def onnx(self, b: Any, p: SqueezeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         axes = [a + 1 for a in self.axes(p, in_types[0])]
-        return b.node("Squeeze", [inputs[0], b.const_int64(axes)]) if axes else b.node("Identity", [inputs[0]])
+        return b.node("Squeeze", [inputs[0], b.const_int64(axes)]) if axes else inputs[0]
 
 
 class UnsqueezeParams(OpParams):
@@ -343,4 +343,4 @@ class Identity(_Plumbing):
 
     def onnx(self, b: Any, p: NoParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
-        return b.node("Identity", [inputs[0]])
+        return inputs[0]  # no node: users read the input
