@@ -7,6 +7,7 @@ from typing import Any
 # spec file stem -> (torchvision model name, constructor options matching what the spec describes)
 PEERS: dict[str, tuple[str, dict[str, Any]]] = {
     "resnet50": ("resnet50", {}),
+    "vgg16": ("vgg16", {}),
     "densenet121": ("densenet121", {}),
     "googlenet": ("googlenet", {"aux_logits": False, "init_weights": False}),
 }

@@ -3,10 +3,11 @@
 Sections (see bench/README.md for what each figure means and why its goal):
   summary    `archc summary` vs a torchinfo summary of the torchvision model, as whole processes
   scaling    `archc check` on generated chain and DenseNet-like specs of 1k, 10k and 100k layers
-  construct  build_module vs the torchvision constructor (in-process)
+  construct  building the module from the spec vs the torchvision constructor (in-process)
   forward    forward latency of the generated module vs torchvision's, batch 1 and 8
-  onnx       archc's ONNX export vs torch.onnx.export(dynamo=True), and onnxruntime latency of both
-  diagram    `archc draw` and `archc build`, as whole processes
+  onnx       archc's ONNX export vs torch.onnx.export(dynamo=True) of the same module: time, nodes, file size,
+             and onnxruntime latency of both files
+  diagram    `archc draw`, folded and unfolded, and `archc build`, as whole processes
 """
 
 from __future__ import annotations
@@ -43,7 +44,17 @@ from bench.harness import (  # noqa: E402 - needs the path above
 from bench.models import PEERS  # noqa: E402
 from bench.specgen import write_spec  # noqa: E402
 
-ZOO = ["resnet50", "densenet121", "googlenet"]
+SECTION_SPECS = {
+    "summary": ["resnet50", "densenet121", "googlenet"],
+    "construct": ["resnet50", "vgg16", "densenet121", "googlenet"],
+    "forward": ["resnet50", "densenet121", "googlenet"],
+    "onnx": ["resnet50", "densenet121", "googlenet"],
+    "diagram": ["resnet152", "densenet201"],
+}
+"""Zoo specs each section measures by default (`--specs` replaces them all)."""
+DIAGRAM_CHAIN = 1_000
+"""Layers of the generated chain the diagram section draws besides the zoo specs."""
+BUILD_SPEC = "resnet50"
 SIZES = [1_000, 10_000, 100_000]
 SMOKE_SPEC = "mlp"
 SMOKE_SIZES = [30, 300]
@@ -57,7 +68,8 @@ class Ctx:
     repeat: int
     warmup: int
     smoke: bool
-    specs: list[str]
+    specs: dict[str, list[str]]
+    """Section -> the zoo spec stems it measures."""
     sizes: list[int]
     tmp: Path
     log: Callable[[str], None]
@@ -107,7 +119,7 @@ def ratio_row(section: str, name: str, num: Stats | None, den: Stats | None, goa
 def summary_section(ctx: Ctx) -> list[Row]:
     sec = "summary: archc summary vs torchinfo (whole processes)"
     rows: list[Row] = []
-    for stem in ctx.specs:
+    for stem in ctx.specs["summary"]:
         spec = ctx.spec_path(stem)
         r, archc_ps = process_rows(sec, f"archc summary {stem}", [*archc_cmd(), "summary", str(spec)], ctx,
                                    time_goal=0.5, goal_text="< 0.5 s")
@@ -200,14 +212,14 @@ def worker_result(ctx: Ctx, task: str, stem: str) -> dict:
     return ctx.worker_cache[key]
 
 
-def worker_section(task: str, sec: str, goals: dict[str, tuple[float, str]]) -> Callable[[Ctx], list[Row]]:
+def worker_section(task: str, sec: str, goals: dict[str, tuple[float | None, str]]) -> Callable[[Ctx], list[Row]]:
     """A section measured inside bench/worker.py (torch needed); ``goals`` maps a metric to (ratio goal, text)."""
 
     def section(ctx: Ctx) -> list[Row]:
         if not (ROOT / WORKER_PROBES[task]).exists():
             return [Row.missing(sec, task, task, NOT_YET, f"{WORKER_PROBES[task]} does not exist yet")]
         rows: list[Row] = []
-        for stem in ctx.specs:
+        for stem in ctx.specs[task]:
             ctx.log(f"  {task} {stem}")
             result = worker_result(ctx, task, stem)
             if "error" in result:
@@ -224,11 +236,15 @@ def ctx_calls(ctx: Ctx) -> int:
     return 2 if ctx.smoke else max(ctx.repeat, 20)
 
 
-def _worker_rows(sec: str, stem: str, result: dict, goals: dict[str, tuple[float, str]]) -> list[Row]:
+def _worker_rows(sec: str, stem: str, result: dict, goals: dict[str, tuple[float | None, str]]) -> list[Row]:
     rows: list[Row] = []
     by_metric: dict[str, list[tuple[str, Stats]]] = {}
     for f in result["figures"]:
         name = f"{stem}: {f['name']}"
+        if "value" in f:  # counted, not timed
+            rows.append(Row(sec, name, f["metric"], f["unit"], f["value"], runs=1))
+            by_metric.setdefault(f["metric"], []).append((f["name"], Stats(f["value"], f["value"], f["value"], 1)))
+            continue
         if "samples" not in f:
             rows.append(Row.missing(sec, name, f["metric"], f["status"], f["note"]))
             continue
@@ -239,11 +255,13 @@ def _worker_rows(sec: str, stem: str, result: dict, goals: dict[str, tuple[float
     for metric, entries in by_metric.items():
         archc = [e for e in entries if e[0].startswith("archc")]
         peers = [e for e in entries if not e[0].startswith("archc")]
-        if archc and peers and metric in goals:
-            goal, text = goals[metric]
-            row = ratio_row(sec, f"{stem}: archc / {_who(peers[0][0])}", archc[0][1], peers[0][1], goal, text)
-            row.metric = f"{metric}: ratio of medians"
-            row.note = f"{archc[0][0]} / {peers[0][0]}"
+        if not (archc and peers) or metric not in goals:
+            continue
+        goal, text = goals[metric]
+        for label, stats in archc:  # every archc figure against the peer, so each way of building is compared
+            row = ratio_row(sec, f"{stem}: archc / {_who(peers[0][0])}", stats, peers[0][1], goal, text)
+            row.metric = f"{metric}: ratio of medians" if stats.runs > 1 else f"{metric}: ratio"
+            row.note = f"{label} / {peers[0][0]}"
             rows.append(row)
     return rows
 
@@ -255,15 +273,19 @@ def _who(figure_name: str) -> str:
 def diagram_section(ctx: Ctx) -> list[Row]:
     sec = "diagram and build: whole processes"
     rows: list[Row] = []
-    for stem in ctx.specs:
-        out = ctx.tmp / f"{stem}.svg"
-        cmd = [*archc_cmd(), "draw", str(ctx.spec_path(stem)), "-o", str(out), "--force"]
-        rows += process_rows(sec, f"archc draw {stem} (SVG)", cmd, ctx, time_goal=2.0, goal_text="< 2 s")[0]
+    specs = [(stem, ctx.spec_path(stem)) for stem in ctx.specs["diagram"]]
+    chain_layers = 30 if ctx.smoke else DIAGRAM_CHAIN
+    specs.append((f"chain of {chain_layers:,} layers", write_spec(ctx.tmp, "chain", chain_layers)))
+    for label, path in specs:
+        for fold in ("--fold", "--no-fold"):
+            out = ctx.tmp / "diagram.svg"
+            cmd = [*archc_cmd(), "draw", str(path), "-o", str(out), "--force", fold]
+            name = f"archc draw {label} ({'folded' if fold == '--fold' else 'unfolded'}, SVG)"
+            rows += process_rows(sec, name, cmd, ctx, time_goal=2.0, goal_text="< 2 s")[0]
     if ctx.smoke:
         return [*rows, Row.missing(sec, "archc build", "wall time", UNAVAILABLE, "not run in a smoke run")]
-    stem = ctx.specs[0]
-    cmd = [*archc_cmd(), "build", str(ctx.spec_path(stem)), "-o", str(ctx.tmp / f"build_{stem}"), "--force"]
-    rows += process_rows(sec, f"archc build {stem} (summary, model.py, verified ONNX, SVG)", cmd, ctx)[0]
+    cmd = [*archc_cmd(), "build", str(ctx.spec_path(BUILD_SPEC)), "-o", str(ctx.tmp / "build"), "--force"]
+    rows += process_rows(sec, f"archc build {BUILD_SPEC} (summary, model.py, verified ONNX, SVG)", cmd, ctx)[0]
     return rows
 
 
@@ -273,9 +295,10 @@ SECTIONS: dict[str, Callable[[Ctx], list[Row]]] = {
     "construct": worker_section("construct", "construct: module construction (in-process)",
                                 {"construct": (1.1, "<= 1.1")}),
     "forward": worker_section("forward", "forward: latency of the built module (in-process, inference mode)",
-                              {"forward batch 1": (1.05, "<= 1.05"), "forward batch 8": (1.05, "<= 1.05")}),
-    "onnx": worker_section("onnx", "onnx: export and onnxruntime latency (in-process)",
-                           {"ONNX export": (0.25, "<= 0.25"), "onnxruntime batch 1": (1.0, "<= 1.0")}),
+                              {"forward batch 1": (1.03, "<= 1.03"), "forward batch 8": (1.03, "<= 1.03")}),
+    "onnx": worker_section("onnx", "onnx: export, graph size and onnxruntime latency (in-process)",
+                           {"ONNX export": (0.15, "<= 0.15"), "onnxruntime batch 1": (1.05, "<= 1.05"),
+                            "ONNX nodes": (1.0, "<= 1.0"), "ONNX file size": (None, "")}),
     "diagram": diagram_section,
 }
 
@@ -286,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="measured runs per figure (default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="discarded warm-up runs per figure (default 1)")
     ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of: " + ", ".join(SECTIONS))
-    ap.add_argument("--specs", default=None, help="comma-separated zoo spec stems (default: " + ", ".join(ZOO) + ")")
+    ap.add_argument("--specs", default=None, help="comma-separated zoo spec stems for every section (default: each "
+                    "section's own list, see SECTION_SPECS)")
     ap.add_argument("--sizes", default=None, help="comma-separated layer counts for scaling (default: "
                     + ",".join(map(str, SIZES)) + ")")
     ap.add_argument("--out", type=Path, default=ROOT / "bench", help="directory for results.md and results.json")
@@ -296,19 +320,22 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         ap.error(f"unknown section(s): {', '.join(unknown)}")
+    specs = dict(SECTION_SPECS)
     if args.smoke:
-        repeat, warmup, specs, sizes = 1, 0, [SMOKE_SPEC], SMOKE_SIZES
+        repeat, warmup, sizes = 1, 0, SMOKE_SIZES
+        specs = {section: [SMOKE_SPEC] for section in SECTION_SPECS}
     else:
-        repeat, warmup = max(1, args.repeat), max(0, args.warmup)
-        specs = [s for s in ZOO if (ROOT / "specs" / f"{s}.yaml").exists()]
-        sizes = SIZES
+        repeat, warmup, sizes = max(1, args.repeat), max(0, args.warmup), SIZES
     if args.specs:
-        specs = [s.strip() for s in args.specs.split(",") if s.strip()]
+        chosen = [s.strip() for s in args.specs.split(",") if s.strip()]
+        if not chosen:
+            ap.error("--specs: no spec given")
+        specs = {section: chosen for section in SECTION_SPECS}
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
-    missing = [s for s in specs if not (ROOT / "specs" / f"{s}.yaml").exists()]
-    if missing or not specs:
-        ap.error(f"no spec file for: {', '.join(missing) or '(none given)'}")
+    missing = sorted({s for stems in specs.values() for s in stems if not (ROOT / "specs" / f"{s}.yaml").exists()})
+    if missing:
+        ap.error(f"no spec file for: {', '.join(missing)}")
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

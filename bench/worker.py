@@ -45,6 +45,11 @@ def sample(name: str, metric: str, seconds: list[float], unit: str = "s") -> Fig
     return {"name": name, "metric": metric, "unit": unit, "samples": [s * scale for s in seconds]}
 
 
+def value(name: str, metric: str, amount: float, unit: str) -> Figure:
+    """A figure that is counted, not timed (node counts, file sizes)."""
+    return {"name": name, "metric": metric, "unit": unit, "value": amount}
+
+
 def missing(name: str, metric: str, status: str, note: str) -> Figure:
     return {"name": name, "metric": metric, "status": status, "note": note}
 
@@ -61,19 +66,37 @@ def construct(spec: str, peer: str | None, repeat: int, warmup: int, calls: int)
     from archc.compiler import compile_file
     from archc.emit.torch_module import build_module
 
-    figures = [
-        sample("archc: compile_file + build_module", "construct", timed(lambda: build_module(compile_file(spec)),
-                                                                        repeat, warmup)),
-    ]
     compiled = compile_file(spec)
-    figures.append(sample("archc: build_module (compiled spec)", "construct",
-                          timed(lambda: build_module(compiled), repeat, warmup)))
+    generated = _import_generated_class(compiled)
+    contenders: dict[str, Callable[[], Any]] = {
+        "archc: compile_file + build_module": lambda: build_module(compile_file(spec)),
+        "archc: build_module (compiled spec)": lambda: build_module(compiled),
+        "archc: generated class (model.py imported)": generated,
+    }
     if peer:
         from bench.models import torchvision_model
 
-        figures.append(sample("torchvision constructor", "construct",
-                              timed(lambda: torchvision_model(peer), repeat, warmup)))
-    return figures
+        contenders["torchvision constructor"] = lambda: torchvision_model(peer)
+    secs = interleaved(contenders, repeat, warmup)
+    return [sample(label, "construct", secs[label]) for label in contenders]
+
+
+def _import_generated_class(compiled: Any) -> Callable[[], Any]:
+    """The class in the source `archc export torch` writes, imported as a user would import it."""
+    import importlib.util
+    import tempfile
+
+    from archc.emit.torch_module import write_torch_source
+    from archc.emit.torch_source import default_class_name
+
+    with tempfile.TemporaryDirectory(prefix="archc-bench-") as tmp:  # the class outlives the file it came from
+        path = Path(tmp) / "generated_model.py"
+        write_torch_source(compiled, path)
+        module_spec = importlib.util.spec_from_file_location("generated_model", path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    return getattr(module, default_class_name(compiled.graph.name))
 
 
 def forward(spec: str, peer: str | None, repeat: int, warmup: int, calls: int) -> list[Figure]:
@@ -99,6 +122,7 @@ def forward(spec: str, peer: str | None, repeat: int, warmup: int, calls: int) -
 
 
 def onnx_task(spec: str, peer: str | None, repeat: int, warmup: int, calls: int) -> list[Figure]:
+    import onnx
     import onnxruntime as ort
     import torch
 
@@ -107,28 +131,40 @@ def onnx_task(spec: str, peer: str | None, repeat: int, warmup: int, calls: int)
     from archc.emit.torch_module import build_module
 
     compiled = compile_file(spec)
-    state = dict(build_module(compiled).state_dict())
+    model = build_module(compiled).eval()  # one module: archc exports its weights, dynamo traces it
+    state = dict(model.state_dict())
     x = example_input(compiled, 1)
-    figures = [sample("archc: compile_file + export_onnx + serialise", "ONNX export",
-                      timed(lambda: export_onnx(compile_file(spec), state).SerializeToString(), repeat, warmup))]
-    protos = {"archc ONNX": export_onnx(compiled, state).SerializeToString()}
+    contenders: dict[str, Callable[[], bytes]] = {
+        "archc: compile_file + export_onnx + serialise": lambda: export_onnx(compile_file(spec),
+                                                                             state).SerializeToString(),
+    }
+    labels = {"archc: compile_file + export_onnx + serialise": "archc ONNX"}
+    figures: list[Figure] = []
+    try:
+        import onnxscript  # noqa: F401 - torch.onnx's dynamo exporter needs it
+    except ImportError:
+        figures.append(missing("torch.onnx.export(dynamo=True)", "ONNX export", "unavailable",
+                               "onnxscript is not installed (run with `.ci/env.sh --bench`)"))
+    else:
+        def dynamo_export() -> bytes:
+            return torch.onnx.export(model, (x,), dynamo=True, verbose=False).model_proto.SerializeToString()
 
-    if peer:
-        from bench.models import torchvision_model
+        contenders["torch.onnx.export(dynamo=True) + serialise"] = dynamo_export
+        labels["torch.onnx.export(dynamo=True) + serialise"] = "torch.onnx dynamo ONNX"
+    protos: dict[str, bytes] = {}
 
-        model = torchvision_model(peer).eval()
-        try:
-            import onnxscript  # noqa: F401 - torch.onnx's dynamo exporter needs it
-        except ImportError:
-            figures.append(missing("torch.onnx.export(dynamo=True)", "ONNX export", "unavailable",
-                                   "onnxscript is not installed (run with `.ci/env.sh --bench`)"))
-        else:
-            def dynamo_export() -> bytes:
-                return torch.onnx.export(model, (x,), dynamo=True, verbose=False).model_proto.SerializeToString()
+    def keeping(label: str, fn: Callable[[], bytes]) -> Callable[[], None]:
+        def run() -> None:
+            protos[labels[label]] = fn()
+        return run
 
-            figures.append(sample("torch.onnx.export(dynamo=True) + serialise", "ONNX export",
-                                  timed(dynamo_export, repeat, warmup)))
-            protos["torch.onnx dynamo ONNX"] = dynamo_export()
+    secs = interleaved({label: keeping(label, fn) for label, fn in contenders.items()}, repeat, warmup)
+    figures += [sample(label, "ONNX export", secs[label]) for label in contenders]
+
+    for label, data in protos.items():
+        counted = onnx.load_from_string(data)
+        figures.append(value(label, "ONNX nodes", len(counted.graph.node), "nodes"))
+        figures.append(value(label, "ONNX file size", len(data) / 2**20, "MiB"))
 
     feed = x.numpy()
     fns = {}
@@ -138,6 +174,12 @@ def onnx_task(spec: str, peer: str | None, repeat: int, warmup: int, calls: int)
         session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         fns[label] = lambda s=session, n=name: s.run(None, {n: feed})
+    with torch.inference_mode():
+        out = model(x)
+        expected = (out[0] if isinstance(out, tuple) else out).numpy()  # the first output, as fn()[0] below
+    for label, fn in fns.items():  # both files must compute the module they were made from
+        got = fn()[0]
+        figures.append(value(label, "max abs difference from PyTorch", float(abs(got - expected).max()), ""))
     secs = interleaved(fns, calls, max(warmup, 1))
     figures += [sample(label, "onnxruntime batch 1", secs[label], "ms") for label in fns]
     return figures

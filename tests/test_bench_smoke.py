@@ -30,7 +30,7 @@ def test_results_have_run_settings_and_machine(smoke: tuple[dict, str]) -> None:
     results, _ = smoke
     assert results["smoke"] is True
     assert (results["repeat"], results["warmup"]) == (1, 0)
-    assert results["specs"] == ["mlp"]
+    assert results["specs"] == {s: ["mlp"] for s in ("summary", "construct", "forward", "onnx", "diagram")}
     assert results["sizes"] == [30, 300]
     assert set(results["machine"]) == {"cpu", "cores", "ram_gib", "python", "os"}
     assert results["machine"]["cores"] >= 1
