@@ -9,6 +9,7 @@ parameter and MAC count; ``window`` its receptive-field footprint; ``torch_modul
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -48,13 +49,18 @@ class Cost:
 
 @dataclass(frozen=True)
 class Window:
-    """A sliding window per spatial dimension, for receptive-field arithmetic."""
+    """A sliding window per spatial dimension, for receptive-field arithmetic.
+
+    Up-sampling layers have a stride below 1 (``Fraction(1, 2)`` for a factor of 2): each output position moves by
+    half an input position, and ``kernel`` counts the input positions one output position reads.
+    """
 
     kernel: tuple[int, ...]
-    """Effective (dilated) kernel extent."""
-    stride: tuple[int, ...]
-    padding: tuple[int, ...]
-    """Padding before the first element (top/left)."""
+    """Effective (dilated) kernel extent, in input positions."""
+    stride: tuple[int | Fraction, ...]
+    padding: tuple[int | Fraction, ...]
+    """Where the first output's window starts, as padding before the first input element (top/left)."""
+
 
 
 @dataclass(frozen=True)

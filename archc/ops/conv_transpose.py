@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from math import prod
 from typing import Any
 
@@ -9,7 +10,7 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank, per_dim, py_tuple
+from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, per_dim, py_tuple
 from archc.ops.fields import Channels, NonNegOrList, SizeOrList
 from archc.ops.registry import register
 
@@ -46,6 +47,10 @@ class TransposeGeometry:
         """PyTorch's rule: (n - 1) * s - 2p + d * (k - 1) + output_padding + 1."""
         return tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
                      for n, s, p, d, k, op in zip(spatial, self.s, self.p, self.d, self.k, self.op, strict=True))
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 @register
@@ -85,9 +90,14 @@ class ConvTranspose(Op):
         macs = x.numel * per_input
         return Cost(params=weights + bias, macs=macs, connections=macs + (out.numel if p.bias else 0))
 
-    # a window with stride below 1 has no place in the receptive-field recurrence; upsampling adds no field here
-    def window(self, p: ConvTransposeParams, inputs: list[TensorType], out: TensorType) -> None:
-        return None
+    def window(self, p: ConvTransposeParams, inputs: list[TensorType], out: TensorType) -> Window:
+        # output o reads input i where i * s + t * d - p = o for a tap t: at most ceil(extent / s) inputs, moving
+        # 1/s of an input per output; output 0's first read is input ceil((p - (extent - 1)) / s)
+        g = TransposeGeometry(p, inputs[0])
+        extents = [d * (k - 1) + 1 for k, d in zip(g.k, g.d, strict=True)]
+        return Window(tuple(_ceil_div(e, s) for e, s in zip(extents, g.s, strict=True)),
+                      tuple(Fraction(1, s) for s in g.s),
+                      tuple(-_ceil_div(pad - e + 1, s) for pad, e, s in zip(g.p, extents, g.s, strict=True)))
 
     def torch(self, p: ConvTransposeParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         g = TransposeGeometry(p, inputs[0])

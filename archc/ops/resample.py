@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -83,8 +85,24 @@ class Upsample(Op):
         taps = 1 if p.mode == "nearest" else 2 ** (out.rank - 1)
         return Cost(elementwise=out.numel * taps)
 
-    def window(self, p: UpsampleParams, inputs: list[TensorType], out: TensorType) -> Window | None:
-        return None  # a stride below 1 has no place in the receptive-field recurrence
+    def window(self, p: UpsampleParams, inputs: list[TensorType], out: TensorType) -> Window:
+        # PyTorch's source index for output o: o * step (nearest: floored; align_corners: step (n - 1) / (m - 1)),
+        # or (o + 1/2) * step - 1/2; step is 1 / scale when a scale is given, else n / m. The linear modes read the
+        # two inputs around that position along each axis (clamped at the borders, which the field ignores).
+        x = inputs[0]
+        n = x.rank - 1
+        scales = _scales(p, n)
+        if p.align_corners:
+            steps = tuple(Fraction(i - 1, o - 1) if o > 1 else Fraction(1)
+                          for i, o in zip(x.spatial, out.spatial, strict=True))
+        elif scales is not None:
+            steps = tuple(1 / Fraction(str(v)) for v in scales)
+        else:
+            steps = tuple(Fraction(i, o) for i, o in zip(x.spatial, out.spatial, strict=True))
+        if p.mode == "nearest":
+            return Window((1,) * n, steps, (0,) * n)
+        first = tuple(0 if p.align_corners else math.floor((step - 1) / 2) for step in steps)
+        return Window((2,) * n, steps, tuple(-v for v in first))
 
     def torch(self, p: UpsampleParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         n = out.rank - 1
@@ -146,8 +164,8 @@ class PixelShuffle(Op):
     def cost(self, p: PixelShuffleParams, inputs: list[TensorType], out: TensorType) -> Cost:
         return Cost()
 
-    def window(self, p: PixelShuffleParams, inputs: list[TensorType], out: TensorType) -> Window | None:
-        return None
+    def window(self, p: PixelShuffleParams, inputs: list[TensorType], out: TensorType) -> Window:
+        return Window((1, 1), (Fraction(1, p.r),) * 2, (0, 0))  # output (y, x) reads input (y // r, x // r)
 
     def torch(self, p: PixelShuffleParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, f"F.pixel_shuffle({{0}}, {p.r})")

@@ -2,31 +2,48 @@
 
 The classic recurrence (Araujo et al., Distill 2019): through a window of extent k, stride s and padding p,
 ``size += (k - 1) * jump``, ``padding += p * jump``, ``jump *= s``. Where paths merge, the largest field over all
-paths is kept, so multi-branch networks report the field of their widest path.
+paths is kept, so multi-branch networks report the field of their widest path. Up-sampling layers (transposed
+convolution, interpolation, pixel shuffle) have strides below 1, kept exact as fractions: after a U-Net's decoder the
+jump is back to 1 input pixel per output pixel.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from archc.ir.graph import Graph
 from archc.ops.registry import get_op
 
+Length = int | Fraction
+"""A length in input pixels: whole numbers until an up-sampling layer makes a step smaller than one."""
+
 
 @dataclass(frozen=True)
 class Field:
-    size: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[int, ...]
+    size: tuple[Length, ...]
+    stride: tuple[Length, ...]
+    padding: tuple[Length, ...]
 
-    def to_json(self) -> dict[str, list[int]]:
-        return {"size": list(self.size), "stride": list(self.stride), "padding": list(self.padding)}
+    @property
+    def pixels(self) -> tuple[int, ...]:
+        """The size in whole input pixels (a field that covers part of a pixel reads all of it)."""
+        return tuple(math.ceil(v) for v in self.size)
+
+    def to_json(self) -> dict[str, list[int | float]]:
+        return {"size": list(self.pixels), "stride": [_number(v) for v in self.stride],
+                "padding": [_number(v) for v in self.padding]}
 
     def __str__(self) -> str:
-        def one(v: tuple[int, ...]) -> str:
-            return str(v[0]) if len(set(v)) == 1 else "x".join(map(str, v))
+        def one(values: tuple[Length, ...]) -> str:
+            return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
 
-        return f"{one(self.size)} (stride {one(self.stride)})"
+        return f"{one(self.pixels)} (stride {one(self.stride)})"
+
+
+def _number(value: Length) -> int | float:
+    return int(value) if value == int(value) else float(value)
 
 
 def _merge(fields: list[Field]) -> Field:
