@@ -330,6 +330,39 @@ def test_pass_through_layers_make_no_nodes() -> None:
     assert report.ok and report.max_abs < 1e-5 and len(report.diffs) == 6  # 3 outputs at batch 1 and 2
 
 
+MIXED_CEIL = """
+name: mixed_ceil
+inputs: {{x: [2, 5, 6]}}
+body:
+  - {pool}
+  - flatten
+"""
+
+
+@pytest.mark.parametrize("pool", ["maxpool: {k: 3, p: 1, s: 3, ceil_mode: true}",
+                                  "avgpool: {k: 3, p: 1, s: 3, ceil_mode: true, count_include_pad: false}"])
+def test_ceil_mode_gaining_and_losing_windows_on_different_axes(pool: str) -> None:
+    """Width 6 gains a window under ceil_mode; on height 5 PyTorch's rule drops the one ONNX's ceil would add.
+    Floor mode with extra end padding on the width gives PyTorch's windows."""
+    c, model, report = _roundtrip(MIXED_CEIL.format(pool=pool))
+    (node,) = [n for n in model.graph.node if n.op_type in ("MaxPool", "AveragePool")]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    assert attrs["ceil_mode"] == 0
+    assert attrs["pads"] == [1, 1, 1, 2]  # begin h, w; end h, w: the width's end padded one more
+    assert c.graph.node("0").out_type.shape == (2, 2, 3)
+    assert (5 + 1 + 1 - 3) // 3 + 1 == 2 and (6 + 1 + 2 - 3) // 3 + 1 == 3  # floor mode gives those sizes
+    if node.op_type == "AveragePool":
+        assert attrs["count_include_pad"] == 0
+    assert report.ok and report.max_abs < 1e-5
+
+
+def test_ceil_mode_on_mixed_axes_with_counted_padding_is_refused() -> None:
+    """PyTorch counts padded zeros inside the padded input but not the windows' overhang; ONNX cannot say that."""
+    c = _compile(MIXED_CEIL.format(pool="avgpool: {k: 3, p: 1, s: 3, ceil_mode: true}"))
+    with pytest.raises(UsageError, match="ONNX cannot express both"):
+        export_onnx(c, _module(c).state_dict())
+
+
 def test_helper_nodes_are_named_under_their_layer() -> None:
     _, model, _ = _roundtrip(TOKENS)
     names = [(n.name, n.op_type) for n in model.graph.node]

@@ -74,37 +74,53 @@ class _Pool(Op):
     def onnx(self, b: Any, p: PoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         k, s, pad = self.geometry(p, in_types[0])
-        attrs: dict[str, Any] = {"kernel_shape": list(k), "strides": list(s), "pads": list(pad) * 2,
-                                 "ceil_mode": self.onnx_ceil_mode(b, p, in_types[0])}
+        ceil_mode, end_pads = self.onnx_ceil_mode(b, p, in_types[0])
+        attrs: dict[str, Any] = {"kernel_shape": list(k), "strides": list(s), "pads": [*pad, *end_pads],
+                                 "ceil_mode": ceil_mode}
         attrs.update(self.extra_onnx_attrs(p))
+        if end_pads != list(pad) and "count_include_pad" in attrs:  # windows past the input: count the elements
+            attrs["count_include_pad"] = 0  # inside only, as PyTorch does (pads_past_input_ok)
         return b.node(self.onnx_name, [inputs[0]], **attrs)
 
     def extra_onnx_attrs(self, p: PoolParams) -> dict[str, Any]:
         return {}
 
-    def onnx_ceil_mode(self, b: Any, p: PoolParams, x: TensorType) -> int:
-        """ONNX's ceil rule lacks PyTorch's "the last window starts inside the input or left padding".
+    def onnx_ceil_mode(self, b: Any, p: PoolParams, x: TensorType) -> tuple[int, list[int]]:
+        """ONNX's ``ceil_mode`` and end padding for PyTorch's ceil rule, which ONNX's lacks: "the last window starts
+        inside the input or left padding".
 
         onnxruntime computes PyTorch's windows either way, but ONNX shape inference counts one window too many where
         that rule drops one. There the floor count is the same, so a fixed size uses floor mode; a size that follows
-        the input keeps ceil mode (its declared dimension is unknown, so nothing disagrees).
+        the input keeps ceil mode (its declared dimension is unknown, so nothing disagrees). Where one axis gains a
+        window and another loses one, floor mode with extra end padding on the first gives PyTorch's windows.
         """
-        if not p.ceil_mode:
-            return 0
-        if any(d is None for d in b.in_dims[0][1:]):
-            return 1
         k, s, pad = self.geometry(p, x)
+        if not p.ceil_mode:
+            return 0, list(pad)
+        if any(d is None for d in b.in_dims[0][1:]):
+            return 1, list(pad)
         grows, drops = False, False
+        torch_sizes = []
         for n, ki, si, pi in zip(x.spatial, k, s, pad, strict=True):
             floor = window_out(n, ki, si, pi, pi, 1, False, what="window")
             torch_ceil = window_out(n, ki, si, pi, pi, 1, True, what="window")
             onnx_ceil = -(-(n + 2 * pi - ki) // si) + 1
             grows |= torch_ceil > floor
             drops |= onnx_ceil > torch_ceil
-        if grows and drops:
+            torch_sizes.append(torch_ceil)
+        if not (grows and drops):
+            return int(grows), list(pad)
+        # floor((n + pi + end - k) / s) + 1 == PyTorch's count, with the smallest such end padding
+        end_pads = [max(pi, (m - 1) * si + ki - n - pi) for n, m, ki, si, pi in zip(x.spatial, torch_sizes, k, s, pad,
+                                                                                    strict=True)]
+        if not self.pads_past_input_ok(p, pad) or any(e >= ki for e, ki in zip(end_pads, k, strict=True)):
             raise b.refuse("ceil_mode adds a window along one axis and PyTorch's rule drops one along another; "
                            "ONNX cannot express both (give explicit padding instead of ceil_mode)")
-        return int(grows)
+        return 0, end_pads
+
+    def pads_past_input_ok(self, p: PoolParams, pad: tuple[int, ...]) -> bool:
+        """Whether windows running past the input may be written as end padding the pooling ignores."""
+        return True
 
 
 @register
@@ -143,6 +159,11 @@ class AvgPool(_Pool):
 
     def extra_onnx_attrs(self, p: PoolParams) -> dict[str, Any]:
         return {"count_include_pad": int(getattr(p, "count_include_pad", True))}
+
+    def pads_past_input_ok(self, p: PoolParams, pad: tuple[int, ...]) -> bool:
+        # PyTorch divides by the window's elements inside the padded input; ONNX's count_include_pad=0 by those inside
+        # the input: the same when nothing is padded or padded zeros are not counted
+        return not any(pad) or not getattr(p, "count_include_pad", True)
 
 
 class GlobalPoolParams(OpParams):
