@@ -164,6 +164,10 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
     if unit == "x":
         return f"{value:.3f}"
+    if unit == "nodes":
+        return f"{value:,.0f}"
+    if value and abs(value) < 0.01:  # differences between outputs
+        return f"{value:.1e}"
     return f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 

@@ -692,3 +692,75 @@ def test_zoo_spec_matches_torchvision(name: str) -> None:
         theirs = reference(*x)
     first = ours[0] if isinstance(ours, tuple) else ours  # torchvision returns only the logits in eval mode
     assert (first - theirs).abs().max().item() <= 1e-5
+
+
+# --- in-place activations ---------------------------------------------------------------------------------------------
+INPLACE = """
+name: inplace
+inputs: {x: [3, 8, 8]}
+outputs: {logits: fc, kept: r_out}
+body:
+  - relu: {id: r_input}
+  - conv: {id: c1, out: 4, k: 3, p: 1}
+  - bn: {id: b1}
+  - relu: {id: r_bn}
+  - conv: {id: c2, out: 4, k: 3, p: 1}
+  - relu: {id: r_shared}
+  - conv: {id: c3, out: 4, k: 1, from: c2}
+  - add: {id: sum, from: [c3, r_shared]}
+  - relu: {id: r_sum}
+  - sigmoid: {id: gate}
+  - relu: {id: r_gate}
+  - relu6: {id: r6, from: b1}
+  - conv: {id: c4, out: 4, k: 1, from: r_gate}
+  - relu: {id: r_out}
+  - global_avgpool: {from: r6}
+  - flatten
+  - linear: {id: fc, out: 2}
+"""
+
+
+
+def test_activations_overwrite_inputs_nothing_else_reads() -> None:
+    """relu_ where its input dies there and comes from conv, bn, add...; plain relu on a model input, on a value read
+    again (c2 feeds c3 too, b1 feeds relu6 too) and on sigmoid's output (its backward reads it)."""
+    body = torch_source(compile_text(INPLACE)).split("def forward", 1)[1]
+    statements = [line.strip() for line in body.splitlines() if "relu" in line.split(" = ")[-1]]
+    assert statements == [
+        "r_input = torch.relu(x)",
+        "r_bn = torch.relu(r_input)",
+        "r_shared = torch.relu(r_bn)",
+        "r_bn = torch.relu_(r_bn)",
+        "r_bn = torch.relu(r_bn)",
+        "r_input = F.relu6(r_input, inplace=True)",
+        "r_bn = torch.relu_(r_bn)",
+    ]
+
+
+@pytest.mark.parametrize("spec", ["inplace", "resnet18"])
+def test_in_place_activations_train_like_out_of_place_ones(spec: str) -> None:
+    """Forward and backward in training mode give the same outputs and gradients as the same source with every
+    activation out of place: autograd never needs a value the in-place forms overwrite."""
+    compiled = compile_text(INPLACE) if spec == "inplace" else compile_file(SPECS / f"{spec}.yaml")
+    source = torch_source(compiled)
+    assert "relu_(" in source
+    plain = source.replace("torch.relu_(", "torch.relu(").replace(", inplace=True)", ")")
+    name = default_class_name(compiled.graph.name)
+    fast = load_source(source, name, "fast")().train()
+    slow = load_source(plain, name, "slow")().train()
+    slow.load_state_dict(fast.state_dict())
+    inputs = random_inputs(compiled, batch=2)
+    results = []
+    for module in (fast, slow):
+        xs = [x.clone().requires_grad_(True) for x in inputs]
+        outs = module(*xs)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        sum(o.square().sum() for o in outs).backward()
+        results.append(([o.detach() for o in outs], [x.grad for x in xs],
+                        {k: p.grad for k, p in module.named_parameters()}))
+    (outs_a, xgrad_a, pgrad_a), (outs_b, xgrad_b, pgrad_b) = results
+    for a, b in zip([*outs_a, *xgrad_a], [*outs_b, *xgrad_b], strict=True):
+        torch.testing.assert_close(a, b)
+    assert pgrad_a.keys() == pgrad_b.keys()
+    for key in pgrad_a:
+        torch.testing.assert_close(pgrad_a[key], pgrad_b[key], msg=key)

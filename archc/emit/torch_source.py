@@ -373,7 +373,9 @@ class _Forward:
             lines = [f"{RECORD}({_literal(node.name)}, {self.var[sources[0]]})"] if self.trace else []
             freed = [self.var[s] for s in dying]
         else:
-            call = self.codes[node.name].call.format(*(self.var[s] for s in sources), m=module_ref(node.name))
+            code = self.codes[node.name]
+            form = code.inplace if self._may_overwrite(code, sources, dying) else code.call
+            call = form.format(*(self.var[s] for s in sources), m=module_ref(node.name))
             if dying:
                 target = min((self.var[s] for s in dying), key=lambda v: self.age[v])
             else:
@@ -393,6 +395,14 @@ class _Forward:
         if freed:
             lines.append(f"del {', '.join(freed)}")
         return lines
+
+    def _may_overwrite(self, code: TorchCode, sources: list[str], dying: list[str]) -> bool:
+        """Whether the layer may use its in-place form: its one input is read by nothing after it (not an output, not
+        a model input) and comes from an op whose output autograd does not keep (traces keep every value)."""
+        if code.inplace is None or self.trace or len(sources) != 1 or dying != sources:
+            return False
+        op = get_op(self.graph.node(sources[0]).op)
+        return op is not None and op.output_overwritable
 
     def _return(self) -> list[str]:
         values = [self.var[self.root[src]] for src in self.graph.outputs.values()]

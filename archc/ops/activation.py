@@ -17,10 +17,11 @@ from archc.ops.registry import register
 class _Activation(Op):
     family = "act"
     torch_call = ""
+    torch_inplace: str | None = None
     onnx_op = ""
 
     def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        return TorchCode(None, self.torch_call)
+        return TorchCode(None, self.torch_call, self.torch_inplace)
 
     def onnx(self, b: Any, p: Any, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -60,10 +61,15 @@ _SIMPLE = [
 ]
 
 
+_INPLACE = {"relu": "torch.relu_({0})", "relu6": "F.relu6({0}, inplace=True)"}
+"""In-place forms of the activations whose backward pass reads their output, not their input (so overwriting the
+input is safe for autograd, as torchvision's ReLU(inplace=True) and ReLU6(inplace=True) do)."""
+
+
 def _make_simple(name: str, call: str, onnx_op: str, summary: str) -> type[_Activation]:
     cls = type(name.capitalize(), (_Activation,), {
-        "name": name, "torch_call": call, "onnx_op": onnx_op, "summary": summary, "example": name,
-        "__module__": __name__,
+        "name": name, "torch_call": call, "torch_inplace": _INPLACE.get(name), "onnx_op": onnx_op,
+        "summary": summary, "example": name, "__module__": __name__,
     })
     return register(cls)
 

@@ -62,7 +62,6 @@ class Window:
     """Where the first output's window starts, as padding before the first input element (top/left)."""
 
 
-
 @dataclass(frozen=True)
 class TorchCode:
     """PyTorch code for one layer: an optional module constructor and the forward expression."""
@@ -71,6 +70,9 @@ class TorchCode:
     """Source of the ``nn.Module`` constructor, e.g. ``nn.Conv2d(3, 64, kernel_size=3)``; None when stateless."""
     call: str
     """Forward expression; ``{m}`` stands for the module reference and ``{0}``, ``{1}``... for the inputs."""
+    inplace: str | None = None
+    """The forward expression overwriting its single input (``torch.relu_({0})``), used when nothing reads that
+    input again and its producer allows it (:attr:`Op.output_overwritable`): no new tensor is allocated."""
 
 
 class Op:
@@ -85,6 +87,9 @@ class Op:
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     label_fields: ClassVar[tuple[str, ...]] = ()
+    output_overwritable: ClassVar[bool] = False
+    """The op's output is a new tensor (not a view of its input) that autograd does not keep for the backward pass,
+    so a following in-place op may overwrite it (torchvision's ``ReLU(inplace=True)`` after conv and batch norm)."""
     """Parameters shown in diagram labels."""
 
     # --- analysis -----------------------------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ def same_upper_pad(p: Any, g: ConvGeometry) -> str | None:
 @register
 class Conv(Op):
     name = "conv"
+    output_overwritable = True
     family = "conv"
     Params = ConvParams
     summary = "Convolution over 1-D, 2-D or 3-D inputs (by input rank), with groups, depthwise and dilation."

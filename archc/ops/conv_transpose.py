@@ -56,6 +56,7 @@ def _ceil_div(a: int, b: int) -> int:
 @register
 class ConvTranspose(Op):
     name = "conv_transpose"
+    output_overwritable = True
     family = "conv"
     Params = ConvTransposeParams
     summary = ("Transposed convolution (fractionally strided, 'deconvolution') over 1-D, 2-D or 3-D inputs by rank: "

@@ -20,6 +20,7 @@ class LinearParams(OpParams):
 @register
 class Linear(Op):
     name = "linear"
+    output_overwritable = True
     family = "linear"
     Params = LinearParams
     summary = "Fully connected layer applied to the last axis (flatten first for a classic classifier)."

@@ -54,6 +54,7 @@ class _Elementwise(Op):
 @register
 class Add(_Elementwise):
     name = "add"
+    output_overwritable = True
     summary = "Element-wise sum of two or more inputs (residual merge)."
     example = "add: {from: [conv3, shortcut]}"
     symbol = "+"
@@ -76,6 +77,7 @@ class ConcatParams(OpParams):
 @register
 class Concat(Op):
     name = "concat"
+    output_overwritable = True
     family = "merge"
     Params = ConcatParams
     summary = "Concatenation of two or more inputs along an axis (channels by default)."

@@ -23,6 +23,7 @@ class BatchNormParams(OpParams):
 @register
 class BatchNorm(Op):
     name = "bn"
+    output_overwritable = True
     family = "norm"
     Params = BatchNormParams
     summary = "Batch normalisation over the channel axis (BatchNorm1d/2d/3d chosen by input rank)."
@@ -62,6 +63,7 @@ class LayerNormParams(OpParams):
 @register
 class LayerNorm(Op):
     name = "layernorm"
+    output_overwritable = True
     family = "norm"
     Params = LayerNormParams
     summary = "Layer normalisation over the trailing `dims` axes (all non-batch axes by default)."

@@ -45,6 +45,7 @@ class InstanceNormParams(OpParams):
 @register
 class InstanceNorm(Op):
     name = "instance_norm"
+    output_overwritable = True
     family = "norm"
     Params = InstanceNormParams
     summary = ("Instance normalisation: each channel of each sample normalised over its spatial positions "
@@ -93,6 +94,7 @@ class GroupNormParams(OpParams):
 @register
 class GroupNorm(Op):
     name = "group_norm"
+    output_overwritable = True
     family = "norm"
     Params = GroupNormParams
     summary = ("Group normalisation (Wu and He 2018): channels split into groups, each normalised over its "

@@ -23,6 +23,7 @@ class PoolParams(OpParams):
 
 class _Pool(Op):
     family = "pool"
+    output_overwritable = True
     Params = PoolParams
     torch_name = ""
     onnx_name = ""
@@ -199,6 +200,7 @@ class GlobalPool(Op):
 @register
 class GlobalAvgPool(GlobalPool):
     name = "global_avgpool"
+    output_overwritable = True
     summary = "Average over all spatial positions (global average pooling)."
     example = "global_avgpool"
     torch_reduce = "{{0}}.mean({dims}{keep})"
