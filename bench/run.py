@@ -233,7 +233,7 @@ def worker_section(task: str, sec: str, goals: dict[str, tuple[float | None, str
 
 def ctx_calls(ctx: Ctx) -> int:
     """Measured calls for the cheap per-call latencies (forward, onnxruntime): more than the process repeats."""
-    return 2 if ctx.smoke else max(ctx.repeat, 20)
+    return 2 if ctx.smoke else max(ctx.repeat, 40)
 
 
 def _worker_rows(sec: str, stem: str, result: dict, goals: dict[str, tuple[float | None, str]]) -> list[Row]:

@@ -10,6 +10,7 @@ bench/models.PEERS whose torchvision model is measured the same way. Prints one 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -32,6 +33,9 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int) -> 
     out: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(warmup + repeat):
         for key, fn in fns.items():
+            # a full collection first, untimed: with torch loaded one takes ~0.2 s, and whichever call happens to
+            # trigger it would be charged for garbage the calls before it left
+            gc.collect()
             start = time.perf_counter()
             fn()
             elapsed = time.perf_counter() - start
