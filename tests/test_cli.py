@@ -257,11 +257,8 @@ def test_schema_is_draft7_json() -> None:
 _NO_HEAVY_IMPORTS = """
 import json, sys
 sys.argv = ["archc", *json.loads(sys.argv[1])]
-from archc.cli.main import entry
-try:
-    entry()
-except SystemExit as exc:
-    code = exc.code
+from archc.cli.main import main
+code = main()
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "onnxruntime", "torchvision"))
 print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from archc.cli import emit_cmds  # noqa: F401  (registers export, draw and build)
@@ -9,9 +10,25 @@ from archc.cli.app import app
 from archc.errors import EXIT_USAGE
 
 
-def entry() -> None:
+def main() -> int:
+    """Run the command line in ``sys.argv``; returns the exit code (for tests and embedding)."""
     try:
         app()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
-        sys.exit(code)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    return 0
+
+
+def entry() -> None:
+    """The `archc` command: run, flush, and exit without tearing the interpreter down.
+
+    Every output is written (atomically) before the command returns; freeing a large spec's objects one by one at
+    exit only costs time (1.7 s of a 100k-layer `archc check`), and the operating system reclaims the memory at once.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`archc ... | head`) or stream: nothing more can be shown
+            pass
+    os._exit(code)
