@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -27,8 +28,7 @@ def entry() -> None:
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # a closed pipe (`archc ... | head`) or stream: nothing more can be shown
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`archc ... | head`) or stream: nothing more can be shown
-            pass
     os._exit(code)
