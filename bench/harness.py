@@ -168,6 +168,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:,.0f}"
     if value and abs(value) < 0.01:  # differences between outputs
         return f"{value:.1e}"
+    if unit == "":  # exponents, differences
+        return f"{value:.3g}"
     return f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 

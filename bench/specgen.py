@@ -1,6 +1,7 @@
 """Synthetic specs of a chosen size, for the static-analysis scaling figures.
 
 ``chain``: conv/bn/relu triples written out one step per line, so parsing and validation scale with the size too.
+``stage``: the same chain as one `stage` of a repeated conv/bn/relu block, which diagrams fold.
 ``dense``: DenseNet-like: dense blocks of 12 layers (bn, relu, 3x3 conv, concat with the block input via a `residual`
 with `merge: concat`) called through a `stage`, each followed by a transition that brings the channels back to 64.
 """
@@ -46,7 +47,20 @@ def dense_spec(layers: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS = {"chain": chain_spec, "dense": dense_spec}
+def stage_spec(layers: int) -> str:
+    """The chain of :func:`chain_spec` as one `stage` repeating a conv/bn/relu block: what a diagram folds."""
+    return "\n".join([
+        "name: stage_chain",
+        "inputs: {x: [16, 8, 8]}",
+        "blocks:",
+        "  unit:",
+        "    body: [{conv: {out: 16, k: 3, p: 1, bias: false}}, bn, relu]",
+        "body:",
+        f"  - stage: {{id: chain, block: unit, repeat: {max(1, layers // 3)}}}",
+    ]) + "\n"
+
+
+GENERATORS = {"chain": chain_spec, "dense": dense_spec, "stage": stage_spec}
 
 
 def write_spec(directory: Path, kind: str, layers: int) -> Path:

@@ -11,7 +11,7 @@ import pytest
 
 from archc.compiler import compile_text
 from bench.harness import Stats, run_process
-from bench.specgen import chain_spec, dense_spec
+from bench.specgen import chain_spec, dense_spec, stage_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 ROW_KEYS = {"section", "name", "metric", "unit", "value", "low", "high", "runs", "goal", "meets_goal", "status", "note"}
@@ -73,6 +73,10 @@ def test_summary_and_scaling_rows(smoke: tuple[dict, str]) -> None:
 def test_generated_specs_have_the_requested_size() -> None:
     chain = compile_text(chain_spec(300))
     assert chain.costs.total.layers == 300
+    staged = compile_text(stage_spec(300))
+    assert staged.costs.total.layers == 300
+    assert staged.costs.total.params == chain.costs.total.params == 100 * (16 * 16 * 9 + 2 * 16)
+    assert staged.graph.node("chain.99.2").op == "relu"  # the 100th conv/bn/relu block
     dense = compile_text(dense_spec(300))
     assert dense.costs.total.layers == 306  # 6 blocks of 12 dense layers (4 nodes) + transition (3 nodes)
     # the concat grows channels by the growth rate; the transition resets them to 64
