@@ -5,11 +5,9 @@ Never imports torch or onnx: `archc check`, `summary` and `schema` run on this a
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import gc
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +21,7 @@ from archc.passes.costs import CostReport, analyse_costs, check_budgets
 from archc.passes.receptive_field import analyse_receptive_fields
 from archc.spec.model import SpecHeader
 from archc.spec.report import Reporter, describe
-from archc.yaml_loader import LoadedDoc, load_yaml_file, load_yaml_text, resolve_plain
+from archc.yaml_loader import LoadedDoc, collector_paused, load_yaml_file, load_yaml_text, resolve_plain
 
 
 @dataclass
@@ -72,22 +70,6 @@ def compile_partial(path: str | os.PathLike[str], overrides: dict[str, str] | No
     except SpecError as exc:
         return Partial(None, lowered[-1] if lowered else None, list(exc.diagnostics))
     return Partial(compiled, compiled.graph, [])
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector, restoring its previous state after.
-
-    Compiling allocates many small objects that form no cycles; in a process that has imported torch, the collector's
-    passes over them cost about a tenth of the compile time.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _compile(doc: LoadedDoc, overrides: dict[str, str], limits: Limits,
