@@ -18,7 +18,7 @@ from archc.limits import DEFAULT_LIMITS, Limits
 from archc.lower import lower
 from archc.lower.budget import check_expansion, check_inputs, stack_room
 from archc.passes.costs import CostReport, analyse_costs, check_budgets
-from archc.passes.receptive_field import analyse_receptive_fields
+from archc.passes.receptive_field import Field, analyse_receptive_fields
 from archc.spec.model import SpecHeader
 from archc.spec.report import Reporter, describe
 from archc.yaml_loader import LoadedDoc, collector_paused, load_yaml_file, load_yaml_text, resolve_plain
@@ -26,13 +26,21 @@ from archc.yaml_loader import LoadedDoc, collector_paused, load_yaml_file, load_
 
 @dataclass
 class Compiled:
-    """The result of compiling a spec: the typed graph with costs and receptive fields in node meta."""
+    """The result of compiling a spec: the typed graph with each layer's cost in node meta."""
 
     graph: Graph
     costs: CostReport
     header: SpecHeader
     doc: LoadedDoc
     params: dict[str, Any] = field(default_factory=dict)
+    _fields: dict[str, Field | None] | None = field(default=None, repr=False)
+
+    def receptive_fields(self) -> dict[str, Field | None]:
+        """Each layer's receptive field by name (None where no spatial input reaches it), computed on first use:
+        building modules and exporting ONNX never need them."""
+        if self._fields is None:
+            self._fields = analyse_receptive_fields(self.graph)
+        return self._fields
 
 
 class InternalError(Exception):
@@ -189,6 +197,6 @@ def _lint(graph: Graph) -> None:
 
 ANALYSES: list[tuple[str, Callable[[Graph], None]]] = [
     ("lint", _lint),
-    ("receptive-field", analyse_receptive_fields),
 ]
+"""Passes run on every compiled graph (receptive fields are computed on demand: Compiled.receptive_fields)."""
 

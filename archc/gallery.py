@@ -61,16 +61,17 @@ class Entry:
         position (global pooling and what follows it are not maps), traced back through point-wise layers
         (activations, norms) to the convolution, pooling or merge that produced it."""
         g = self.compiled.graph
+        fields = self.compiled.receptive_fields()
         last = None
         for n in g.nodes():
             t = n.out_type
-            if not n.is_input and t is not None and t.rank >= 2 and n.meta.get("rf") is not None \
+            if not n.is_input and t is not None and t.rank >= 2 and fields.get(n.name) is not None \
                     and any(d > 1 for d in t.spatial):
                 last = n
         while last is not None and not self._makes_field(last):
             sources = g.input_names(last.name)
             before = g.node(sources[0]) if len(sources) == 1 else None
-            if before is None or before.is_input or before.meta.get("rf") != last.meta["rf"]:
+            if before is None or before.is_input or fields.get(before.name) != fields[last.name]:
                 break
             last = before
         return last
@@ -172,7 +173,7 @@ def _section(e: Entry) -> list[str]:
     if last is None:
         field = "none (no spatial axes)"
     else:
-        field = f"{last.meta['rf']} at `{last.name}` ({last.op})"
+        field = f"{e.compiled.receptive_fields()[last.name]} at `{last.name}` ({last.op})"
     spec = e.spec.as_posix()
     return [f"## {e.name}", "", e.history, "",
             f"- **Input**: {e.inputs}",

@@ -17,17 +17,17 @@ from archc.passes.receptive_field import Field
 
 
 def _field(text: str, layer: str) -> Field:
-    return compile_text(text).graph.node(layer).meta["rf"]
+    return compile_text(text).receptive_fields()[layer]
 
 
 def test_unet_decoder_brings_the_stride_back_to_one_pixel() -> None:
-    graph = compile_file("specs/unet.yaml").graph
-    bottleneck = graph.node("bottleneck.conv2").meta["rf"]
+    fields = compile_file("specs/unet.yaml").receptive_fields()
+    bottleneck = fields["bottleneck.conv2"]
     assert (bottleneck.pixels, bottleneck.stride) == ((140, 140), (16, 16))
     # a 2x2 stride-2 transposed convolution reads one input per output: the field stays, the stride halves
-    up4 = graph.node("up4.upconv").meta["rf"]
+    up4 = fields["up4.upconv"]
     assert (up4.pixels, up4.stride) == ((140, 140), (8, 8))
-    head = graph.node("head").meta["rf"]
+    head = fields["head"]
     assert (head.pixels, head.stride) == ((200, 200), (1, 1))
     assert str(head) == "200 (stride 1)"
 
@@ -90,8 +90,8 @@ body:
   - {UPSAMPLERS[case]}
 """
     compiled = compile_text(text)
-    below = compiled.graph.node("0").meta["rf"]
-    field = compiled.graph.node("1").meta["rf"]
+    below = compiled.receptive_fields()["0"]
+    field = compiled.receptive_fields()["1"]
     measured = _gradient_fields(build_module(compiled).eval(), (4, 12, 12))
     inside = [(row, first, extent) for row, (first, extent) in enumerate(measured)
               if row * field.stride[0] - field.padding[0] >= 0

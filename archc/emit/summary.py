@@ -8,11 +8,13 @@ from archc.compiler import Compiled
 from archc.ir.graph import Graph, Node
 from archc.ops.base import Cost
 from archc.passes.costs import Totals
+from archc.passes.receptive_field import Field
 
 
 def summary_json(c: Compiled) -> dict[str, Any]:
     g = c.graph
     t = c.costs.total
+    fields = c.receptive_fields()
     return {
         "name": g.name,
         "doc": g.doc,
@@ -31,7 +33,7 @@ def summary_json(c: Compiled) -> dict[str, Any]:
             "param_bytes": 4 * (t.params + t.buffers),
             "layers": t.layers,
         },
-        "layers": [_layer_json(n) for n in g.nodes() if not n.is_input],
+        "layers": [_layer_json(n, fields.get(n.name)) for n in g.nodes() if not n.is_input],
         "groups": [
             {"path": path, "kind": g.scopes[path].kind, "label": g.scopes[path].label, "params": s.params,
              "macs": s.macs, "activation_bytes": s.activation_bytes}
@@ -40,9 +42,8 @@ def summary_json(c: Compiled) -> dict[str, Any]:
     }
 
 
-def _layer_json(n: Node) -> dict[str, Any]:
+def _layer_json(n: Node, rf: Field | None) -> dict[str, Any]:
     cost: Cost = n.meta.get("cost", Cost())
-    rf = n.meta.get("rf")
     return {
         "path": n.name,
         "op": n.op,
@@ -61,6 +62,7 @@ def _layer_json(n: Node) -> dict[str, Any]:
 def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, int, int, str]]:
     """(indented path, op, output shape, params, MACs, receptive field) per row; scopes deeper than ``depth`` fold."""
     g = c.graph
+    fields = c.receptive_fields()
     rows: list[tuple[str, str, str, int, int, str]] = []
     shown: set[str] = set()
     for n in g.nodes():
@@ -69,7 +71,7 @@ def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, in
         folded = _folded_scope(g, n, depth)
         if folded is None:
             cost: Cost = n.meta.get("cost", Cost())
-            rf = n.meta.get("rf")
+            rf = fields.get(n.name)
             rows.append((n.name, n.op, str(n.out_type), cost.params, cost.macs, str(rf) if rf else "-"))
             continue
         if folded in shown:
@@ -77,7 +79,7 @@ def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, in
         shown.add(folded)
         s = c.costs.by_scope.get(folded, Totals())
         last = _last_node(g, folded)
-        rf = last.meta.get("rf") if last else None
+        rf = fields.get(last.name) if last else None
         scope = g.scopes[folded]
         label = scope.label if scope.label and scope.label != folded.rsplit(".", 1)[-1] else scope.kind
         rows.append((folded, label, str(last.out_type) if last else "-", s.params, s.macs,

@@ -58,21 +58,22 @@ def _merge(fields: list[Field]) -> Field:
     )
 
 
-def analyse_receptive_fields(graph: Graph) -> None:
-    """Store a :class:`Field` in ``node.meta["rf"]`` for every node downstream of a spatial input (else None)."""
+def analyse_receptive_fields(graph: Graph) -> dict[str, Field | None]:
+    """The :class:`Field` of every node downstream of a spatial input (None for the others), by node name."""
+    fields: dict[str, Field | None] = {}
     for node in graph.topological():
         if node.out_type is None:
             continue
         if node.is_input:
             n = node.out_type.rank - 1
-            node.meta["rf"] = Field((1,) * n, (1,) * n, (0,) * n) if n > 0 else None
+            fields[node.name] = Field((1,) * n, (1,) * n, (0,) * n) if n > 0 else None
             continue
         ins = graph.inputs_of(node.name)
-        fields = [f for f in (p.meta.get("rf") for p in ins) if f is not None]
-        if not fields:
-            node.meta["rf"] = None
+        found = [f for f in (fields.get(p.name) for p in ins) if f is not None]
+        if not found:
+            fields[node.name] = None
             continue
-        rf = _merge(fields)
+        rf = _merge(found)
         op = get_op(node.op)
         if op is None:
             raise KeyError(f"{node.name}: unknown op {node.op!r}")  # lowering only makes nodes of known ops
@@ -84,4 +85,5 @@ def analyse_receptive_fields(graph: Graph) -> None:
                 tuple(j * s for j, s in zip(rf.stride, win.stride)),
                 tuple(p + q * j for p, q, j in zip(rf.padding, win.padding, rf.stride)),
             )
-        node.meta["rf"] = rf
+        fields[node.name] = rf
+    return fields
