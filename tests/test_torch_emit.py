@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import io
+import re
 import subprocess
 import sys
 import tokenize
@@ -723,8 +724,10 @@ body:
 
 def test_activations_overwrite_inputs_nothing_else_reads() -> None:
     """relu_ where its input dies there and comes from conv, bn, add...; plain relu on a model input, on a value read
-    again (c2 feeds c3 too, b1 feeds relu6 too) and on sigmoid's output (its backward reads it)."""
+    again (c2 feeds c3 too, b1 feeds relu6 too) and on sigmoid's output (its backward reads it). add accumulates
+    into its first input when that dies there."""
     body = torch_source(compile_text(INPLACE)).split("def forward", 1)[1]
+    assert "r_bn = r_bn.add_(r_shared)" in body  # c3's output accumulates the shortcut, as `out += identity`
     statements = [line.strip() for line in body.splitlines() if "relu" in line.split(" = ")[-1]]
     assert statements == [
         "r_input = torch.relu(x)",
@@ -744,7 +747,9 @@ def test_in_place_activations_train_like_out_of_place_ones(spec: str) -> None:
     compiled = compile_text(INPLACE) if spec == "inplace" else compile_file(SPECS / f"{spec}.yaml")
     source = torch_source(compiled)
     assert "relu_(" in source
+    assert re.search(r"\w+ = \w+\.add_\(\w+\)", source)
     plain = source.replace("torch.relu_(", "torch.relu(").replace(", inplace=True)", ")")
+    plain = re.sub(r"(\w+)\.add_\((\w+)\)", r"\1 + \2", plain)
     name = default_class_name(compiled.graph.name)
     fast = load_source(source, name, "fast")().train()
     slow = load_source(plain, name, "slow")().train()
@@ -764,3 +769,23 @@ def test_in_place_activations_train_like_out_of_place_ones(spec: str) -> None:
     assert pgrad_a.keys() == pgrad_b.keys()
     for key in pgrad_a:
         torch.testing.assert_close(pgrad_a[key], pgrad_b[key], msg=key)
+
+
+def test_add_into_a_broadcast_first_input_stays_out_of_place() -> None:
+    """`a.add_(b)` cannot grow `a`: when the first input is the smaller one the sum is a new tensor."""
+    text = """
+name: bcast
+inputs: {x: [4, 8, 8]}
+body:
+  - conv: {id: c, out: 4, k: 1}
+  - global_avgpool: {id: g, keepdims: true}
+  - conv: {id: gate, out: 4, k: 1}
+  - add: {id: s, from: [gate, c]}
+"""
+    compiled = compile_text(text)
+    body = torch_source(compiled).split("def forward", 1)[1]
+    assert ".add_(" not in body and " + " in body
+    module = build_module(compiled).eval()
+    x = random_inputs(compiled, batch=2)[0]
+    c = module.c(x)
+    torch.testing.assert_close(module(x), module.gate(c.mean((2, 3), keepdim=True)) + c)

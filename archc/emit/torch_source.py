@@ -374,7 +374,7 @@ class _Forward:
             freed = [self.var[s] for s in dying]
         else:
             code = self.codes[node.name]
-            form = code.inplace if self._may_overwrite(code, sources, dying) else code.call
+            form = code.inplace if code.inplace and self._may_overwrite(code, sources, dying) else code.call
             call = form.format(*(self.var[s] for s in sources), m=module_ref(node.name))
             if dying:
                 target = min((self.var[s] for s in dying), key=lambda v: self.age[v])
@@ -397,9 +397,10 @@ class _Forward:
         return lines
 
     def _may_overwrite(self, code: TorchCode, sources: list[str], dying: list[str]) -> bool:
-        """Whether the layer may use its in-place form: its one input is read by nothing after it (not an output, not
-        a model input) and comes from an op whose output autograd does not keep (traces keep every value)."""
-        if code.inplace is None or self.trace or len(sources) != 1 or dying != sources:
+        """Whether the layer may use its in-place form: its first input is read by nothing after it (not an output,
+        not a model input, not its own other inputs) and comes from an op whose output autograd does not keep
+        (traces keep every value)."""
+        if code.inplace is None or self.trace or sources[0] not in dying or sources[0] in sources[1:]:
             return False
         op = get_op(self.graph.node(sources[0]).op)
         return op is not None and op.output_overwritable

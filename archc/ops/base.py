@@ -71,8 +71,9 @@ class TorchCode:
     call: str
     """Forward expression; ``{m}`` stands for the module reference and ``{0}``, ``{1}``... for the inputs."""
     inplace: str | None = None
-    """The forward expression overwriting its single input (``torch.relu_({0})``), used when nothing reads that
-    input again and its producer allows it (:attr:`Op.output_overwritable`): no new tensor is allocated."""
+    """The forward expression overwriting its first input (``torch.relu_({0})``, ``{0}.add_({1})``), used when
+    nothing reads that input again and its producer allows it (:attr:`Op.output_overwritable`): no new tensor is
+    allocated."""
 
 
 class Op:

@@ -60,6 +60,13 @@ class Add(_Elementwise):
     symbol = "+"
     onnx_op = "Add"
 
+    def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        code = super().torch(p, inputs, out)
+        if inputs[0].shape != out.shape or inputs[0].dtype != out.dtype:  # broadcasting grows the first input
+            return code
+        # torchvision's `out += identity`: accumulate into the first input when nothing reads it again
+        return TorchCode(None, code.call, "{0}" + "".join(f".add_({{{i}}})" for i in range(1, len(inputs))))
+
 
 @register
 class Mul(_Elementwise):
