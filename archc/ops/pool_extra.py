@@ -1,9 +1,5 @@
-"""More pooling: global and adaptive max pooling, max unpooling, LeNet's trainable subsampling.
-
-Adaptive pooling exports to ONNX statically: when the output divides the input it is one pooling node, otherwise
-each output cell's window ``[floor(i * n / m), ceil((i + 1) * n / m))`` is sliced and reduced one axis at a time
-(max and mean over a rectangle are separable), which is exact.
-"""
+"""More pooling: global and adaptive max pooling (their shared rules are in :mod:`archc.ops.pool`), max unpooling,
+LeNet's trainable subsampling."""
 
 from __future__ import annotations
 
@@ -17,42 +13,8 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, per_dim, py_tuple, window_out
 from archc.ops.fields import NonNegOrList, SizeOrList
 from archc.ops.norm_extra import affine_onnx, per_channel_view
-from archc.ops.pool import AdaptivePoolParams, GlobalPool, GlobalPoolParams
-from archc.ops.reduce import reduce_node
+from archc.ops.pool import AdaptivePool, GlobalPool, GlobalPoolParams
 from archc.ops.registry import register
-
-
-# --- ONNX helpers -----------------------------------------------------------------------------------------------------
-def adaptive_onnx(b: Any, x: str, in_type: TensorType, out: TensorType, kind: str) -> str:
-    """Adaptive max (`kind` "Max") or average ("Mean") pooling to ``out.spatial`` with static windows."""
-    sizes, targets = in_type.spatial, out.spatial
-    dynamic = [i for i, (n, m) in enumerate(zip(sizes, targets, strict=True))
-               if b.in_dims[0][1 + i] is None and m != 1]
-    if dynamic:
-        raise b.refuse(f"adaptive pooling to {list(targets)} from a size-dependent input (dynamic height and width) "
-                       "has windows that depend on that size, which no fixed ONNX graph can follow; export with "
-                       "--dynamic batch")
-    if all(m == 1 for m in targets):
-        return b.node("GlobalMaxPool" if kind == "Max" else "GlobalAveragePool", [x])
-    if all(n % m == 0 for n, m in zip(sizes, targets, strict=True)):
-        k = [n // m for n, m in zip(sizes, targets, strict=True)]
-        op_type = "MaxPool" if kind == "Max" else "AveragePool"
-        return b.node(op_type, [x], kernel_shape=k, strides=k)
-    y = x
-    for i, (n, m) in enumerate(zip(sizes, targets, strict=True)):
-        axis = 2 + i
-        if n == m:
-            continue
-        if m == 1:
-            y = reduce_node(b, f"Reduce{kind}", y, [axis], True)
-            continue
-        cells = []
-        for j in range(m):
-            start, end = j * n // m, -(-(j + 1) * n // m)
-            piece = b.node("Slice", [y, b.const_int64([start]), b.const_int64([end]), b.const_int64([axis])])
-            cells.append(reduce_node(b, f"Reduce{kind}", piece, [axis], True))
-        y = b.node("Concat", cells, axis=axis)
-    return y
 
 
 # --- ops --------------------------------------------------------------------------------------------------------------
@@ -70,35 +32,12 @@ class GlobalMaxPool(GlobalPool):
 
 
 @register
-class AdaptiveMaxPool(Op):
+class AdaptiveMaxPool(AdaptivePool):
     name = "adaptive_maxpool"
-    family = "pool"
-    Params = AdaptivePoolParams
     summary = "Max pooling to a fixed output size; windows may overlap when the size does not divide the input."
     example = "adaptive_maxpool: {size: [6, 6]}"
-
-    def infer(self, p: AdaptivePoolParams, inputs: list[TensorType]) -> TensorType:
-        x = inputs[0]
-        expect_rank(self.name, x, (2, 3, 4))
-        return x.with_shape((x.channels, *per_dim(p.size, x.rank - 1, "size")))
-
-    def cost(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> Cost:
-        return Cost(elementwise=max(inputs[0].numel, out.numel))
-
-    def window(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> Window:
-        k = tuple(-(-n // m) + (1 if n % m else 0) for n, m in zip(inputs[0].spatial, out.spatial, strict=True))
-        s = tuple(max(1, n // m) for n, m in zip(inputs[0].spatial, out.spatial, strict=True))
-        return Window(k, s, (0,) * len(k))
-
-    def label(self, p: AdaptivePoolParams, out: TensorType | None) -> str:
-        return "to " + ("x".join(map(str, out.spatial)) if out is not None else str(p.size))
-
-    def torch(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        return TorchCode(f"nn.AdaptiveMaxPool{inputs[0].rank - 1}d({py_tuple(out.spatial)})", "{m}({0})")
-
-    def onnx(self, b: Any, p: AdaptivePoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
-             weights: dict[str, Any]) -> str:
-        return adaptive_onnx(b, inputs[0], in_types[0], out, "Max")
+    torch_name = "AdaptiveMaxPool"
+    onnx_pool, onnx_global, onnx_reduce = "MaxPool", "GlobalMaxPool", "ReduceMax"
 
 
 class UnpoolParams(OpParams):
