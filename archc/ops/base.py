@@ -8,6 +8,7 @@ parameter and MAC count; ``window`` its receptive-field footprint; ``torch_modul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -178,3 +179,16 @@ def py_tuple(values: tuple[int, ...]) -> str:
     if len(set(values)) == 1:
         return str(values[0])
     return "(" + ", ".join(str(v) for v in values) + ")"
+
+
+def conv_ctor(cls: str, cin: int, cout: int, kernel: tuple[int, ...],
+              options: Sequence[tuple[str, tuple[int, ...], int]], groups: int, bias: bool) -> str:
+    """A convolution-like module's constructor source: ``options`` are (keyword, per-axis values, PyTorch's default),
+    written only where they differ from it, as are ``groups`` and ``bias``."""
+    args = [str(cin), str(cout), f"kernel_size={py_tuple(kernel)}"]
+    args += [f"{name}={py_tuple(values)}" for name, values, default in options if any(v != default for v in values)]
+    if groups != 1:
+        args.append(f"groups={groups}")
+    if not bias:
+        args.append("bias=False")
+    return f"{cls}({', '.join(args)})"

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, per_dim, py_tuple
+from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, conv_ctor, expect_rank, per_dim
 from archc.ops.fields import Channels, NonNegOrList, SizeOrList
 from archc.ops.registry import register
 
@@ -102,17 +102,9 @@ class ConvTranspose(Op):
 
     def torch(self, p: ConvTransposeParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         g = TransposeGeometry(p, inputs[0])
-        args = [str(g.cin), str(g.cout), f"kernel_size={py_tuple(g.k)}"]
-        for name, values, default in (("stride", g.s, 1), ("padding", g.p, 0), ("output_padding", g.op, 0)):
-            if any(v != default for v in values):
-                args.append(f"{name}={py_tuple(values)}")
-        if p.groups != 1:
-            args.append(f"groups={p.groups}")
-        if not p.bias:
-            args.append("bias=False")
-        if any(v != 1 for v in g.d):
-            args.append(f"dilation={py_tuple(g.d)}")
-        return TorchCode(f"nn.ConvTranspose{g.n}d({', '.join(args)})", "{m}({0})")
+        options = (("stride", g.s, 1), ("padding", g.p, 0), ("output_padding", g.op, 0), ("dilation", g.d, 1))
+        return TorchCode(conv_ctor(f"nn.ConvTranspose{g.n}d", g.cin, g.cout, g.k, options, p.groups, p.bias),
+                         "{m}({0})")
 
     def onnx(self, b: Any, p: ConvTransposeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, per_dim, py_tuple, window_out
+from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, conv_ctor, expect_rank, per_dim, window_out
 from archc.ops.fields import Channels, NonNegOrList, SizeOrList
 from archc.ops.registry import register
 
@@ -91,15 +91,8 @@ class DeformConv(Op):
 
     def torch(self, p: DeformConvParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         g = DeformGeometry(p, inputs[0])
-        args = [str(g.cin), str(g.cout), f"kernel_size={py_tuple(g.k)}"]
-        for name, values, default in (("stride", g.s, 1), ("padding", g.p, 0), ("dilation", g.d, 1)):
-            if any(v != default for v in values):
-                args.append(f"{name}={py_tuple(values)}")
-        if p.groups != 1:
-            args.append(f"groups={p.groups}")
-        if not p.bias:
-            args.append("bias=False")
-        return TorchCode(f"nn.Conv2d({', '.join(args)})", self.torch_call(p, g))
+        options = (("stride", g.s, 1), ("padding", g.p, 0), ("dilation", g.d, 1))
+        return TorchCode(conv_ctor("nn.Conv2d", g.cin, g.cout, g.k, options, p.groups, p.bias), self.torch_call(p, g))
 
     def torch_call(self, p: DeformConvParams, g: DeformGeometry) -> str:
         """One expression: x is {0} [N, C, H, W], the offsets {1} [N, 2 * og * kh * kw, Ho, Wo]."""
