@@ -33,7 +33,7 @@ class Compiled:
     header: SpecHeader
     doc: LoadedDoc
     params: dict[str, Any] = field(default_factory=dict)
-    _fields: dict[str, Field | None] | None = field(default=None, repr=False)
+    _fields: dict[str, Field | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def receptive_fields(self) -> dict[str, Field | None]:
         """Each layer's receptive field by name (None where no spatial input reaches it), computed on first use:
