@@ -23,6 +23,14 @@ class Pos:
     col: int = 1
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped (``\\n``, ``\\u2028``): a name in a spec
+    may hold any of them, and a diagnostic must stay one readable line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One user-facing error, already located in the source."""
@@ -32,6 +40,10 @@ class Diagnostic:
     file: str = "<spec>"
     pos: Pos = field(default_factory=Pos)
     path: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", one_line(self.message))
+        object.__setattr__(self, "path", one_line(self.path))
 
     def format(self) -> str:
         where = f"{self.file}:{self.pos.line}:{self.pos.col}"
