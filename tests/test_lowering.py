@@ -101,3 +101,19 @@ def test_reserved_id_is_refused_at_check_time() -> None:
     assert [d.format() for d in err.value.diagnostics] == [
         "r.yaml:4:16: E206: forward: 'forward' is an attribute of PyTorch modules and cannot name a layer; "
         "choose another id"]
+
+
+def test_unknown_reference_hint_lists_only_names_defined_above() -> None:
+    """The step itself and the steps below it cannot be inputs, so the hint does not offer them."""
+    text = """
+name: t
+inputs: {x: [4]}
+body:
+  - linear: {id: a, out: 4}
+  - relu: {id: b, from: zzz}
+  - linear: {id: c, out: 2}
+"""
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "t.yaml")
+    (d,) = info.value.diagnostics
+    assert d.format() == "t.yaml:6:25: E201: b: unknown reference 'zzz'; visible here: x, a"

@@ -14,7 +14,9 @@ def explain_pending(lowerer: Lowerer, item: PendingRef) -> None:
     report = lowerer.report
     entry = item.table.lookup(item.ref)
     if entry is None or entry.node is None:
-        report.error("E201", f"unknown reference '{item.ref}'{item.table.suggest(item.ref)}", item.where, item.layer)
+        line = report.doc.pos(item.where).line  # the names the step can take: those defined above it
+        report.error("E201", f"unknown reference '{item.ref}'{item.table.suggest(item.ref, line)}", item.where,
+                     item.layer)
         return
     target = entry.node
     graph = lowerer.graph.nx

@@ -49,20 +49,23 @@ class NameTable:
             entry = entry.inner.entries.get(part)
         return entry
 
-    def visible(self) -> list[str]:
+    def visible(self, before_line: int | None = None) -> list[str]:
+        """Names in this scope and the enclosing ones; with ``before_line``, only those defined above that line."""
         names: list[str] = []
         table: NameTable | None = self
         while table is not None:
-            names.extend(table.entries)
+            names.extend(name for name, entry in table.entries.items()
+                         if before_line is None or entry.line < before_line)
             table = table.parent
         return names
 
-    def suggest(self, ref: str) -> str:
+    def suggest(self, ref: str, before_line: int | None = None) -> str:
+        """A hint for an unknown ``ref``: close names, else the names a step on ``before_line`` can take."""
         head, *rest = ref.split(".")
         entry = self.lookup(head) if rest else None
         if entry is not None:
             return _suggest_inside(head, entry, rest)
-        names = self.visible()
+        names = self.visible(before_line)
         close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
         if close:
             return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
