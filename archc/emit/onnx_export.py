@@ -23,7 +23,7 @@ from archc.emit.onnx_builder import Dims, DimSpec, OnnxBuilder
 from archc.emit.shape_probe import dynamic_dims
 from archc.errors import UsageError
 from archc.ir.graph import Graph, Node
-from archc.ops.registry import get_op
+from archc.ops.registry import known_op
 
 # The ONNX contract, stated once. archc writes the default domain at opset DEFAULT_OPSET, or any opset from MIN_OPSET
 # to MAX_OPSET on request (each one is tested against onnxruntime), with the lowest IR version that opset needs.
@@ -231,8 +231,7 @@ class _Export:
     def emit(self, node: Node, inputs: list[str], target: str) -> str:
         """Emit one layer; returns the name of its result (``target``, or an input it passes through)."""
         g = self.graph
-        op = get_op(node.op)
-        assert op is not None
+        op = known_op(node.op)
         sources = g.input_names(node.name)
         params = node.params
         weights: Mapping[str, np.ndarray] = self.layer_weights(node)

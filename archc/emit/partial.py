@@ -65,6 +65,17 @@ def write_partial_diagram(graph: Graph, diagnostics: list[Diagnostic], path: str
     return write_atomic(target, data, force=force)
 
 
+
+_ERROR_LEGEND = [
+    ("error", f'<TD BGCOLOR="{ERROR_FILL}" COLOR="{ERROR_COLOR}" BORDER="2" WIDTH="18" HEIGHT="12"></TD>',
+     "failing layer"),
+    ("error-edge", f'<TD><FONT COLOR="{ERROR_COLOR}"><B>——&gt;</B></FONT></TD>', "input of a failing layer"),
+    ("untyped", f'<TD BGCOLOR="{UNTYPED_FILL}" COLOR="{UNTYPED_BORDER}" BORDER="1" WIDTH="18" HEIGHT="12"></TD>',
+     "no shape (after an error)"),
+    ("lost", f'<TD><FONT COLOR="{LOST_EDGE_COLOR}">· · &gt;</FONT></TD>', "input lost to an error"),
+]
+"""Legend rows for the error styles a partial diagram uses: (style, swatch cell, meaning)."""
+
 class _PartialWriter(_Writer):
     def __init__(self, view: _View, direction: str, diagnostics: list[Diagnostic]) -> None:
         super().__init__(None, view, direction)
@@ -150,17 +161,5 @@ class _PartialWriter(_Writer):
                 '</TABLE>')
 
     def _more_legend_entries(self) -> list[str]:
-        entries = []
-        if "error" in self.used:
-            entries.append(f'<TD BGCOLOR="{ERROR_FILL}" COLOR="{ERROR_COLOR}" BORDER="2" WIDTH="18" HEIGHT="12"></TD>'
-                           '<TD ALIGN="LEFT">failing layer</TD>')
-        if "error-edge" in self.used:
-            entries.append(f'<TD><FONT COLOR="{ERROR_COLOR}"><B>——&gt;</B></FONT></TD>'
-                           '<TD ALIGN="LEFT">input of a failing layer</TD>')
-        if "untyped" in self.used:
-            entries.append(f'<TD BGCOLOR="{UNTYPED_FILL}" COLOR="{UNTYPED_BORDER}" BORDER="1" WIDTH="18" HEIGHT="12">'
-                           '</TD><TD ALIGN="LEFT">no shape (after an error)</TD>')
-        if "lost" in self.used:
-            entries.append(f'<TD><FONT COLOR="{LOST_EDGE_COLOR}">· · &gt;</FONT></TD>'
-                           '<TD ALIGN="LEFT">input lost to an error</TD>')
-        return entries
+        return [f"{swatch}<TD ALIGN=\"LEFT\">{meaning}</TD>" for kind, swatch, meaning in _ERROR_LEGEND
+                if kind in self.used]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from archc.errors import Problem, UsageError
 from archc.ir.graph import Graph
 from archc.ir.types import TensorType
-from archc.ops.registry import get_op
+from archc.ops.registry import known_op
 
 Dims = tuple[int | None, ...]
 
@@ -34,8 +34,7 @@ def probe(graph: Graph, inputs: dict[str, TensorType]) -> dict[str, TensorType]:
         if node.is_input:
             types[node.name] = inputs[node.name]
             continue
-        op = get_op(node.op)
-        assert op is not None
+        op = known_op(node.op)
         try:
             types[node.name] = op.infer(node.params, [types[s] for s in graph.input_names(node.name)])
         except Problem as problem:
@@ -69,8 +68,7 @@ def dynamic_dims(graph: Graph) -> dict[str, Dims]:
 
 def _check_weights(graph: Graph, name: str, types: dict[str, TensorType]) -> None:
     node = graph.node(name)
-    op = get_op(node.op)
-    assert op is not None
+    op = known_op(node.op)
     sources = graph.input_names(name)
     base = op.cost(node.params, [graph.node(s).out_type for s in sources], node.out_type).params
     other = op.cost(node.params, [types[s] for s in sources], types[name]).params

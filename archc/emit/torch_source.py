@@ -34,7 +34,7 @@ from archc.compiler import Compiled
 from archc.errors import EXIT_INVALID_SPEC, ArchcError
 from archc.ir.graph import Graph, Node
 from archc.ops.base import TorchCode
-from archc.ops.registry import get_op
+from archc.ops.registry import get_op, known_op
 
 INDENT = "    "
 RECORD = "_archc_record"
@@ -374,7 +374,7 @@ class _Forward:
             freed = [self.var[s] for s in dying]
         else:
             code = self.codes[node.name]
-            form = code.inplace if code.inplace and self._may_overwrite(code, sources, dying) else code.call
+            form = code.inplace if code.inplace is not None and self._may_overwrite(sources, dying) else code.call
             call = form.format(*(self.var[s] for s in sources), m=module_ref(node.name))
             if dying:
                 target = min((self.var[s] for s in dying), key=lambda v: self.age[v])
@@ -396,14 +396,13 @@ class _Forward:
             lines.append(f"del {', '.join(freed)}")
         return lines
 
-    def _may_overwrite(self, code: TorchCode, sources: list[str], dying: list[str]) -> bool:
-        """Whether the layer may use its in-place form: its first input is read by nothing after it (not an output,
-        not a model input, not its own other inputs) and comes from an op whose output autograd does not keep
-        (traces keep every value)."""
-        if code.inplace is None or self.trace or sources[0] not in dying or sources[0] in sources[1:]:
+    def _may_overwrite(self, sources: list[str], dying: list[str]) -> bool:
+        """Whether a layer may use its in-place form: its first input is read by nothing after it (not an output, not
+        a model input, not its own other inputs) and comes from an op whose output autograd does not keep (traces keep
+        every value)."""
+        if self.trace or sources[0] not in dying or sources[0] in sources[1:]:
             return False
-        op = get_op(self.graph.node(sources[0]).op)
-        return op is not None and op.output_overwritable
+        return known_op(self.graph.node(sources[0]).op).output_overwritable
 
     def _return(self) -> list[str]:
         values = [self.var[self.root[src]] for src in self.graph.outputs.values()]

@@ -32,6 +32,14 @@ def get_op(name: str) -> Op | None:
     return _load().get(name)
 
 
+def known_op(name: str) -> Op:
+    """The op of a graph node: lowering only makes nodes of registered ops, so a miss is a bug in archc."""
+    op = _load().get(name)
+    if op is None:
+        raise KeyError(f"op {name!r} is not registered")
+    return op
+
+
 def all_ops() -> dict[str, Op]:
     """Every registered op, sorted by name."""
     return dict(sorted(_load().items()))

@@ -8,7 +8,7 @@ from archc.errors import Problem
 from archc.ir.graph import Graph
 from archc.limits import Limits
 from archc.ops.base import Cost
-from archc.ops.registry import get_op
+from archc.ops.registry import known_op
 
 
 @dataclass
@@ -42,9 +42,7 @@ def analyse_costs(graph: Graph) -> CostReport:
     for node in graph.nodes():
         if node.is_input or node.out_type is None:
             continue
-        op = get_op(node.op)
-        if op is None:
-            raise KeyError(f"{node.name}: unknown op {node.op!r}")  # lowering only makes nodes of known ops
+        op = known_op(node.op)
         ins = [t for t in (p.out_type for p in graph.inputs_of(node.name)) if t is not None]
         cost = op.cost(node.params, ins, node.out_type)
         node.meta["cost"] = cost

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from archc.ir.graph import Graph
-from archc.ops.registry import get_op
+from archc.ops.registry import known_op
 
 Length = int | Fraction
 """A length in input pixels: whole numbers until an up-sampling layer makes a step smaller than one."""
@@ -74,9 +74,7 @@ def analyse_receptive_fields(graph: Graph) -> dict[str, Field | None]:
             fields[node.name] = None
             continue
         rf = _merge(found)
-        op = get_op(node.op)
-        if op is None:
-            raise KeyError(f"{node.name}: unknown op {node.op!r}")  # lowering only makes nodes of known ops
+        op = known_op(node.op)
         in_types = [p.out_type for p in ins if p.out_type is not None]
         win = op.window(node.params, in_types, node.out_type)
         if win is not None and len(win.kernel) == len(rf.size):
