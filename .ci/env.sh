@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Usage: bash .ci/env.sh [--bench] CMD [ARGS...]
+# Usage: bash .ci/env.sh [--bench] [--latest] CMD [ARGS...]
 #
 # Makes sure the project's virtualenv (.venv in the repo) is set up, then runs CMD inside it. Idempotent: a stamp in
 # .venv keyed on pyproject.toml and the constraints file skips the installs when nothing changed, so later runs cost
 # only a hash. --bench also installs the `bench` extra (torchinfo, onnxscript) for bench/run.py.
+#
+# Every install is pinned by .ci/constraints.txt (known-good versions). --latest instead uses a separate .venv-latest
+# with only torch and torchvision pinned, so the newest releases pip resolves can be tried without touching .venv.
 #
 # Order matters: torch is installed pinned FIRST, so that pip takes the CPU build of that exact version; anything that
 # pulls an unpinned torch in before it would download the multi-GB CUDA build.
@@ -12,17 +15,25 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 constraints="$root/.ci/constraints.txt"
-stamp="$venv/.archc-env-stamp"
 log="$(mktemp "${TMPDIR:-/tmp}/archc-env.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 
 extras="test"
-if [[ "${1:-}" == "--bench" ]]; then
-    extras="test,bench"
-    shift
-fi
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --bench) extras="test,bench"; shift ;;
+        --latest)
+            venv="$root/.venv-latest"
+            constraints="$log.torch-only"
+            grep -E '^torch(vision)?==' "$root/.ci/constraints.txt" >"$constraints"
+            trap 'rm -f "$log" "$log.torch-only"' EXIT
+            shift ;;
+        *) break ;;
+    esac
+done
+stamp="$venv/.archc-env-stamp"
 if [[ $# -eq 0 ]]; then
-    echo "usage: bash .ci/env.sh [--bench] CMD [ARGS...]" >&2
+    echo "usage: bash .ci/env.sh [--bench] [--latest] CMD [ARGS...]" >&2
     exit 2
 fi
 
