@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -237,15 +238,61 @@ def test_nesting_deeper_than_the_stack_is_refused() -> None:
                          ids=lambda p: p.stem)
 def test_expansion_bound_never_exceeds_what_lowering_builds(path: Path) -> None:
     """The count made before lowering is a lower bound (so it never refuses a spec that fits), and a close one."""
-    from archc.lower.budget import _Counter
+    from archc.lower.budget import Counter
     from archc.lower.lowerer import Lowerer
     from archc.spec.report import Reporter
 
     c = archc.compiler.compile_file(path)
-    counter = _Counter(c.header, c.params, DEFAULT_LIMITS)
+    counter = Counter(c.header, c.params, DEFAULT_LIMITS)
     layers, steps = counter.steps(c.header.body, counter.params, ())
     lowerer = Lowerer(c.header, c.params, Reporter(c.doc), DEFAULT_LIMITS, str(path))
     lowerer.run()
     assert steps <= lowerer.steps_lowered
     assert layers <= c.costs.total.layers
     assert layers >= 0.5 * c.costs.total.layers  # only merges, projections and shape-dependent steps are missed
+
+
+SHAPE_DEPENDENT_STAGE_OF_BLOCKS = """\
+name: stage_of_blocks
+inputs: {x: [8]}
+blocks:
+  unit: {body: [{linear: {out: 8}}, relu, relu]}
+body:
+  - stage: {id: s, block: unit, repeat: "${in_channels * 10000}"}
+"""
+
+
+def test_stage_of_blocks_is_refused_before_it_expands() -> None:
+    """A repeat read from the input's shape is unknown before lowering; the stage counts its copies before building
+    the first one (it used to build 200,000 layers first: 5 s, 0.5 GB)."""
+    start = time.perf_counter()
+    d = refused(SHAPE_DEPENDENT_STAGE_OF_BLOCKS)
+    elapsed = time.perf_counter() - start
+    assert d.format() == ("spec.yaml:6:41: E501: s: 80,000 copies of at least 3 layers each would make the model "
+                          "larger than 200,000 layers (limit max_layers)")
+    assert elapsed < 3, elapsed  # a sanity bound, not a benchmark: the refusal builds nothing
+    c = compile_text(SHAPE_DEPENDENT_STAGE_OF_BLOCKS.replace("10000", "10"), limits=raised(max_layers=240))
+    assert c.costs.total.layers == 240
+    d = refused(SHAPE_DEPENDENT_STAGE_OF_BLOCKS.replace("10000", "10"), raised(max_layers=239))
+    assert d.message == ("80 copies of at least 3 layers each would make the model larger than 239 layers "
+                         "(limit max_layers)")
+
+
+def test_stage_counts_its_steps_before_it_expands() -> None:
+    text = SHAPE_DEPENDENT_STAGE_OF_BLOCKS.replace("10000", "10")
+    d = refused(text, raised(max_steps=240))
+    assert d.message == ("80 copies of at least 3 steps each would pass 240 steps, counting steps skipped by `if` "
+                         "(limit max_steps)")
+    assert (d.pos.line, d.pos.col, d.path) == (6, 41, "s")
+
+
+def test_expansion_count_fails_closed_on_an_unknown_construct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A construct added without teaching the counter is a bug reported as such, never counted as nothing."""
+    import archc.lower.budget as budget
+
+    monkeypatch.setitem(budget.CONSTRUCTS, "loop", budget.CONSTRUCTS["group"])
+    header = archc.compiler.SpecHeader.model_validate({"name": "n", "inputs": {"x": [8]},
+                                                       "body": [{"loop": {"body": ["relu"]}}]})
+    counter = budget.Counter(header, {}, DEFAULT_LIMITS)
+    with pytest.raises(RuntimeError, match="does not know the construct 'loop'"):
+        counter.steps(header.body, {}, ())

@@ -25,7 +25,7 @@ from archc.errors import Problem
 from archc.limits import Limits
 from archc.lower.blocks import _REQUIRED, declared_args
 from archc.ops.registry import get_op
-from archc.spec.model import COMMON_KEYS, CONSTRUCTS, SpecHeader
+from archc.spec.model import COMMON_KEYS, CONSTRUCTS, SpecHeader, StageSpec
 from archc.spec.report import DocPath, Reporter
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ _SHAPE_NAMES = ("in_channels", "in_shape")
 """Names lowering binds to the input's shape: unknown here, so never taken from params either."""
 
 
-class _Counter:
+class Counter:
     def __init__(self, header: SpecHeader, params: Mapping[str, Any], limits: Limits) -> None:
         self.header = header
         self.params = {k: v for k, v in params.items() if k not in _SHAPE_NAMES}
@@ -106,7 +106,10 @@ class _Counter:
                 if self.full(total):
                     break
             return total
-        return self.stage(body, scope, chain)
+        if kind == "stage":
+            return self.stage(body, scope, chain)
+        # a construct this pass does not know must not count as nothing (that would let its expansion through)
+        raise RuntimeError(f"the expansion budget does not know the construct '{kind}'")
 
     def stage(self, body: dict[str, Any], scope: Mapping[str, Any], chain: tuple[str, ...]) -> Count:
         repeat = _value(body.get("repeat"), scope)
@@ -159,6 +162,38 @@ def _bind(base: dict[str, Any], given: dict[str, Any], scope: Mapping[str, Any])
     return {**base, **{str(k): _value(v, scope) for k, v in given.items()}}
 
 
+def stage_fits(lowerer: Lowerer, spec: StageSpec, values: Mapping[str, Any], chain: tuple[str, ...],
+               where: DocPath, layer: str) -> bool:
+    """Before a stage expands: False (after reporting E501 once) when its copies surely exceed a budget.
+
+    The pre-pass cannot count a repeat or arguments that read the input's shape; here they are known, so a stage
+    whose copies would pass `max_layers` or `max_steps` is refused before its first copy is built."""
+    if lowerer.counter is None:
+        lowerer.counter = Counter(lowerer.header, lowerer.params, lowerer.limits)
+    counter = lowerer.counter
+    if spec.block is not None:
+        first = counter.block(spec.block, {**spec.args, **spec.first}, chain)
+        rest = counter.block(spec.block, dict(spec.args), chain) if spec.first else first
+    else:
+        scope = {k: v for k, v in values.items() if k not in _SHAPE_NAMES}
+        first = rest = counter.steps(spec.body, scope, chain)
+    copies = spec.repeat
+    layers = first[0] + (copies - 1) * rest[0] if copies else 0
+    steps = first[1] + (copies - 1) * rest[1] if copies else 0
+    limits = lowerer.limits
+    if lowerer.layer_count() + layers > limits.max_layers:
+        message = (f"{copies:,} copies of at least {rest[0]:,} layers each would make the model larger than "
+                   f"{limits.max_layers:,} layers (limit max_layers)")
+    elif lowerer.steps_lowered + steps > limits.max_steps:
+        message = (f"{copies:,} copies of at least {rest[1]:,} steps each would pass {limits.max_steps:,} steps, "
+                   "counting steps skipped by `if` (limit max_steps)")
+    else:
+        return True
+    lowerer._over_budget = True
+    lowerer.report.error("E501", message, (*where, "repeat"), layer)
+    return False
+
+
 def check_inputs(header: SpecHeader, report: Reporter, limits: Limits) -> None:
     """Model inputs are tensors too: hold them to the per-tensor budgets that lowering applies to every output."""
     for name, spec in header.inputs.items():
@@ -174,7 +209,7 @@ def check_inputs(header: SpecHeader, report: Reporter, limits: Limits) -> None:
 
 def check_expansion(header: SpecHeader, params: Mapping[str, Any], report: Reporter, limits: Limits) -> None:
     """Report E501 at the top-level step past which the spec surely exceeds `max_layers` or `max_steps`."""
-    counter = _Counter(header, params, limits)
+    counter = Counter(header, params, limits)
     layers = steps = 0
     for i, raw in enumerate(header.body):
         sub_layers, sub_steps = counter.step(raw, counter.params, ())

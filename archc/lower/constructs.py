@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from archc.ir.graph import Scope
 from archc.lower.blocks import call_block
+from archc.lower.budget import stage_fits
 from archc.ops.conv import ConvParams
 from archc.ops.merge import ConcatParams
 from archc.ops.norm import BatchNormParams
@@ -189,10 +190,7 @@ def stage(lowerer: Lowerer, model: type[StageSpec], body: dict[str, Any], where:
         return None, None
     if lowerer._over_budget:  # already reported once; every later step would exceed it too
         return None, None
-    if spec.repeat > lowerer.limits.max_layers - lowerer.layer_count():
-        lowerer._over_budget = True
-        lowerer.report.error("E501", f"repeat {spec.repeat:,} would exceed {lowerer.limits.max_layers:,} layers "
-                                     "(limit max_layers)", where + ("repeat",), layer)
+    if not stage_fits(lowerer, spec, ctx.values, ctx.blocks, where, layer):
         return None, None
     inner = enter(lowerer, ctx, ident, anon, "stage", where, spec.block or "")
     current = inputs[0]

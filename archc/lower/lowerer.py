@@ -17,7 +17,7 @@ from archc.errors import Problem
 from archc.ir.graph import INPUT_OP, Graph, Node
 from archc.ir.types import TensorType
 from archc.limits import Limits
-from archc.lower.budget import spend_step
+from archc.lower.budget import Counter, spend_step
 from archc.lower.names import Entry, NameTable
 from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.ops.base import OpParams
@@ -84,6 +84,8 @@ class Lowerer:
         self._over_budget = False
         self.steps_lowered = 0
         """Steps lowered so far, skipped ones included (limit max_steps)."""
+        self.counter: Counter | None = None
+        """The expansion counter stages consult before expanding (made on first use, memo kept across stages)."""
 
     # --- entry --------------------------------------------------------------------------------------------------------
     def run(self) -> Graph:
