@@ -100,9 +100,8 @@ def load_yaml_file(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS
 def load_yaml_text(text: str | bytes, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> LoadedDoc:
     """Load one YAML document; an empty document (or only comments) gives ``data=None``."""
     source = _decode(text, file, limits)
-    bang_marks = _scan_events(source, file, limits)
     with collector_paused():  # hundreds of thousands of acyclic objects: the collector would make this much slower
-        root = _compose(source, file, limits)
+        root, bang_marks = _parse(source, file, limits)
         if root is None:
             return LoadedDoc(None, file, {}, {})
         nodes = _measure(root, file, limits)
@@ -164,11 +163,39 @@ def _decode(text: str | bytes, file: str, limits: Limits) -> str:
     return source
 
 
-def _yaml_error(exc: yaml.YAMLError, source: str, file: str) -> SpecError:
+class _ParserGaveUp(Exception):
+    """libyaml refused to nest deeper than its own cap, which archc's limits (not libyaml's) must decide."""
+
+
+def _is_nesting_refusal(exc: yaml.YAMLError, loader: type) -> bool:
+    """Whether ``exc`` is libyaml's own depth cap (``exceeded maximum nesting depth``, PyYAML >= 6.0.4 at 1000).
+
+    Its scanner looks ahead up to 1024 characters on a line, so in ``[[[[...`` it refuses at column 1001 before the
+    parser has produced a single event for archc's depth check to see.
+    """
+    if loader is _PY_LOADER or not isinstance(exc, yaml.MarkedYAMLError):
+        return False
+    text = f"{exc.problem or ''} {exc.context or ''}".lower()
+    return "nesting" in text or "depth" in text
+
+
+def _parse(source: str, file: str, limits: Limits) -> tuple[yaml.Node | None, set[tuple[int, int]]]:
+    """Scan (bounding depth and size) and compose with libyaml, or with the pure-Python parser if libyaml's own
+    nesting cap refuses first: that parser has no cap, so archc's limit fires at its own position."""
+    with contextlib.suppress(_ParserGaveUp):
+        bang_marks = _scan_events(source, file, limits, _LOADER)
+        return _compose(source, file, limits, _LOADER), bang_marks
+    bang_marks = _scan_events(source, file, limits, _PY_LOADER)
+    return _compose(source, file, limits, _PY_LOADER), bang_marks
+
+
+def _yaml_error(exc: yaml.YAMLError, source: str, file: str, loader: type) -> SpecError:
     """Translate any PyYAML error into a located E001 (syntax) or E006 (reader) diagnostic."""
+    if _is_nesting_refusal(exc, loader):
+        raise _ParserGaveUp from None
     if isinstance(exc, yaml.reader.ReaderError):
         offset = exc.position
-        if _LOADER is not _PY_LOADER:  # libyaml reports a byte offset into the UTF-8 encoding
+        if loader is not _PY_LOADER:  # libyaml reports a byte offset into the UTF-8 encoding
             offset = len(source.encode("utf-8")[:offset].decode("utf-8", "ignore"))
         message = str(exc).splitlines()[0]  # "unacceptable character #x0000: ..." without PyYAML's location
         return SpecError([Diagnostic("E006", message, file, _offset_pos(source, offset))])
@@ -206,7 +233,7 @@ def _event_problem(event: yaml.Event, documents: int, nodes: int, depth: int, li
     return None
 
 
-def _scan_events(source: str, file: str, limits: Limits) -> set[tuple[int, int]]:
+def _scan_events(source: str, file: str, limits: Limits, loader: type) -> set[tuple[int, int]]:
     """Bound documents, depth, node count and scalar length from the event stream, stopping at the first excess.
 
     PyYAML's event parser is iterative, so this is safe on any nesting. Returns the marks of scalars tagged with the
@@ -215,7 +242,7 @@ def _scan_events(source: str, file: str, limits: Limits) -> set[tuple[int, int]]
     depth = nodes = documents = 0
     bang_marks: set[tuple[int, int]] = set()
     try:
-        for event in yaml.parse(source, Loader=_LOADER):
+        for event in yaml.parse(source, Loader=loader):
             if isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
                 continue
@@ -228,17 +255,17 @@ def _scan_events(source: str, file: str, limits: Limits) -> set[tuple[int, int]]
             if isinstance(event, yaml.ScalarEvent) and event.tag == "!":
                 bang_marks.add((event.start_mark.line, event.start_mark.column))
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source, file) from None
+        raise _yaml_error(exc, source, file, loader) from None
     return bang_marks
 
 
-def _compose(source: str, file: str, limits: Limits) -> yaml.Node | None:
+def _compose(source: str, file: str, limits: Limits, loader_class: type) -> yaml.Node | None:
     """Compose the node graph (aliases become shared nodes); the event scan has already bounded its depth."""
-    loader = _LOADER(source)
+    loader = loader_class(source)
     try:
         return loader.get_single_node()
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source, file) from None
+        raise _yaml_error(exc, source, file, loader_class) from None
     except RecursionError:
         _fail("E005", f"nesting too deep to read (limit max_depth={limits.max_depth})", file, Pos(1, 1))
     finally:

@@ -232,6 +232,61 @@ def test_e005_deep_nesting_even_with_a_huge_depth_limit() -> None:
     assert errors("[" * 30_000, limit) == [expected]
 
 
+def capped_loader(cap: int) -> type:
+    """The pure-Python loader with libyaml's own nesting cap (PyYAML >= 6.0.4 has one at 1000), worded as libyaml."""
+
+    def refuse(loader: Any, level: str) -> None:
+        mark = loader.get_mark()
+        raise yaml.scanner.ScannerError(f"while increasing {level} level", mark, "exceeded maximum nesting depth", mark)
+
+    class Capped(yaml_loader._PY_LOADER):  # type: ignore[misc, valid-type]
+        def fetch_flow_collection_start(self, token_class: type) -> None:
+            if self.flow_level >= cap:
+                refuse(self, "flow")
+            super().fetch_flow_collection_start(token_class)
+
+        def add_indent(self, column: int) -> bool:
+            if self.indent < column and len(self.indents) >= cap:
+                refuse(self, "block")
+            return bool(super().add_indent(column))
+
+    return Capped
+
+
+def _block_maps(depth: int) -> str:
+    return "".join(f"{'  ' * level}k:\n" for level in range(depth)) + f"{'  ' * depth}v\n"
+
+
+@pytest.mark.parametrize("cap", [1, 10, 64, 65, 1000])
+def test_e005_depth_holds_whatever_the_parsers_own_cap(cap: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """archc's depth limit, not the parser's, decides: a capped libyaml is replaced by the uncapped Python parser."""
+    monkeypatch.setattr(yaml_loader, "_LOADER", capped_loader(cap))
+    message = "E005: nesting deeper than 64 levels (limit max_depth)"
+    assert errors("[" * 30_000) == [f"s.yaml:1:65: {message}"]
+    assert errors("{a: " * 30_000) == [f"s.yaml:1:257: {message}"]
+    assert errors("- " * 30_000 + "x") == [f"s.yaml:1:129: {message}"]
+    assert errors(_block_maps(100)) == [f"s.yaml:65:129: {message}"]
+    deep_flow = load_yaml_text("[" * 64 + "]" * 64)
+    assert deep_flow.positions[(0,) * 63] == Pos(1, 64)
+    deep_block = load_yaml_text("- " * 64 + "x\n")
+    assert deep_block.positions[(0,) * 64] == Pos(1, 129)
+    nested_seq: Any = "x"
+    nested_map: Any = "v"
+    for _ in range(64):
+        nested_seq, nested_map = [nested_seq], {"k": nested_map}
+    assert deep_block.data == nested_seq
+    assert load_yaml_text(_block_maps(64)).data == nested_map
+
+
+def test_e005_depth_with_libyaml_and_a_limit_above_its_cap() -> None:
+    """PyYAML 6.0.4's libyaml refuses at depth 1000; archc's raised limit still decides where the error is."""
+    limit = Limits(max_depth=1_200)
+    assert errors("[" * 30_000, limit) == ["s.yaml:1:1201: E005: nesting deeper than 1200 levels (limit max_depth)"]
+    assert errors("- " * 30_000 + "x", limit) == [
+        "s.yaml:1:2401: E005: nesting deeper than 1200 levels (limit max_depth)"
+    ]
+
+
 def test_e005_python_composer_recursion_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yaml_loader, "_LOADER", yaml_loader._PY_LOADER)
     assert errors("[" * 1000 + "]" * 1000, Limits(max_depth=10**9)) == [
@@ -292,14 +347,13 @@ def test_e006_invalid_utf8_and_surrogates() -> None:
 
 
 @pytest.mark.parametrize("loader", ["libyaml", "python"])
-def test_reader_error_translation(loader: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reader_error_translation(loader: str) -> None:
     """A ReaderError our own pre-check missed is still located: libyaml gives byte offsets, Python characters."""
     source = "é: ok\nb: ?\n"
     offset = 10 if loader == "libyaml" else 9
-    if loader == "python":
-        monkeypatch.setattr(yaml_loader, "_LOADER", yaml_loader._PY_LOADER)
+    loader_class = yaml_loader._PY_LOADER if loader == "python" else yaml_loader._make_loader(yaml.CSafeLoader)
     exc = yaml.reader.ReaderError("<s>", offset, 0x1F, "?", "control characters are not allowed")
-    (diag,) = yaml_loader._yaml_error(exc, source, "s.yaml").diagnostics
+    (diag,) = yaml_loader._yaml_error(exc, source, "s.yaml", loader_class).diagnostics
     assert diag.format() == "s.yaml:2:4: E006: unacceptable character #x001f: control characters are not allowed"
 
 
