@@ -100,3 +100,53 @@ body:
     assert max(extent for _, _, extent in inside) == field.pixels[0], measured
     for row, first, _ in inside:
         assert abs(first - (row * field.stride[0] - field.padding[0])) < below.stride[0], (row, measured)
+
+
+SQUEEZE_EXCITATION = """
+name: se_probe
+inputs: {x: [4, 40, 40]}
+blocks:
+  se:
+    body:
+      - branches:
+          merge: mul
+          paths:
+            - [global_avgpool, {conv: {out: 2, k: 1}}, relu, {conv: {out: 4, k: 1}}, sigmoid]
+            - []
+body:
+  - conv: {out: 4, k: 3, s: 2, p: 1, bias: false}
+  - se
+  - conv: {out: 4, k: 3, s: 2, p: 1, bias: false}
+  - se
+  - conv: {out: 4, k: 3, p: 1, bias: false}
+"""
+
+
+def test_squeeze_excitation_gate_adds_nothing_spatial() -> None:
+    """A globally pooled gate is broadcast over the feature map it scales: every position reads the same gate value,
+    so the field after the `mul` is the feature map's (it took the gate's whole-image field and stride, and
+    compounded: MobileNetV3's features reached 78,285,599,643 pixels)."""
+    compiled = compile_text(SQUEEZE_EXCITATION)
+    fields = compiled.receptive_fields()
+    assert (fields["1.0.0.0"].pixels, fields["1.0.0.0"].stride) == ((41, 41), (40, 40))  # the gate: the whole image
+    assert fields["1.0"] == fields["0"] == Field((3, 3), (2, 2), (1, 1))
+    assert fields["3.0"] == fields["2"] == Field((7, 7), (4, 4), (3, 3))
+    assert fields["4"] == Field((15, 15), (4, 4), (7, 7))
+
+
+def test_squeeze_excitation_field_matches_the_gradients() -> None:
+    """With each gate held constant (its input detached: the global context every position shares), the gradient
+    of an output row spans exactly the field archc reports."""
+    compiled = compile_text(SQUEEZE_EXCITATION)
+    field = compiled.receptive_fields()["4"]
+    module = build_module(compiled).eval()
+    for gate in ("1", "3"):
+        first_conv = module.get_submodule(f"{gate}.0.0.1")
+        first_conv.register_forward_pre_hook(lambda _module, args: (args[0].detach(),))
+    measured = _gradient_fields(module, (4, 40, 40))
+    inside = [(row, first, extent) for row, (first, extent) in enumerate(measured)
+              if row * field.stride[0] - field.padding[0] >= 0
+              and row * field.stride[0] - field.padding[0] + field.size[0] <= 40]
+    assert len(inside) >= 3, measured
+    assert [extent for _, _, extent in inside] == [field.pixels[0]] * len(inside), measured
+    assert [first for _, first, _ in inside] == [row * 4 - 7 for row, _, _ in inside], measured

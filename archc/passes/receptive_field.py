@@ -46,16 +46,27 @@ def _number(value: Length) -> int | float:
     return int(value) if value == int(value) else float(value)
 
 
-def _merge(fields: list[Field]) -> Field:
-    if len(fields) == 1:
-        return fields[0]
-    n = len(fields[0].size)
-    fields = [f for f in fields if len(f.size) == n]
-    return Field(
-        tuple(max(f.size[i] for f in fields) for i in range(n)),
-        tuple(max(f.stride[i] for f in fields) for i in range(n)),
-        tuple(max(f.padding[i] for f in fields) for i in range(n)),
-    )
+def _merge(found: list[tuple[Field, tuple[int, ...]]], out_spatial: tuple[int, ...]) -> Field:
+    """The field where paths meet: on each axis, the widest of the inputs that vary along it.
+
+    An input of size 1 on an axis the output spans is broadcast there (a squeeze-excitation gate scaling a feature
+    map): every output position reads the same value of it, so it adds nothing spatial on that axis. Its own field
+    (the whole image, after a global pool) is not the output's, which is what stays exact for SE networks."""
+    if len(found) == 1:
+        return found[0][0]
+    n = len(found[0][0].size)
+    found = [(f, spatial) for f, spatial in found if len(f.size) == n]
+    size: list[Length] = []
+    stride: list[Length] = []
+    padding: list[Length] = []
+    for i in range(n):
+        spans = len(out_spatial) == n and out_spatial[i] > 1
+        varying = [f for f, spatial in found if not (spans and len(spatial) == n and spatial[i] == 1)]
+        axis = varying or [f for f, _ in found]
+        size.append(max(f.size[i] for f in axis))
+        stride.append(max(f.stride[i] for f in axis))
+        padding.append(max(f.padding[i] for f in axis))
+    return Field(tuple(size), tuple(stride), tuple(padding))
 
 
 def analyse_receptive_fields(graph: Graph) -> dict[str, Field | None]:
@@ -69,11 +80,12 @@ def analyse_receptive_fields(graph: Graph) -> dict[str, Field | None]:
             fields[node.name] = Field((1,) * n, (1,) * n, (0,) * n) if n > 0 else None
             continue
         ins = graph.inputs_of(node.name)
-        found = [f for f in (fields.get(p.name) for p in ins) if f is not None]
+        found = [(f, p.out_type.spatial if p.out_type is not None else ()) for p in ins
+                 if (f := fields.get(p.name)) is not None]
         if not found:
             fields[node.name] = None
             continue
-        rf = _merge(found)
+        rf = _merge(found, node.out_type.spatial)
         op = known_op(node.op)
         in_types = [p.out_type for p in ins if p.out_type is not None]
         win = op.window(node.params, in_types, node.out_type)
