@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$", max_length=64,
                                   description="A name: letters, digits and underscores.")]
@@ -22,6 +22,20 @@ DType = Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "
 Dim = Annotated[int, Field(ge=1, le=1_000_000)]
 Shape = Annotated[list[Dim], Field(min_length=1, max_length=5,
                                    description="Shape without the batch, e.g. [3, 224, 224].")]
+
+
+def _not_an_op_or_construct(name: str) -> str:
+    # lowering would let a block named `conv` silently replace the op, and never call one named `stage`
+    from archc.ops.registry import get_op
+
+    if get_op(name) is not None or name in CONSTRUCTS:
+        kind = "construct" if name in CONSTRUCTS else "built-in op"
+        raise ValueError(f"'{name}' is the name of a {kind}; a block needs a name of its own (a step `{name}:` "
+                         f"means the {kind})")
+    return name
+
+
+BlockName = Annotated[Identifier, AfterValidator(_not_an_op_or_construct)]
 
 
 class Strict(BaseModel):
@@ -54,7 +68,8 @@ class SpecHeader(Strict):
         None, description="Named results: a list of step ids or `{name: step}`; default: the last step.")
     params: dict[Identifier, Any] = Field(
         default_factory=dict, description="Model-level values used in `${...}` expressions; `--set k=v` overrides.")
-    blocks: dict[Identifier, BlockSpec] = Field(default_factory=dict, description="Reusable parameterised blocks.")
+    blocks: dict[BlockName, BlockSpec] = Field(
+        default_factory=dict, description="Reusable parameterised blocks, named apart from every op and construct.")
     body: list[Any] = Field(min_length=1, description="The network's steps, in order.")
 
 
