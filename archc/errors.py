@@ -44,6 +44,7 @@ class Diagnostic:
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", one_line(self.message))
         object.__setattr__(self, "path", one_line(self.path))
+        object.__setattr__(self, "file", one_line(self.file))  # a file name may hold a line break too
 
     def format(self) -> str:
         where = f"{self.file}:{self.pos.line}:{self.pos.col}"
@@ -83,6 +84,9 @@ class UsageError(ArchcError):
     """Bad command-line use or an I/O problem (exit code 2)."""
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))  # it is printed as one line and may quote a path holding a line break
 
 
 class Problem(Exception):

@@ -156,3 +156,24 @@ def test_unreadable_spec_is_an_io_error(tmp_path: Path, target: str, reason: str
     assert run.returncode == 2
     assert run.stderr.splitlines()[0] == f"archc: error: cannot read {path if target != '.' else tmp_path}: {reason}"
     assert run.cpu_seconds <= MAX_CPU_SECONDS
+
+
+def test_file_name_with_a_line_break_stays_on_one_line(tmp_path: Path) -> None:
+    """Every diagnostic stays one line, whatever the file name holds (here a line break)."""
+    path = tmp_path / "bad\nname.yaml"
+    path.write_text("name: x\ninputs: {x: [4]}\nbody: [relu, relu: {slope: 1}, 3]\n", encoding="utf-8")
+    run = run_check(path)
+    assert run.returncode == 1
+    shown = f"{tmp_path}/bad\\nname.yaml"
+    assert run.stderr.splitlines() == [
+        f"{shown}:3:21: E101: 1: unknown field 'slope'",
+        f"{shown}:3:32: E105: a step is an op name or `{{op: {{...}}}}`; found int 3",
+        "2 errors",
+    ]
+
+
+def test_unreadable_file_name_with_a_line_break_stays_on_one_line(tmp_path: Path) -> None:
+    run = run_check(tmp_path / "missing\n.yaml")
+    assert run.returncode == 2
+    reason = "No such file or directory"
+    assert run.stderr.splitlines() == [f"archc: error: cannot read {tmp_path}/missing\\n.yaml: {reason}"]

@@ -407,6 +407,17 @@ def test_load_file_and_display_name(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(("name", "shown"), [("a\nb.yaml", "a\\nb.yaml"), ("a\u2028\tb.yaml", "a\\u2028\\tb.yaml")])
+def test_file_name_is_escaped_in_diagnostics(tmp_path: Path, name: str, shown: str) -> None:
+    """A line break in the file name must not split the one-line diagnostic tools parse."""
+    (tmp_path / name).write_text("a: b: c\n", encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_yaml_file(tmp_path / name)
+    (diag,) = info.value.diagnostics
+    assert diag.format() == f"{tmp_path}/{shown}:1:5: E001: mapping values are not allowed in this context"
+    assert diag.to_json()["file"] == f"{tmp_path}/{shown}"
+
+
 def test_unreadable_files_are_usage_errors(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
     with pytest.raises(UsageError, match=f"^cannot read {re.escape(str(missing))}: No such file or directory$"):
