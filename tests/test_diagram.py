@@ -277,7 +277,7 @@ def test_png_refuses_too_many_nodes_before_layout(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(diagram, "_run_dot", lambda *a: pytest.fail("laid out a graph it should refuse"))
     monkeypatch.setattr(diagram.shutil, "which", lambda _: "/usr/bin/dot")
     with pytest.raises(UsageError, match="has 3,002 nodes, too many for a PNG"):
-        render(to_dot(c, fold=False), "png")
+        render(to_dot(c, fold=False, budget=None), "png")  # the PNG guard, behind the layout budget
 
 
 def test_missing_dot_is_a_usage_error(branchy: Compiled, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,3 +319,130 @@ def test_large_zoo_models_render_quickly(name: str) -> None:
         assert time.perf_counter() - start < 20  # a generous guard; benchmarks measure the real time (< 5 s)
         assert svg.startswith(b"<?xml")
     assert "x 36" in to_dot(c) if name == "resnet152" else "dense_layer x 24" in to_dot(c)
+
+
+# --- the layout budget ------------------------------------------------------------------------------------------------
+def _stage(blocks: int) -> str:
+    """A stage of ``blocks`` conv/relu/relu blocks: 3 layers each, folded into one node by default."""
+    return ("name: staged\ninputs: {x: [4, 4, 4]}\nblocks:\n  unit:\n    body: [{conv: {out: 4, k: 1}}, relu, relu]\n"
+            f"body:\n  - stage: {{id: s, block: unit, repeat: {blocks}}}\n")
+
+
+def _groups(groups: int, layers: int) -> str:
+    """``groups`` groups of ``layers`` relus: scopes that do not fold, so only collapsing by depth shrinks them."""
+    lines = ["name: grouped", "inputs: {x: [4]}", "body:"]
+    for i in range(groups):
+        lines += [f"  - group: {{id: g{i}, body: [{', '.join(['relu'] * layers)}]}}"]
+    return "\n".join(lines) + "\n"
+
+
+def _flat(layers: int) -> str:
+    return "name: flat\ninputs: {x: [4]}\nbody:\n" + "  - relu\n" * layers
+
+
+SMALL = diagram.LayoutBudget(nodes=20, edges=40)
+
+
+def test_no_fold_beyond_the_budget_is_refused_with_the_depth_that_fits() -> None:
+    c = compile_text(_stage(10))
+    with pytest.raises(UsageError) as err:
+        to_dot(c, fold=False, budget=SMALL)
+    assert str(err.value) == ("--no-fold: the diagram would have 31 nodes and 30 edges, more than Graphviz lays out "
+                              "in reasonable time (20 nodes, 40 edges); draw fewer: --depth 2 (11 nodes and 10 edges), "
+                              "drop --no-fold or write a .dot file (no layout)")
+    assert len(_nodes(to_dot(c, fold=False, budget=None))) == 31  # no budget: drawn whole
+    assert len(_nodes(to_dot(c, fold=False, budget=diagram.LayoutBudget(nodes=31, edges=30)))) == 31  # at the limit
+
+
+def test_depth_beyond_the_budget_is_refused_with_a_shallower_one() -> None:
+    c = compile_text(_groups(3, 10))
+    with pytest.raises(UsageError) as err:
+        to_dot(c, depth=2, budget=SMALL)
+    assert str(err.value) == ("--depth 2: the diagram would have 31 nodes and 30 edges, more than Graphviz lays out "
+                              "in reasonable time (20 nodes, 40 edges); draw fewer: --depth 1 (4 nodes and 3 edges) "
+                              "or write a .dot file (no layout)")
+
+
+def test_default_drawing_collapses_by_depth_to_fit_and_says_so_in_the_legend() -> None:
+    c = compile_text(_groups(3, 10))
+    dot, note = diagram.diagram_dot(c, budget=SMALL)
+    assert note == ("31 nodes and 30 edges exceed the layout budget of 20 nodes and 40 edges: scopes below depth 1 "
+                    "are collapsed (4 nodes and 3 edges); --depth N chooses the level")
+    assert list(_nodes(dot)) == ["x", "scope:g0", "scope:g1", "scope:g2"]
+    assert "<I>31 nodes and 30 edges exceed the layout budget of 20 nodes<BR/>and 40 edges: " in dot  # in the legend
+    assert dot == to_dot(c, budget=SMALL)
+    assert diagram.diagram_dot(c)[1] == ""  # within the default budget nothing is collapsed
+    assert len(_nodes(to_dot(c))) == 31
+
+
+def test_a_flat_chain_beyond_the_budget_draws_runs_of_layers() -> None:
+    c = compile_text(_flat(95))
+    dot, note = diagram.diagram_dot(c, budget=SMALL)
+    assert note == ("96 nodes and 95 edges exceed the layout budget of 20 nodes and 40 edges: scopes are collapsed "
+                    "and runs of up to 10 top-level layers drawn as one node (11 nodes and 10 edges)")
+    nodes = _nodes(dot)
+    assert list(nodes) == ["x", *(f"run:{i}" for i in range(0, 95, 10))]
+    assert "<B>0 … 9</B>" in nodes["run:0"] and "10 layers" in nodes["run:0"]
+    assert "<B>90 … 94</B>" in nodes["run:90"] and "5 layers" in nodes["run:90"] and "<I>output</I>" in nodes["run:90"]
+    assert [(a, b) for a, b, _ in _edges(dot)][:2] == [("x", "run:0"), ("run:0", "run:10")]
+
+
+def test_too_many_top_level_nodes_even_in_runs_is_refused() -> None:
+    c = compile_text(_groups(30, 1))  # 30 scopes at the top level: runs cannot merge scopes
+    with pytest.raises(UsageError, match=r"^the diagram would have 31 nodes and 30 edges even with every scope "
+                       r"collapsed, .*\(20 nodes, 40 edges\); write a \.dot file \(no layout\) or group the steps"):
+        to_dot(c, budget=SMALL)
+
+
+def test_write_diagram_prints_the_note_and_a_dot_file_is_not_budgeted(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    c = compile_text(_groups(3, 10))
+    monkeypatch.setattr(diagram, "render", lambda text, fmt: text.encode())  # no layout needed to test the wiring
+    notes: list[str] = []
+    out = write_diagram(c, tmp_path / "g.svg", budget=SMALL, on_note=notes.append)
+    assert len(_nodes(out.read_text())) == 4 and notes[0].startswith("31 nodes and 30 edges exceed")
+    dot_file = write_diagram(c, tmp_path / "g.dot", fold=False, budget=SMALL, on_note=notes.append)
+    assert len(_nodes(dot_file.read_text())) == 31 and len(notes) == 1
+
+
+def test_graphviz_killed_by_a_signal_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "dot"
+    fake.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(diagram.shutil, "which", lambda _: str(fake))
+    with pytest.raises(UsageError) as err:
+        render(to_dot(compile_text(_flat(3))), "svg")
+    assert str(err.value) == ("Graphviz crashed (SIGSEGV) laying out the diagram; draw fewer nodes (fold repeated "
+                              "blocks, a smaller --depth) or write a .dot file, which is not laid out")
+
+
+def test_draw_command_refuses_no_fold_beyond_the_default_budget(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from archc.cli.main import app  # with the emitting commands registered
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text(_stage(700))  # 2,100 layers: over the 2,000-node budget, cheap to compile
+    result = CliRunner().invoke(app, ["draw", str(spec), "-o", str(tmp_path / "big.svg"), "--no-fold"])
+    assert result.exit_code == 2
+    assert result.stderr == ("archc: error: --no-fold: the diagram would have 2,101 nodes and 2,100 edges, more than "
+                             "Graphviz lays out in reasonable time (2,000 nodes, 4,000 edges); draw fewer: --depth 2 "
+                             "(701 nodes and 700 edges), drop --no-fold or write a .dot file (no layout)\n")
+    assert not (tmp_path / "big.svg").exists()
+
+
+@NEEDS_DOT
+def test_draw_command_collapses_a_large_graph_and_notes_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from archc.cli.main import app  # with the emitting commands registered
+
+    spec, out = tmp_path / "big.yaml", tmp_path / "big.svg"
+    spec.write_text(_groups(21, 100))  # 2,100 layers in 21 groups that do not fold
+    result = CliRunner().invoke(app, ["draw", str(spec), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ("archc: note: 2,101 nodes and 2,100 edges exceed the layout budget of 2,000 nodes and "
+                             "4,000 edges: scopes below depth 1 are collapsed (22 nodes and 21 edges); --depth N "
+                             "chooses the level\n")
+    texts = [t.text for t in ET.fromstring(out.read_bytes()).iter("{http://www.w3.org/2000/svg}text")]
+    assert "g20" in texts and "0" not in texts and "2,101 nodes and 2,100 edges exceed the layout budget of" in texts

@@ -18,7 +18,9 @@ from archc.cli import emit_cmds  # noqa: F401  (registers draw)
 from archc.cli.app import app
 from archc.compiler import compile_partial
 from archc.emit.diagram_style import FAMILY_STYLES
-from archc.emit.partial import ERROR_COLOR, LOST_EDGE_COLOR, UNTYPED_FILL, to_dot_partial
+from archc.emit.diagram_view import LayoutBudget
+from archc.emit.partial import ERROR_COLOR, ERROR_FILL, LOST_EDGE_COLOR, UNTYPED_FILL, partial_dot, to_dot_partial
+from archc.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
@@ -161,6 +163,19 @@ def test_large_partial_graph_keeps_the_failing_stage_open(tmp_path: Path) -> Non
     red = sorted(e for e, attrs in edges.items() if _attr(attrs, "color") == ERROR_COLOR)
     assert red == [("layer1.0.bn3", "layer1.0.0"), ("maxpool", "layer1.0.0")]
 
+
+
+def test_partial_diagram_beyond_the_layout_budget_collapses_and_says_so(tmp_path: Path) -> None:
+    result = compile_partial(_write(tmp_path, BAD_ADD))
+    assert result.graph is not None
+    dot, note = partial_dot(result.graph, result.diagnostics, budget=LayoutBudget(nodes=12, edges=40))
+    assert note == ("16 nodes and 15 edges exceed the layout budget of 12 nodes and 40 edges: scopes below depth 1 "
+                    "are collapsed (11 nodes and 9 edges); --depth N chooses the level")
+    nodes, _ = _attrs(dot)
+    assert list(nodes) == ["image", "conv1", "bn1", "2", "maxpool", "scope:block1", *AFTER[1:]]
+    assert _attr(nodes["scope:block1"], "fillcolor") == ERROR_FILL and "E301" in nodes["scope:block1"]
+    with pytest.raises(UsageError, match=r"^--no-fold: the diagram would have 16 nodes and 15 edges"):
+        partial_dot(result.graph, result.diagnostics, fold=False, budget=LayoutBudget(nodes=12, edges=40))
 
 # --- the command ------------------------------------------------------------------------------------------------------
 @NEEDS_DOT

@@ -14,9 +14,11 @@ import html
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import textwrap
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from archc.compiler import Compiled
@@ -31,20 +33,20 @@ from archc.emit.diagram_style import (
     SHORTCUT_COLOR,
     family_style,
 )
+from archc.emit.diagram_view import DEFAULT_BUDGET, Item, LayoutBudget, View, plan_view
 from archc.errors import UsageError
 from archc.io import write_atomic
-from archc.ir.graph import Graph, Node, Scope
+from archc.ir.graph import Graph, Node
 from archc.ir.types import TensorType
 from archc.ops.base import Cost
 from archc.ops.registry import get_op
+from archc.yaml_loader import collector_paused
 
-FOLD_THRESHOLD = 120
-"""Graphs with more layers than this fold repeated blocks unless told otherwise."""
 DIRECTIONS = ("TB", "LR", "BT", "RL")
 FORMATS = ("svg", "png", "pdf", "dot")
 SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
-RENDER_TIMEOUT = 120.0
-"""Seconds Graphviz may take for one layout before we give up."""
+RENDER_TIMEOUT = 60.0
+"""Seconds Graphviz may take for one layout before we give up (the layout budget keeps it to seconds)."""
 PNG_DPI = 96
 MAX_PNG_SIDE = 16_000
 MAX_PNG_PIXELS = 40_000_000
@@ -53,6 +55,8 @@ MAX_PNG_NODES = 3_000
 LEGEND_COLUMNS = {"TB": 2, "BT": 2, "LR": 4, "RL": 4}
 """Legend entries per row: a wide layout gets a flatter legend."""
 DOC_WIDTH = 100
+NOTE_WIDTH = 60
+"""Characters per line of the legend's note on what was collapsed."""
 DOC_LINES = 4
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -83,90 +87,36 @@ def _attrs(attrs: dict[str, str]) -> str:
     return "[" + ", ".join(f"{k}={value(v)}" for k, v in attrs.items()) + "]"
 
 
-# --- what is visible --------------------------------------------------------------------------------------------------
-@dataclass
-class _Item:
-    """One drawn node: a layer, or a whole scope folded into a summary node."""
-
-    id: str
-    node: Node | None
-    scope: str
-    """The folded scope's path, or "" for a layer."""
-    cluster: str
-    """The innermost drawn scope holding the item ("" is the top level)."""
-
-
-class _View:
-    def __init__(self, g: Graph, depth: int | None, fold: bool, keep_open: frozenset[str] = frozenset()) -> None:
-        """``keep_open``: stages never folded (the ones holding a failing layer, in a partial diagram)."""
-        self.g = g
-        self.repeats = repeat_labels(g)
-        folds = set(self.repeats) - keep_open if fold else set()
-        level = None if depth is None else max(depth, 1)
-        self.rep: dict[str, str] = {}
-        self.items: dict[str, _Item] = {}
-        self.members: dict[str, list[Node]] = {}
-        for n in g.nodes():
-            point = _collapse_point(g, n.scope, level, folds)
-            if point is None:
-                item = _Item(n.name, n, "", n.scope)
-            else:
-                item = _Item(f"scope:{point}", None, point, _parent_scope(g, point))
-                self.members.setdefault(point, []).append(n)
-            self.items.setdefault(item.id, item)
-            self.rep[n.name] = item.id
-
-
-def _collapse_point(g: Graph, scope: str, level: int | None, folds: set[str]) -> str | None:
-    """The outermost scope around a node that is drawn as a single node, if any."""
-    for i, path in enumerate(g.scope_chain(scope)):
-        if path in folds or (level is not None and i == level - 1):
-            return path
-    return None
-
-
-def _parent_scope(g: Graph, path: str) -> str:
-    chain = g.scope_chain(path)
-    return chain[-2] if len(chain) >= 2 else ""
-
-
-def repeat_labels(g: Graph) -> dict[str, str]:
-    """Stage path -> ``bottleneck x 6`` for stages whose children are all instances of one block (or copies of one
-    body): the stages that fold."""
-    children: dict[str, list[Scope]] = {}
-    for path, scope in g.scopes.items():
-        children.setdefault(_parent_scope(g, path), []).append(scope)
-    labels: dict[str, str] = {}
-    for path, scope in g.scopes.items():
-        kids = children.get(path, [])
-        if scope.kind != "stage" or not kids:
-            continue
-        if all(s.kind == "block" for s in kids) and len({s.label for s in kids}) == 1:
-            labels[path] = f"{kids[0].label} x {len(kids)}"
-        elif all(s.kind == "repeat" for s in kids):
-            labels[path] = f"{scope.label or path.rsplit('.', 1)[-1]} x {len(kids)}"
-    return labels
-
-
 # --- DOT --------------------------------------------------------------------------------------------------------------
-def to_dot(compiled: Compiled, *, depth: int | None = None, fold: bool | None = None, direction: str = "TB") -> str:
+def to_dot(compiled: Compiled, *, depth: int | None = None, fold: bool | None = None, direction: str = "TB",
+           budget: LayoutBudget | None = DEFAULT_BUDGET) -> str:
     """The network as Graphviz DOT text; the same input always gives the same bytes.
 
     ``fold``: draw each stage of repeated blocks as one node; by default only when the graph has more than
     :data:`FOLD_THRESHOLD` layers and no ``depth`` is given. ``depth=N``: scopes at nesting level N (1 = top level)
-    become single summary nodes, as rows do in ``archc summary --depth N``.
+    become single summary nodes, as rows do in ``archc summary --depth N``. Beyond ``budget`` a default drawing
+    collapses further (the legend says how) and an explicit ``fold=False`` or ``depth`` is refused (UsageError);
+    ``budget=None`` draws what was asked whatever its size.
     """
+    return diagram_dot(compiled, depth=depth, fold=fold, direction=direction, budget=budget)[0]
+
+
+def diagram_dot(compiled: Compiled, *, depth: int | None = None, fold: bool | None = None, direction: str = "TB",
+                budget: LayoutBudget | None = DEFAULT_BUDGET) -> tuple[str, str]:
+    """:func:`to_dot`'s text, and a note saying what was collapsed to fit the budget ("" when nothing was)."""
+    check_direction(direction)
+    with collector_paused():  # many small acyclic objects: the collector's passes over the graph would dominate
+        view = plan_view(compiled.graph, depth=depth, fold=fold, budget=budget)
+        return _Writer(compiled, view, direction).write(), view.note
+
+
+def check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
         raise UsageError(f"diagram direction must be one of {', '.join(DIRECTIONS)}; got {direction!r}")
-    g = compiled.graph
-    if fold is None:
-        fold = depth is None and len(g) > FOLD_THRESHOLD
-    view = _View(g, depth, fold)
-    return _Writer(compiled, view, direction).write()
 
 
 class _Writer:
-    def __init__(self, c: Compiled | None, view: _View, direction: str) -> None:
+    def __init__(self, c: Compiled | None, view: View, direction: str) -> None:
         self.c = c
         """None for a partial diagram (:mod:`archc.emit.partial`), which overrides the parts that read costs."""
         self.g = view.g
@@ -226,6 +176,10 @@ class _Writer:
         per_row = LEGEND_COLUMNS[self.direction]
         rows = [f'<TR><TD COLSPAN="{2 * per_row}" ALIGN="LEFT"><B>Legend</B></TD></TR>']
         rows += ["<TR>" + "".join(entries[i:i + per_row]) + "</TR>" for i in range(0, len(entries), per_row)]
+        if self.view.note:  # the drawing shows less than was asked for: say so where the reader looks
+            note = "<BR/>".join(text(line) for line in textwrap.wrap(self.view.note, NOTE_WIDTH))
+            rows.append(f'<TR><TD COLSPAN="{2 * per_row}" ALIGN="LEFT" BALIGN="LEFT">'
+                        f'<FONT COLOR="{MUTED_TEXT}"><I>{note}</I></FONT></TD></TR>')
         return ('<TABLE BORDER="1" COLOR="#bbbbbb" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
                 + "".join(rows) + "</TABLE>")
 
@@ -274,9 +228,9 @@ class _Writer:
             "margin": "6",
         }
 
-    def _node_attrs(self, item: _Item) -> dict[str, str]:
+    def _node_attrs(self, item: Item) -> dict[str, str]:
         if item.node is None:
-            return self._scope_node(item.scope)
+            return self._scope_node(item) if item.scope else self._run_node(item)
         n = item.node
         op = get_op(n.op)
         family = "input" if n.is_input else (op.family if op is not None else "")
@@ -295,25 +249,38 @@ class _Writer:
             attrs["ordering"] = "in"
         return attrs
 
-    def _scope_node(self, path: str) -> dict[str, str]:
+    def _scope_node(self, item: Item) -> dict[str, str]:
+        path = item.scope
         scope = self.g.scopes[path]
-        members = self.view.members[path]
         local = path.rsplit(".", 1)[-1]
         repeat = self.view.repeats.get(path)
         what = repeat or (scope.label if scope.label and scope.label != local else scope.kind)
-        names = {n.name for n in members}
-        ins = [self.g.node(src).out_type for n in members for src in self.g.input_names(n.name) if src not in names]
-        outs = [n.out_type for n in members if n.name in self.g.outputs.values()
-                or any(u not in names for u in self.g.users(n.name))]
-        out = outs[-1] if outs else members[-1].out_type
-        flow = f"{_shape(ins[0])} → {_shape(out)}" if ins else _shape(out)
-        params = sum(n.meta.get("cost", Cost()).params for n in members)
-        rows = [f"<B>{text(path)}</B>", text(what), _muted(flow), _muted(f"{_count(params)} params")]
-        attrs = self._styled("block", rows, f"scope:{path}")
+        rows = [f"<B>{text(path)}</B>", text(what), *self._flow_rows(item.members)]
+        attrs = self._styled("block", rows, item.id)
         attrs["style"] = "filled,bold" if repeat else "rounded,filled,bold"
         if repeat:
             attrs.update(shape="box3d", margin="0.14,0.05")
         return attrs
+
+    def _run_node(self, item: Item) -> dict[str, str]:
+        """Consecutive top-level layers drawn as one node, when there are too many to lay out one by one."""
+        first, last = item.members[0].name, item.members[-1].name
+        rows = [f"<B>{text(first)} … {text(last)}</B>", text(f"{len(item.members):,} layers"),
+                *self._flow_rows(item.members)]
+        attrs = self._styled("block", rows, item.id)
+        attrs["style"] = "filled,bold"
+        return attrs
+
+    def _flow_rows(self, members: list[Node]) -> list[str]:
+        """Input shape -> output shape, and the parameters, of a group of layers drawn as one node."""
+        names = {n.name for n in members}
+        outputs = set(self.g.outputs.values())
+        first_in = next(((src,) for n in members for src in self.g.input_names(n.name) if src not in names), None)
+        outs = [n.out_type for n in members if n.name in outputs or n.name in self.view.leaving]
+        out = outs[-1] if outs else members[-1].out_type
+        flow = f"{_shape(self.g.node(first_in[0]).out_type)} → {_shape(out)}" if first_in else _shape(out)
+        params = sum(n.meta.get("cost", Cost()).params for n in members)
+        return [_muted(flow), _muted(f"{_count(params)} params")]
 
     def _styled(self, family: str, rows: list[str], item_id: str) -> dict[str, str]:
         self.families.add(family)
@@ -431,6 +398,13 @@ def _run_dot(exe: str, args: list[str], dot_text: str, timeout: float) -> bytes:
                          "(fold) or show fewer levels (depth)") from None
     except OSError as exc:
         raise UsageError(f"cannot run Graphviz ({exe}): {exc.strerror or exc}") from None
+    if proc.returncode < 0:  # killed by a signal: dot crashes (SIGSEGV) on graphs far beyond the layout budget
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        raise UsageError(f"Graphviz crashed ({name}) laying out the diagram; draw fewer nodes (fold repeated blocks, "
+                         "a smaller --depth) or write a .dot file, which is not laid out")
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
         raise UsageError(f"Graphviz failed (exit {proc.returncode}): {' / '.join(detail) or 'no message'}")
@@ -447,11 +421,24 @@ def format_for(path: str | os.PathLike[str]) -> str:
 
 def write_diagram(compiled: Compiled, path: str | os.PathLike[str], *, fmt: str | None = None,
                   depth: int | None = None, fold: bool | None = None, direction: str = "TB",
-                  force: bool = False) -> Path:
-    """Render the diagram and write it atomically; the format comes from the suffix unless given."""
+                  force: bool = False, budget: LayoutBudget | None = DEFAULT_BUDGET,
+                  on_note: Callable[[str], None] | None = None) -> Path:
+    """Render the diagram and write it atomically; the format comes from the suffix unless given.
+
+    ``budget`` applies to the formats Graphviz lays out (a .dot file is written whole). ``on_note`` receives the note
+    saying what was collapsed to fit the budget; by default it is printed to stderr.
+    """
     target = Path(path)
     fmt = fmt or format_for(target)
     if target.exists() and not force:
         raise UsageError(f"{target} exists; pass --force to replace it")
-    data = render(to_dot(compiled, depth=depth, fold=fold, direction=direction), fmt)
+    dot_text, note = diagram_dot(compiled, depth=depth, fold=fold, direction=direction,
+                                 budget=None if fmt == "dot" else budget)
+    data = render(dot_text, fmt)
+    if note:
+        (on_note or print_note)(note)
     return write_atomic(target, data, force=force)
+
+
+def print_note(note: str) -> None:
+    print(f"archc: note: {note}", file=sys.stderr)

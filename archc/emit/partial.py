@@ -10,24 +10,26 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from archc.emit.diagram import (
-    DIRECTIONS,
-    FOLD_THRESHOLD,
     _attrs,
     _muted,
     _shape,
-    _View,
     _Writer,
+    check_direction,
     format_for,
+    print_note,
     quote,
     render,
     text,
 )
+from archc.emit.diagram_view import DEFAULT_BUDGET, LayoutBudget, View, plan_view
 from archc.errors import Diagnostic, UsageError
 from archc.io import write_atomic
 from archc.ir.graph import Graph, Node
+from archc.yaml_loader import collector_paused
 
 ERROR_COLOR = "#d00000"
 ERROR_FILL = "#ffd9d9"
@@ -42,28 +44,39 @@ NOTE_LINES = 4
 
 
 def to_dot_partial(graph: Graph, diagnostics: list[Diagnostic], *, depth: int | None = None,
-                   fold: bool | None = None, direction: str = "TB") -> str:
+                   fold: bool | None = None, direction: str = "TB",
+                   budget: LayoutBudget | None = DEFAULT_BUDGET) -> str:
     """DOT text for a partially lowered ``graph`` and the diagnostics that stopped it (deterministic, like
-    :func:`archc.emit.diagram.to_dot`; the stages holding a failing layer are never folded)."""
-    if direction not in DIRECTIONS:
-        raise UsageError(f"diagram direction must be one of {', '.join(DIRECTIONS)}; got {direction!r}")
-    if fold is None:
-        fold = depth is None and len(graph) > FOLD_THRESHOLD
+    :func:`archc.emit.diagram.to_dot`, with the same layout budget; the stages holding a failing layer are never
+    folded)."""
+    return partial_dot(graph, diagnostics, depth=depth, fold=fold, direction=direction, budget=budget)[0]
+
+
+def partial_dot(graph: Graph, diagnostics: list[Diagnostic], *, depth: int | None = None, fold: bool | None = None,
+                direction: str = "TB", budget: LayoutBudget | None = DEFAULT_BUDGET) -> tuple[str, str]:
+    """:func:`to_dot_partial`'s text and the note on what was collapsed to fit the budget ("" when nothing was)."""
+    check_direction(direction)
     failing = {d.path for d in diagnostics if d.path in graph}
     keep_open = frozenset(p for name in failing for p in graph.scope_chain(graph.node(name).scope))
-    return _PartialWriter(_View(graph, depth, fold, keep_open), direction, diagnostics).write()
+    with collector_paused():  # as in diagram_dot
+        view = plan_view(graph, depth=depth, fold=fold, keep_open=keep_open, budget=budget)
+        return _PartialWriter(view, direction, diagnostics).write(), view.note
 
 
 def write_partial_diagram(graph: Graph, diagnostics: list[Diagnostic], path: str | os.PathLike[str], *,
                           fmt: str | None = None, depth: int | None = None, fold: bool | None = None,
-                          direction: str = "TB", force: bool = False) -> Path:
+                          direction: str = "TB", force: bool = False, budget: LayoutBudget | None = DEFAULT_BUDGET,
+                          on_note: Callable[[str], None] | None = None) -> Path:
     target = Path(path)
     fmt = fmt or format_for(target)
     if target.exists() and not force:
         raise UsageError(f"{target} exists; pass --force to replace it")
-    data = render(to_dot_partial(graph, diagnostics, depth=depth, fold=fold, direction=direction), fmt)
+    dot_text, note = partial_dot(graph, diagnostics, depth=depth, fold=fold, direction=direction,
+                                 budget=None if fmt == "dot" else budget)
+    data = render(dot_text, fmt)
+    if note:
+        (on_note or print_note)(note)
     return write_atomic(target, data, force=force)
-
 
 
 _ERROR_LEGEND = [
@@ -77,7 +90,7 @@ _ERROR_LEGEND = [
 """Legend rows for the error styles a partial diagram uses: (style, swatch cell, meaning)."""
 
 class _PartialWriter(_Writer):
-    def __init__(self, view: _View, direction: str, diagnostics: list[Diagnostic]) -> None:
+    def __init__(self, view: View, direction: str, diagnostics: list[Diagnostic]) -> None:
         super().__init__(None, view, direction)
         self.diagnostics = diagnostics
         self.errors: dict[str, list[Diagnostic]] = {}
@@ -89,7 +102,7 @@ class _PartialWriter(_Writer):
 
     def _members(self, item_id: str) -> list[Node]:
         item = self.view.items[item_id]
-        return [item.node] if item.node is not None else self.view.members[item.scope]
+        return [item.node] if item.node is not None else item.members
 
     # --- nodes --------------------------------------------------------------------------------------------------------
     def _styled(self, family: str, rows: list[str], item_id: str) -> dict[str, str]:
