@@ -9,7 +9,10 @@ Where ``O_TMPFILE`` is missing (other systems, some file systems) a named temp f
 A named temp file is ``.NAME.PID-XXXXXXXX.tmp``. One left by a killed process (its PID no longer runs on this host,
 and it has not changed for :data:`STALE_SECONDS`) is removed by the next write of the same name in that directory.
 
-Names are checked so that nothing derived from a spec escapes the output directory.
+Every writer goes through :func:`check_target` (also called before any expensive work, so a refusal comes at once):
+an existing target must be a regular file and is replaced only with ``force``; a FIFO, a device, a socket, a
+directory or a symbolic link is never replaced, with or without ``force``. Names are checked so that nothing derived
+from a spec escapes the output directory.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import errno
 import functools
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,24 +44,101 @@ _AT_EMPTY_PATH = 0x1000
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically; refuses symlinks, directories, and existing files unless ``force``."""
-    target = Path(path)
-    if target.is_symlink():
-        raise UsageError(f"refusing to write through the symbolic link {target}")
-    if target.exists() and target.is_dir():
-        raise UsageError(f"{target} is a directory")
-    if target.exists() and not force:
-        raise UsageError(f"{target} exists; pass --force to replace it")
-    parent = target.parent if str(target.parent) else Path(".")
+    """Write ``data`` to ``path`` atomically; refuses what :func:`check_target` refuses."""
+    target = check_target(path, force=force)
+    parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(parent, target.name)
         if not _write_anonymous(parent, target, data, force):
             _write_named(parent, target, data)
-        _sync_dir(parent)
+        sync_dir(parent)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
+
+
+def check_target(path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Refuse (:class:`UsageError`) an output path archc may not write; returns it as a Path.
+
+    An existing target must be a regular file, replaced only with ``force``; anything else there (a FIFO, a device, a
+    socket, a directory, a symbolic link) is refused with or without ``force``. The directory must exist and be
+    writable, or be creatable: its nearest existing ancestor must be a writable directory.
+    """
+    target = Path(path)
+    try:
+        mode: int | None = target.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):  # NotADirectory: an ancestor is a file, reported below
+        mode = None
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if mode is not None:
+        _refuse_non_regular(target, mode)
+        if not force:
+            raise exists_error(target)
+    check_directory(target.parent)
+    return target
+
+
+def check_directory(directory: str | os.PathLike[str]) -> None:
+    """Refuse a directory that outputs cannot be written into or created as (a file on its path, no permission)."""
+    wanted = Path(directory)
+    probe = wanted
+    while True:
+        try:
+            st = os.stat(probe)
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            if probe.parent == probe:
+                raise UsageError(f"cannot create {wanted}: nothing on its path exists") from None
+            probe = probe.parent
+        except OSError as exc:
+            raise UsageError(f"cannot write into {probe}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{probe} is not a directory")
+    if not _writable(probe):
+        why = "read-only file system" if _read_only_fs(probe) else "permission denied"
+        raise UsageError(f"cannot write into {wanted}: {why}" if probe == wanted
+                         else f"cannot create {wanted}: {probe} is not writable ({why})")
+
+
+def _writable(directory: Path) -> bool:
+    effective = os.access in os.supports_effective_ids  # the permissions the writer really has (setuid, sudo -u)
+    return os.access(directory, os.W_OK | os.X_OK, effective_ids=effective) and not _read_only_fs(directory)
+
+
+def _read_only_fs(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_non_regular(target: Path, mode: int) -> None:
+    if stat.S_ISLNK(mode):
+        raise UsageError(f"refusing to write through the symbolic link {target}")
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{target} is a directory")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        raise UsageError(f"{target} is {kind}, not a regular file; archc never replaces one, even with --force")
+
+
+def _check_replaceable(target: Path) -> None:
+    """Right before a rename over ``target``: what appeared there since :func:`check_target` must be a regular file."""
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    _refuse_non_regular(target, mode)
+
+
+def exists_error(target: Path) -> UsageError:
+    return UsageError(f"{target} exists; pass --force to replace it")
 
 
 def _write_fully(fd: int, data: bytes) -> None:
@@ -85,11 +166,12 @@ def _write_anonymous(parent: Path, target: Path, data: bytes, force: bool) -> bo
             return _link(fd, target)  # atomic, and never replaces anything
         except FileExistsError:
             if not force:
-                raise UsageError(f"{target} exists; pass --force to replace it") from None
+                raise exists_error(target) from None
         tmp = parent / _temp_name(target.name)
         if not _link(fd, tmp):
             return False
         try:
+            _check_replaceable(target)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -137,12 +219,13 @@ def _libc_linkat() -> Callable[..., int] | None:
 def _write_named(parent: Path, target: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         try:
             _write_fully(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
+        _check_replaceable(target)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -154,7 +237,7 @@ def _temp_name(name: str) -> str:
     return f".{name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
 
 
-def _sync_dir(parent: Path) -> None:
+def sync_dir(parent: Path) -> None:
     """Make the new directory entry durable too (a no-op where directories cannot be opened)."""
     try:
         fd = os.open(parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -178,7 +261,7 @@ def remove_stale_temps(directory: str | os.PathLike[str], name: str) -> list[Pat
     now = time.time()
     for entry in entries:
         match = pattern.fullmatch(entry.name)
-        if match is None or _alive(int(match.group(1))):
+        if match is None or writer_alive(int(match.group(1))):
             continue
         try:
             st = entry.stat(follow_symlinks=False)
@@ -191,7 +274,7 @@ def remove_stale_temps(directory: str | os.PathLike[str], name: str) -> list[Pat
     return removed
 
 
-def _alive(pid: int) -> bool:
+def writer_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -203,7 +286,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -18,6 +18,8 @@ import contextlib
 import gc
 import os
 import re
+import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -87,14 +89,34 @@ class LoadedDoc:
 
 def load_yaml_file(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS,
                    display_name: str | None = None) -> LoadedDoc:
-    """Read at most ``max_file_bytes + 1`` bytes (enough to know the file is too large) and load them."""
+    """Read the spec (see :func:`read_spec`) and load it."""
+    data, shown = read_spec(path, limits)
+    return load_yaml_text(data, display_name if display_name is not None else shown, limits)
+
+
+STDIN = "-"
+"""The spec path that reads standard input; diagnostics show it as ``<stdin>``."""
+
+
+def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, str]:
+    """At most ``max_file_bytes + 1`` bytes of a spec (enough to know it is too large) and the name to show.
+
+    Only a regular file or ``-`` (standard input) is read: a FIFO or a device could block or never end.
+    """
     shown = os.fspath(path)
+    if shown == STDIN:
+        return sys.stdin.buffer.read(limits.max_file_bytes + 1), "<stdin>"
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limits.max_file_bytes + 1)
+        with open(path, "rb", opener=_open_nonblocking) as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise UsageError(f"cannot read {shown}: not a regular file (pass - to read standard input)")
+            return handle.read(limits.max_file_bytes + 1), shown
     except OSError as exc:
         raise UsageError(f"cannot read {shown}: {exc.strerror or exc}") from None
-    return load_yaml_text(data, display_name if display_name is not None else shown, limits)
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)  # opening a FIFO waits for a writer; a regular file ignores the flag
 
 
 def load_yaml_text(text: str | bytes, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> LoadedDoc:

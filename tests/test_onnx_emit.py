@@ -11,6 +11,7 @@ import onnx
 import pytest
 import torch
 
+from archc.build import write_onnx
 from archc.compiler import Compiled, compile_file, compile_text
 from archc.emit.onnx_builder import OnnxBuilder
 from archc.emit.onnx_export import (
@@ -20,7 +21,6 @@ from archc.emit.onnx_export import (
     export_onnx,
     ir_version_for,
     verify_onnx,
-    write_onnx,
 )
 from archc.emit.onnx_verify import (
     VerificationError,
@@ -502,9 +502,9 @@ def test_write_with_weights_file(tmp_path: Path) -> None:
     torch.save(module.state_dict(), weights)
     out = tmp_path / "model.onnx"
     result = write_onnx(c, out, weights_path=weights)
-    assert result.path == out and result.size == out.stat().st_size
+    assert result.data == out.read_bytes()
     assert result.verify.ok and result.verify.max_rel <= 1e-4
-    assert "onnxruntime matches PyTorch (batch 1, batch 2): max abs diff" in str(result)
+    assert "onnxruntime matches PyTorch (batch 1, batch 2): max abs diff" in result.describe(out)
     model = onnx.load(out)
     assert result.nodes == len(model.graph.node)
     feeds = random_inputs({n: c.graph.node(n).out_type for n in c.graph.inputs}, 2, seed=5)

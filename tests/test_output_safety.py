@@ -1,8 +1,8 @@
 """Outputs are written atomically, stay inside their directory, never clobber without --force, and are reproducible.
 
-The SIGKILL tests run the real `archc export onnx` of ResNet-50 (about 100 MB) and kill it while it writes, found by
-watching its open file descriptors; afterwards the target is absent, the old file, or the complete new one, and no
-temp file is left (an ``O_TMPFILE`` write has no name until it is complete).
+The SIGKILL tests run the real `archc export onnx` of ResNet-50 (about 100 MB), stop it the moment it has a file open
+in the target directory and kill it there; afterwards the target is absent, the old file, or the complete new one,
+and no temp file is left (an ``O_TMPFILE`` write has no name until it is complete).
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import random
 import re
-import signal
+import stat
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from process_kill import ARCHC, kill_while_writing
 from typer.testing import CliRunner, Result
 
 from archc import io as archc_io
@@ -29,10 +29,9 @@ from archc.errors import UsageError
 from archc.io import confined, remove_stale_temps, write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
-ARCHC = [sys.executable, "-m", "archc"]
 MLP = str(ROOT / "specs" / "mlp.yaml")
 RESNET50 = str(ROOT / "specs" / "resnet50.yaml")
-BUILD_FILES = ["diagram.svg", "model.onnx", "model.py", "summary.json", "summary.txt"]
+BUILD_FILES = ["diagram.svg", "manifest.json", "model.onnx", "model.py", "summary.json", "summary.txt"]
 LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="watches /proc and uses O_TMPFILE")
 
 
@@ -174,42 +173,6 @@ def resnet50_onnx(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return out.read_bytes()
 
 
-def _kill_while_writing(args: list[str], directory: Path, rng: random.Random) -> bool:
-    """Run archc, SIGKILL it at a random moment while it has a file open in ``directory``; True if it was killed
-    while writing (False: it finished first)."""
-    proc = subprocess.Popen([*ARCHC, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    prefix = str(directory) + os.sep
-    deadline = time.monotonic() + 120
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if _has_open_file(proc.pid, prefix):
-                time.sleep(rng.uniform(0.0, 0.25))  # the write and fsync of 100 MB take a few tenths of a second
-                writing = _has_open_file(proc.pid, prefix)
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                return writing and proc.returncode == -signal.SIGKILL
-            time.sleep(0.002)
-        return False
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def _has_open_file(pid: int, prefix: str) -> bool:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefix):
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def _check_after_kill(directory: Path, target: Path, allowed: set[bytes]) -> None:
     leftovers = sorted(p.name for p in directory.iterdir() if p != target)
     if anonymous_supported(directory):
@@ -226,12 +189,12 @@ def _check_after_kill(directory: Path, target: Path, allowed: set[bytes]) -> Non
         assert data in allowed, f"{target} holds {len(data):,} bytes of neither the old nor the new file"
 
 
-def _kill_trials(tmp_path: Path, reference: bytes, trials: int, existing: bytes | None) -> int:
+def _kill_trials(tmp_path: Path, reference: bytes, max_trials: int, existing: bytes | None, wanted: int = 1) -> int:
+    """Run trials until ``wanted`` were killed mid-write (at most ``max_trials``); returns how many were."""
     import onnx
 
-    rng = random.Random(20240607)
     killed = 0
-    for i in range(trials):
+    for i in range(max_trials):
         directory = tmp_path / f"trial{i}"
         directory.mkdir()
         target = directory / "model.onnx"
@@ -239,23 +202,23 @@ def _kill_trials(tmp_path: Path, reference: bytes, trials: int, existing: bytes 
         if existing is not None:
             target.write_bytes(existing)
             args.append("--force")
-        killed += _kill_while_writing(args, directory, rng)
+        killed += kill_while_writing(args, directory)
         _check_after_kill(directory, target, {reference} | ({existing} if existing is not None else set()))
         if target.exists() and target.read_bytes() == reference:
             assert len(onnx.load(str(target)).graph.node) > 100
+        if killed >= wanted:
+            break
     return killed
 
 
 @LINUX
 def test_sigkill_while_writing_a_new_file(tmp_path: Path, resnet50_onnx: bytes) -> None:
-    killed = _kill_trials(tmp_path, resnet50_onnx, 2, None)
-    assert killed >= 1, "no trial was killed while writing; the test did not test anything"
+    assert _kill_trials(tmp_path, resnet50_onnx, 4, None) == 1, "no trial was killed while writing"
 
 
 @LINUX
 def test_sigkill_while_replacing_a_file(tmp_path: Path, resnet50_onnx: bytes) -> None:
-    killed = _kill_trials(tmp_path, resnet50_onnx, 2, b"the old model, kept whole")
-    assert killed >= 1, "no trial was killed while writing; the test did not test anything"
+    assert _kill_trials(tmp_path, resnet50_onnx, 4, b"the old model, kept whole") == 1, "no trial was killed"
 
 
 @LINUX
@@ -263,8 +226,8 @@ def test_sigkill_while_replacing_a_file(tmp_path: Path, resnet50_onnx: bytes) ->
 def test_sigkill_many_trials(tmp_path: Path, resnet50_onnx: bytes) -> None:
     (tmp_path / "new").mkdir()
     (tmp_path / "replace").mkdir()
-    killed = _kill_trials(tmp_path / "new", resnet50_onnx, 10, None)
-    killed += _kill_trials(tmp_path / "replace", resnet50_onnx, 10, b"old")
+    killed = _kill_trials(tmp_path / "new", resnet50_onnx, 10, None, wanted=10)
+    killed += _kill_trials(tmp_path / "replace", resnet50_onnx, 10, b"old", wanted=10)
     assert killed >= 10
 
 
@@ -335,7 +298,8 @@ def _existing(path: Path) -> str:
     lambda out: ["export", "onnx", MLP, "-o", str(out / "model.onnx")],
     lambda out: ["draw", MLP, "-o", str(out / "diagram.svg")],
     lambda out: ["build", MLP, "-o", str(out), "--no-verify"],
-], ids=["export-torch", "export-onnx", "draw", "build"])
+    lambda out: ["schema", "-o", str(out / "archc.schema.json")],
+], ids=["export-torch", "export-onnx", "draw", "build", "schema"])
 def test_existing_outputs_untouched_without_force(tmp_path: Path, command: Callable[[Path], list[str]]) -> None:
     out = tmp_path / "out"
     args = command(out)
@@ -351,6 +315,125 @@ def test_existing_outputs_untouched_without_force(tmp_path: Path, command: Calla
     assert result.exit_code == 0, result.stderr
     assert sha(path) != before
     assert not path.read_bytes().startswith(b"precious")
+
+
+# --- special files and places that cannot be written ----------------------------------------------------------------
+WRITERS: dict[str, Callable[[Path], list[str]]] = {
+    "export-torch": lambda target: ["export", "torch", MLP, "-o", str(target)],
+    "export-onnx": lambda target: ["export", "onnx", MLP, "-o", str(target)],
+    "draw": lambda target: ["draw", MLP, "-o", str(target), "--format", "svg"],
+    "schema": lambda target: ["schema", "-o", str(target)],
+}
+NEVER_REPLACED = "not a regular file; archc never replaces one, even with --force"
+
+
+@pytest.fixture
+def dev_null_guarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[os.stat_result]:
+    """Fail instead of destroying /dev/null, should a regression try to (the tests run as root)."""
+    for name in ("replace", "rename", "link"):
+        original = getattr(os, name)
+
+        def guarded(src: object, dst: object, *args: object, _original: Callable[..., None] = original,
+                    **kwargs: object) -> None:
+            assert os.fspath(dst) != "/dev/null", "tried to replace /dev/null"  # type: ignore[arg-type]
+            _original(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, guarded)
+    before = os.stat("/dev/null")
+    yield before
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_fifo_is_never_replaced(tmp_path: Path, writer: str, force: bool) -> None:
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    result = run(*WRITERS[writer](fifo), *(["--force"] if force else []))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"archc: error: {fifo} is a named pipe (FIFO), {NEVER_REPLACED}\n"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_character_device_is_never_replaced(dev_null_guarded: os.stat_result, writer: str) -> None:
+    result = run(*WRITERS[writer](Path("/dev/null")), "--force")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"archc: error: /dev/null is a character device, {NEVER_REPLACED}\n"
+
+
+def test_write_atomic_refuses_special_files(tmp_path: Path, dev_null_guarded: os.stat_result) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    for target, kind in ((tmp_path / "fifo", "a named pipe (FIFO)"), (Path("/dev/null"), "a character device")):
+        for force in (False, True):
+            with pytest.raises(UsageError, match=f"^{re.escape(f'{target} is {kind}, {NEVER_REPLACED}')}$"):
+                write_atomic(target, b"data", force=force)
+    assert stat.S_ISFIFO((tmp_path / "fifo").lstat().st_mode)
+
+
+def test_build_into_a_fifo_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    result = run("build", MLP, "-o", str(fifo), "--force")
+    assert (result.exit_code, result.stderr) == (2, f"archc: error: {fifo} exists and is not a directory\n")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+@pytest.mark.parametrize("below", ["m.py", "sub/m.py"])
+@pytest.mark.parametrize("writer", [*sorted(WRITERS), "build"])
+def test_a_file_on_the_output_path_is_named(tmp_path: Path, writer: str, below: str) -> None:
+    """Was "File exists" (from mkdir), after the whole compile."""
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"mine")
+    target = afile / below
+    args = ["build", MLP, "-o", str(target)] if writer == "build" else WRITERS[writer](target)
+    result = run(*args)
+    assert (result.exit_code, result.stderr) == (2, f"archc: error: {afile} is not a directory\n")
+    assert afile.read_bytes() == b"mine"
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory this process may not write in: mode 0555, and as root (who may write anyway) os.access says so."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0:
+        original = os.access
+
+        def access(path: object, mode: int, **kwargs: object) -> bool:
+            if Path(os.fspath(path)) == locked and mode & os.W_OK:  # type: ignore[arg-type]
+                return False
+            return original(path, mode, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "access", access)
+    yield locked
+    locked.chmod(0o755)
+
+
+@pytest.mark.parametrize("writer", [*sorted(WRITERS), "build"])
+def test_an_unwritable_directory_is_refused_before_compiling(tmp_path: Path, read_only_dir: Path,
+                                                              writer: str) -> None:
+    """The spec is invalid: had archc compiled it first, the exit code would be 1 and the errors the spec's."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inputs: {x: [3]}\nbody:\n  - linear: {out: -1}\n")
+    if writer == "build":
+        args = ["build", str(bad), "-o", str(read_only_dir / "out")]
+    else:
+        args = [a if a != MLP else str(bad) for a in WRITERS[writer](read_only_dir / "out.svg")]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr == f"archc: error: cannot write into {read_only_dir}: permission denied\n"
+    assert list(read_only_dir.iterdir()) == []
+
+
+def test_an_output_directory_that_cannot_be_created_is_named(read_only_dir: Path) -> None:
+    target = read_only_dir / "sub" / "deeper" / "m.py"
+    result = run("export", "torch", MLP, "-o", str(target))
+    assert result.exit_code == 2
+    assert result.stderr == (f"archc: error: cannot create {target.parent}: {read_only_dir} is not writable "
+                             "(permission denied)\n")
 
 
 # --- reproducible outputs ---------------------------------------------------------------------------------------------

@@ -138,7 +138,8 @@ def summary(spec: SpecArg, depth: Annotated[int | None, typer.Option(help="Fold 
 
 
 @app.command()
-def schema(output: Annotated[str | None, typer.Option("-o", "--output", help="Write to a file.")] = None) -> None:
+def schema(output: Annotated[str | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+           force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing file.")] = False) -> None:
     """Print the JSON Schema (draft-07) of the spec language, for editors."""
 
     def body() -> None:
@@ -148,7 +149,7 @@ def schema(output: Annotated[str | None, typer.Option("-o", "--output", help="Wr
         if output:
             from archc.io import write_atomic
 
-            write_atomic(output, text.encode(), force=True)
+            write_atomic(output, text.encode(), force=force)
         else:
             sys.stdout.write(text)
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from archc.cli.help_pages import HelpTyper
 from archc.cli.app import LimitOption, SetOption, SpecArg, app, compile_spec, parse_limits, parse_pairs, run_guarded
-from archc.errors import SpecError, UsageError
+from archc.errors import SpecError
 
-export_app = typer.Typer(help="Export a spec as PyTorch source or ONNX.", no_args_is_help=True)
+export_app = HelpTyper(help="Export a spec as PyTorch source or ONNX.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 Force = Annotated[bool, typer.Option("--force", "-f", help="Replace existing outputs.")]
@@ -22,18 +20,6 @@ Fold = Annotated[bool | None, typer.Option("--fold/--no-fold", help="Fold repeat
 Direction = Annotated[str, typer.Option(help="Layout direction: TB or LR.")]
 Opset = Annotated[int | None, typer.Option(help="ONNX opset, 18 to 26 (default 21).")]
 Dynamic = Annotated[str, typer.Option(help="Dynamic axes: batch, batch,hw or none.")]
-WEIGHT_SEED = 0
-"""Fresh weights are drawn from this seed, so one spec always gives the same ONNX bytes."""
-
-
-@contextlib.contextmanager
-def fixed_seed() -> Iterator[None]:
-    """PyTorch's global generator seeded with :data:`WEIGHT_SEED` inside, and restored after."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(WEIGHT_SEED)
-        yield
 
 
 @export_app.command("torch")
@@ -43,8 +29,9 @@ def export_torch(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--out
 
     def body() -> None:
         from archc.emit.torch_source import torch_source
-        from archc.io import write_atomic
+        from archc.io import check_target, write_atomic
 
+        check_target(output, force=force)  # refused at once, not after compiling
         c = compile_spec(spec, set_, limit)
         write_atomic(output, torch_source(c).encode(), force=force)
         print(f"wrote {output}")
@@ -67,14 +54,15 @@ def export_onnx_cmd(
     """
 
     def body() -> None:
-        from archc.emit.onnx_export import write_onnx
+        from archc.build import write_onnx
+        from archc.io import check_target
 
+        check_target(output, force=force)
         c = compile_spec(spec, set_, limit)
-        with fixed_seed():
-            result = write_onnx(c, output, force=force, weights_path=weights, opset=opset, dynamic=dynamic,
-                                fold_bn=fold, verify=verify)
-        if verify and result is not None:
-            print(f"verified against PyTorch: {result}")
+        result = write_onnx(c, output, force=force, weights_path=weights, opset=opset, dynamic=dynamic, fold_bn=fold,
+                            verify=verify)
+        if result.verify is not None:
+            print(f"verified against PyTorch: {result.describe(output)}")
         print(f"wrote {output}")
 
     run_guarded(body)
@@ -96,7 +84,9 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", he
     def body() -> None:
         from archc.compiler import compile_partial
         from archc.emit.diagram import write_diagram
+        from archc.io import check_target
 
+        check_target(output, force=force)
         result = compile_partial(spec, parse_pairs(set_, "--set"), parse_limits(limit))
         if result.compiled is not None:
             write_diagram(result.compiled, output, fmt=fmt, depth=depth, fold=fold, direction=direction, force=force)
@@ -114,82 +104,28 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", he
     run_guarded(body)
 
 
-BUILD_OUTPUTS = ("summary.txt", "summary.json", "model.py", "model.onnx", "diagram.svg")
-
-
 @app.command()
 def build(spec: SpecArg, outdir: Annotated[str, typer.Option("-o", "--outdir", help="Output directory.")],
           force: Force = False, set_: SetOption = None, limit: LimitOption = None,
           verify: Annotated[bool, typer.Option(help="Check onnxruntime against PyTorch.")] = True) -> None:
-    """Compile a spec to summary.txt, summary.json, model.py, model.onnx and diagram.svg in OUTDIR.
+    """Compile a spec to summary.txt, summary.json, model.py, model.onnx, diagram.svg and manifest.json in OUTDIR.
 
-    Everything is produced before anything is written, each file atomically; the same spec gives the same bytes
-    (model.onnx holds fresh weights drawn from a fixed seed). OUTDIR may not be a symbolic link or a file.
+    Everything is produced before anything is written, and the set replaces OUTDIR as a unit: an interruption leaves
+    the old build or the new one, never a mix. OUTDIR may hold only an earlier build (replaced with --force); a
+    directory holding anything else, a symbolic link or a file is refused. The same spec gives the same bytes
+    (model.onnx holds fresh weights drawn from a fixed seed).
     """
 
     def body() -> None:
-        from archc.io import confined
+        from archc.build import build_artifacts, check_build_target, write_build
+        from archc.cli.progress import Progress
 
-        targets = {name: confined(outdir, name) for name in BUILD_OUTPUTS}
-        existing = [str(p) for p in targets.values() if p.exists() or p.is_symlink()]
-        if existing and not force:
-            raise UsageError(f"{', '.join(existing)} exist; pass --force to replace them")
-        artifacts, report = _build_artifacts(spec, set_, limit, verify)
-        _write_all(targets, artifacts, force)
-        print("\n".join(report))
+        check_build_target(outdir, force=force)
+        with Progress(enabled=sys.stderr.isatty()) as progress:
+            artifacts = build_artifacts(spec, params=parse_pairs(set_, "--set"), limits=parse_limits(limit),
+                                        verify=verify, step=progress.step)
+        for path in write_build(outdir, artifacts, force=force):
+            print(f"wrote {path}")
+        print("\n".join(artifacts.report))
 
     run_guarded(body)
-
-
-def _build_artifacts(spec: str, sets: list[str] | None, limits: list[str] | None,
-                     verify: bool) -> tuple[dict[str, bytes], list[str]]:
-    """Everything is produced in memory first: a failure at any step writes nothing. Returns the files' bytes and
-    the lines to report (the model's totals and the verification result)."""
-    import json
-
-    from archc.cli.progress import Progress
-
-    with Progress(enabled=sys.stderr.isatty()) as progress:
-        progress.step("compiling")
-        c = compile_spec(spec, sets, limits)
-        from archc.emit.summary import summary_json, summary_text
-
-        out: dict[str, bytes] = {
-            "summary.txt": summary_text(c).encode(),
-            "summary.json": (json.dumps(summary_json(c), indent=1) + "\n").encode(),
-        }
-        progress.step("generating PyTorch")
-        from archc.emit.torch_module import load_source
-        from archc.emit.torch_source import default_class_name, torch_source
-
-        source = torch_source(c)
-        out["model.py"] = source.encode()
-        with fixed_seed():
-            module = load_source(source, default_class_name(c.graph.name), c.graph.name)().eval()
-        progress.step("emitting ONNX")
-        from archc.emit.onnx_export import export_onnx, verify_onnx
-
-        model = export_onnx(c, module.state_dict())
-        from archc.emit.summary import totals_lines
-
-        report = totals_lines(c)
-        if verify:
-            progress.step("verifying ONNX in onnxruntime")
-            check = verify_onnx(c, model, module)
-            cases = ", ".join(dict.fromkeys(d.case for d in check.diffs))
-            report.append(f"ONNX verified against PyTorch in onnxruntime ({cases}): max abs diff {check.max_abs:.2e}, "
-                          f"max rel diff {check.max_rel:.2e}")
-        out["model.onnx"] = model.SerializeToString()
-        progress.step("drawing")
-        from archc.emit.diagram import render, to_dot
-
-        out["diagram.svg"] = render(to_dot(c), "svg")
-    return out, report
-
-
-def _write_all(targets: dict[str, Path], artifacts: dict[str, bytes], force: bool) -> None:
-    from archc.io import write_atomic
-
-    for name, path in targets.items():
-        write_atomic(path, artifacts[name], force=force)
-        print(f"wrote {path}")

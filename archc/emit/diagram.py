@@ -35,7 +35,7 @@ from archc.emit.diagram_style import (
 )
 from archc.emit.diagram_view import DEFAULT_BUDGET, Item, LayoutBudget, View, plan_view
 from archc.errors import UsageError
-from archc.io import write_atomic
+from archc.io import check_target, write_atomic
 from archc.ir.graph import Graph, Node
 from archc.ir.types import TensorType
 from archc.ops.base import Cost
@@ -430,8 +430,7 @@ def write_diagram(compiled: Compiled, path: str | os.PathLike[str], *, fmt: str 
     """
     target = Path(path)
     fmt = fmt or format_for(target)
-    if target.exists() and not force:
-        raise UsageError(f"{target} exists; pass --force to replace it")
+    check_target(target, force=force)  # before rendering, which can take a while
     dot_text, note = diagram_dot(compiled, depth=depth, fold=fold, direction=direction,
                                  budget=None if fmt == "dot" else budget)
     data = render(dot_text, fmt)

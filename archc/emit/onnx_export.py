@@ -1,16 +1,15 @@
-"""The ONNX emitter: the graph IR straight to an ``onnx.ModelProto`` (nothing is traced), and a verified writer.
+"""The ONNX emitter: the graph IR straight to an ``onnx.ModelProto`` (nothing is traced).
 
 Every layer's ``Op.onnx`` emits its nodes through an :class:`OnnxBuilder`, with attributes taken from the IR; the
 inferred per-sample shapes become declared value infos. Weights come from a state_dict keyed like the PyTorch module
 (``layer1.0.conv1.weight``); batch norms that follow a convolution used by nothing else are folded into it.
+Writing a checked, verified file is :func:`archc.build.write_onnx`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -245,34 +244,7 @@ class _Export:
         return self.b.end_layer(out, target)
 
 
-# --- writing ----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class OnnxWriteResult:
-    """What `write_onnx` wrote, for the CLI to print."""
-
-    path: Path
-    opset: int
-    ir_version: int
-    nodes: int
-    initializers: int
-    size: int
-    """File size in bytes."""
-    verify: Any = None
-    """The :class:`archc.emit.onnx_verify.VerifyReport`, when verified."""
-
-    def __str__(self) -> str:
-        text = (f"{self.path}: opset {self.opset}, IR {self.ir_version}, {self.nodes} nodes, "
-                f"{self.initializers} initializers, {self.size:,} bytes")
-        if self.verify is not None:
-            cases = ", ".join(dict.fromkeys(d.case for d in self.verify.diffs))
-            text += (f"; onnxruntime matches PyTorch ({cases}): max abs diff {self.verify.max_abs:.2g}, "
-                     f"max rel diff {self.verify.max_rel:.2g}")
-        return text
-
-
-MAX_PROTO_BYTES = 2**31 - 1
-
-
+# --- weights files and verification -----------------------------------------------------------------------------------
 def load_weights(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A PyTorch state_dict file (``torch.save(model.state_dict(), ...)``), loaded with ``weights_only=True``."""
     import torch
@@ -298,44 +270,3 @@ def verify_onnx(compiled: Compiled, model: onnx.ModelProto, module: Any, *, dyna
 
     check_model(model)
     return verify_model(model.SerializeToString(), compiled, module, dynamic=dynamic)
-
-
-def write_onnx(compiled: Compiled, path: str | os.PathLike[str], *, force: bool = False,
-               weights_path: str | os.PathLike[str] | None = None, opset: int | None = DEFAULT_OPSET,
-               dynamic: str = "batch", fold_bn: bool = True, verify: bool = True) -> OnnxWriteResult:
-    """Export, check, optionally verify against PyTorch, then write atomically; on any failure nothing is written."""
-    from archc.emit.onnx_verify import check_model, verify_model
-    from archc.io import write_atomic
-
-    target = Path(path)
-    if target.exists() and not force:
-        raise UsageError(f"{target} exists; pass --force to replace it")
-    opset = check_opset(opset)
-    parse_dynamic(dynamic)
-    state = load_weights(weights_path) if weights_path is not None else None
-    module = None
-    if verify or state is None:
-        module = _reference_module(compiled, state)
-        if state is None:
-            state = dict(module.state_dict())
-    model = export_onnx(compiled, state, opset=opset, dynamic=dynamic, fold_bn=fold_bn)
-    if model.ByteSize() > MAX_PROTO_BYTES:
-        raise UsageError(f"the model is {model.ByteSize():,} bytes; a single ONNX file holds at most 2 GiB")
-    check_model(model)
-    data = model.SerializeToString()
-    report = verify_model(data, compiled, module, dynamic=dynamic) if verify else None
-    write_atomic(target, data, force=force)
-    return OnnxWriteResult(target, opset, model.ir_version, len(model.graph.node), len(model.graph.initializer),
-                           len(data), report)
-
-
-def _reference_module(compiled: Compiled, state: dict[str, Any] | None) -> Any:
-    from archc.emit.torch_module import build_module
-
-    module = build_module(compiled)
-    if state is not None:
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise UsageError(f"the weights do not fit the spec: {exc}") from None
-    return module.eval()

@@ -26,8 +26,8 @@ from archc.emit.diagram import (
     text,
 )
 from archc.emit.diagram_view import DEFAULT_BUDGET, LayoutBudget, View, plan_view
-from archc.errors import Diagnostic, UsageError
-from archc.io import write_atomic
+from archc.errors import Diagnostic
+from archc.io import check_target, write_atomic
 from archc.ir.graph import Graph, Node
 from archc.yaml_loader import collector_paused
 
@@ -69,8 +69,7 @@ def write_partial_diagram(graph: Graph, diagnostics: list[Diagnostic], path: str
                           on_note: Callable[[str], None] | None = None) -> Path:
     target = Path(path)
     fmt = fmt or format_for(target)
-    if target.exists() and not force:
-        raise UsageError(f"{target} exists; pass --force to replace it")
+    check_target(target, force=force)  # before rendering, which can take a while
     dot_text, note = partial_dot(graph, diagnostics, depth=depth, fold=fold, direction=direction,
                                  budget=None if fmt == "dot" else budget)
     data = render(dot_text, fmt)
