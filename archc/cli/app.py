@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from archc import __version__
+from archc.cli.help_pages import HelpTyper
 from archc.errors import EXIT_INTERNAL, ArchcError, SpecError, UsageError
 from archc.limits import DEFAULT_LIMITS, Limits
 
@@ -24,8 +25,8 @@ if os.environ.get("NO_COLOR"):  # https://no-color.org: Rich drops colours but k
 
     typer.rich_utils.COLOR_SYSTEM = None
 
-app = typer.Typer(
-    name="archc", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = HelpTyper(
+    name="archc", add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Compile declarative neural-network specs: validate, infer shapes and costs, emit PyTorch, ONNX, diagrams.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -126,11 +127,11 @@ def summary(spec: SpecArg, depth: Annotated[int | None, typer.Option(help="Fold 
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
 
     def body() -> None:
-        from archc.emit.summary import summary_json, summary_text
+        from archc.emit.summary import summary_json_text, summary_text
 
         c = compile_spec(spec, set_, limit)
         if as_json:
-            sys.stdout.write(json.dumps(summary_json(c), indent=1) + "\n")
+            sys.stdout.write(summary_json_text(c))
         else:
             sys.stdout.write(summary_text(c, depth))
 

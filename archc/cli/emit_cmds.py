@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from archc.cli.help_pages import HelpTyper
 from archc.cli.app import LimitOption, SetOption, SpecArg, app, compile_spec, parse_limits, parse_pairs, run_guarded
+from archc.cli.help_pages import HelpTyper
 from archc.errors import SpecError
 
 export_app = HelpTyper(help="Export a spec as PyTorch source or ONNX.", no_args_is_help=True)
