@@ -6,6 +6,7 @@ Never imports torch or onnx: `archc check`, `summary` and `schema` run on this a
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,6 +167,10 @@ def resolve_params(header: SpecHeader | None, overrides: dict[str, str], report:
             value = resolve_plain(text)
         except Problem as problem:
             report.error("E107", f"--set {key}: {problem.message}", ("params", key))
+            continue
+        if isinstance(value, float) and not math.isfinite(value):  # `.inf` or `1e400`: no float field takes it
+            report.error("E107", f"--set {key}={text}: expected a finite number; found {describe(value)}",
+                         ("params", key))
             continue
         if not _same_kind(raw[key], value):
             report.error("E107", f"--set {key}={text}: expected {describe(raw[key]).split()[0]} like the default "

@@ -32,7 +32,7 @@ def _type_of(prop: dict[str, Any]) -> str:
     if kind == "array":
         return f"list[{_type_of(prop.get('items', {}))}]"
     bounds = []
-    if "minimum" in prop:
+    if "minimum" in prop and prop["minimum"] > -1e30:  # float32's lowest is said once, in the page's header
         bounds.append(f">= {prop['minimum']}")
     if "exclusiveMinimum" in prop:
         bounds.append(f"> {prop['exclusiveMinimum']}")
@@ -92,7 +92,7 @@ def ops_markdown() -> str:
     out = ["# Op reference", "",
            "Generated from the op registry by `python -m archc.docgen`; do not edit by hand. Every parameter also "
            "accepts a `$name` or `${expression}` (see [the spec language](spec-language.md)). Every step also takes "
-           "`id`, `from` and `if`.", ""]
+           "`id`, `from` and `if`. A float is finite and within float32's range (magnitude at most 3.4028235e+38).", ""]
     for family, title in FAMILIES.items():
         members = [op for op in ops.values() if op.family == family]
         if not members:

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode
-from archc.ops.fields import Axis, torch_dim
+from archc.ops.fields import Axis, Float32, torch_dim
 from archc.ops.registry import register
 
 
@@ -79,7 +79,7 @@ for _row in _SIMPLE:
 
 
 class LeakyReluParams(OpParams):
-    slope: float = Field(0.01, description="Slope for negative inputs.")
+    slope: Float32 = Field(0.01, description="Slope for negative inputs.")
 
 
 @register

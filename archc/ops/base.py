@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 class OpParams(BaseModel):
     """Base of every op's parameter model: strict types, unknown keys refused, immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
+    # no inf or nan in any float field, even one declared as a plain ``float`` (fields.Float32 also bounds the range)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True, allow_inf_nan=False)
 
 
 class NoParams(OpParams):

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 MAX_DIM = 1_000_000
+FLOAT32_MAX = 3.4028234663852886e38
+"""Largest finite float32: every float parameter is emitted into float32 tensors and ONNX float attributes."""
 
 Channels = Annotated[int, Field(ge=1, le=MAX_DIM, description="Number of output channels or features.")]
 Size = Annotated[int, Field(ge=1, le=MAX_DIM)]
@@ -20,8 +22,10 @@ Padding = Annotated[
                       "(TensorFlow SAME: output ceil(input / stride), the odd pixel bottom/right) or `valid`."),
 ]
 Axis = Annotated[int, Field(ge=-5, le=4, description="Axis without the batch: 0 is channels, -1 the last axis.")]
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(gt=0.0)]
+# every float field is one of these: finite and within float32's range (``inf`` would reach model.py as a bare name)
+Float32 = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+Probability = Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(allow_inf_nan=False, gt=0.0, le=FLOAT32_MAX)]
 
 
 def torch_dim(axis: int) -> int:

@@ -10,13 +10,13 @@ from pydantic import Field
 from archc.errors import Problem
 from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank
-from archc.ops.fields import Positive, Size
+from archc.ops.fields import Float32, Positive, Probability, Size
 from archc.ops.registry import register
 
 
 class BatchNormParams(OpParams):
     eps: Positive = Field(1e-5, description="Added to the variance for numerical stability.")
-    momentum: float = Field(0.1, ge=0.0, le=1.0, description="Running-statistics update rate (PyTorch convention).")
+    momentum: Probability = Field(0.1, description="Running-statistics update rate (PyTorch convention).")
     affine: bool = Field(True, description="Learn a per-channel scale and shift.")
 
 
@@ -100,9 +100,9 @@ class LayerNorm(Op):
 
 class LRNParams(OpParams):
     size: Size = Field(5, description="Number of neighbouring channels summed over.")
-    alpha: float = Field(1e-4, description="Scale of the sum of squares.")
-    beta: float = Field(0.75, description="Exponent.")
-    k: float = Field(1.0, description="Additive constant (AlexNet used 2).")
+    alpha: Float32 = Field(1e-4, description="Scale of the sum of squares.")
+    beta: Float32 = Field(0.75, description="Exponent.")
+    k: Float32 = Field(1.0, description="Additive constant (AlexNet used 2).")
 
 
 @register

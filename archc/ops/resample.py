@@ -6,7 +6,7 @@ import math
 from fractions import Fraction
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
@@ -31,13 +31,19 @@ class UpsampleParams(OpParams):
     align_corners: bool = Field(False, description="Linear modes: align the corner pixels' centres (PyTorch's "
                                                    "`align_corners=True`) instead of their outer edges.")
 
+    @field_validator("scale")
+    @classmethod
+    def _scale_in_range(cls, scale: PositiveScale | list[PositiveScale] | None) -> Any:
+        # a field rule, not a model rule, so that the diagnostic points at `scale` itself
+        scales = scale if isinstance(scale, list) else [scale] if scale is not None else []
+        if any(not 0 < v <= 1_000 for v in scales):
+            raise ValueError(f"expected a scale above 0 and at most 1000; found {scale}")
+        return scale
+
     @model_validator(mode="after")
     def _one_target(self) -> UpsampleParams:
         if (self.scale is None) == (self.size is None):
             raise ValueError("give exactly one of `scale` and `size`")
-        scales = self.scale if isinstance(self.scale, list) else [self.scale] if self.scale is not None else []
-        if any(not 0 < v <= 1_000 for v in scales):
-            raise ValueError(f"`scale` must be above 0 and at most 1000; found {self.scale}")
         if self.align_corners and self.mode == "nearest":
             raise ValueError("`align_corners` applies to the linear modes only")
         return self

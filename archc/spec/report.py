@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from archc.errors import Diagnostic, Pos, SpecError
+from archc.ops.fields import FLOAT32_MAX
 
 DocPath = tuple[str | int, ...]
 
@@ -120,9 +121,13 @@ def _expected(err: Any) -> str:
               "model_type": "a mapping", "model_attributes_type": "a mapping", "none_required": "null"}
     if kind in simple:
         return f"expected {simple[kind]}"
+    if kind == "finite_number":
+        return "expected a finite number (not inf or nan)"
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if kind in bounds:
         limit = next(iter(ctx.values()), "?")
+        if limit in (FLOAT32_MAX, -FLOAT32_MAX):  # the bound every float field has: say which it is
+            return f"expected a number within float32's range (magnitude at most {FLOAT32_MAX:.8g})"
         return f"expected a value {bounds[kind]} {limit}"
     if kind == "literal_error":
         return f"expected {ctx.get('expected', 'one of the listed values')}"
