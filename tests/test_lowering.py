@@ -117,3 +117,49 @@ body:
         compile_text(text, "t.yaml")
     (d,) = info.value.diagnostics
     assert d.format() == "t.yaml:6:25: E201: b: unknown reference 'zzz'; visible here: x, a"
+
+
+UNNAMED_STAGE = """
+name: unnamed_stage
+inputs: {x: [3, 16, 16]}
+blocks:
+  unit:
+    body: [{conv: {id: conv, out: 8, k: 3, p: 1}}, relu]
+body:
+  - conv: {out: 8, k: 3, p: 1}
+  - relu
+  - stage: {block: unit, repeat: 3}
+  - stage: {repeat: 2, body: [{conv: {out: 8, k: 1}}]}
+  - conv: {out: 8, k: 1}
+"""
+
+
+def test_unnamed_stage_is_named_by_its_list_index() -> None:
+    """Like every other unnamed step: its copies are `<index>.0`, `<index>.1`, ..., never `0`, `1` beside the steps
+    that already hold those indices."""
+    g = compile_text(UNNAMED_STAGE).graph
+    assert [n.name for n in g.nodes()] == [
+        "x", "0", "1", "2.0.conv", "2.0.1", "2.1.conv", "2.1.1", "2.2.conv", "2.2.1", "3.0.0", "3.1.0", "4"]
+    assert g.scopes["2"].kind == "stage"
+
+
+def test_stage_copies_named_by_start_that_collide_are_one_error() -> None:
+    """`start`/`prefix` still name an unnamed stage's copies in the enclosing scope (MobileNet's `features.2`...);
+    a copy that takes an earlier step's name is reported once, with the cause."""
+    text = UNNAMED_STAGE.replace("repeat: 3}", "repeat: 3, start: 1}")
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "s.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        "s.yaml:10:5: E203: 2: this stage has no `id`, so its copies are named in the enclosing scope, and copy '1' "
+        "takes the name of an earlier step; give the stage an `id`, or a `prefix`/`start` that names its copies "
+        "apart"]
+
+
+def test_step_named_like_an_earlier_stage_copy_is_refused() -> None:
+    text = UNNAMED_STAGE.replace("  - relu\n  - stage: {block: unit, repeat: 3}", "  - stage: {block: unit, "
+                                 "repeat: 2, start: 1}\n  - relu")
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "s.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        "s.yaml:10:5: E203: 2: '2' already names a scope of several layers above (a block call, a named construct or "
+        "a stage copy); give this step another id"]

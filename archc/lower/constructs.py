@@ -192,10 +192,16 @@ def stage(lowerer: Lowerer, model: type[StageSpec], body: dict[str, Any], where:
         return None, None
     if not stage_fits(lowerer, spec, ctx.values, ctx.blocks, where, layer):
         return None, None
-    inner = enter(lowerer, ctx, ident, anon, "stage", where, spec.block or "")
+    if ident or {"prefix", "start"} & spec.model_fields_set:
+        inner = enter(lowerer, ctx, ident, anon, "stage", where, spec.block or "")
+    else:  # an unnamed stage is one step like any other: its copies live under its list index, never beside it
+        inner = ctx.at(anon)
+        lowerer.graph.add_scope(Scope(inner.scope, "stage", spec.block or "", lowerer.report.doc.pos(where, key=True)))
     current = inputs[0]
     for i in range(spec.repeat):
         copy = f"{spec.prefix}{spec.start + i}"
+        if not ident and _taken(lowerer, inner.prefix + copy, where, layer):
+            return None, None
         if spec.block is not None:
             args = {**spec.args, **(spec.first if i == 0 else {})}
             current, table = call_block(lowerer, spec.block, {}, where, inner, [current], copy, "", given=args)
@@ -207,6 +213,16 @@ def stage(lowerer: Lowerer, model: type[StageSpec], body: dict[str, Any], where:
         if current is None:
             break
     return current, inner.table if ident else None
+
+
+def _taken(lowerer: Lowerer, path: str, where: DocPath, layer: str) -> bool:
+    """True (after reporting) when a copy of an unnamed stage would take the name of an earlier step beside it."""
+    if path not in lowerer.graph and path not in lowerer.graph.scopes:
+        return False
+    lowerer.report.error("E203", f"this stage has no `id`, so its copies are named in the enclosing scope, and copy "
+                                 f"'{path}' takes the name of an earlier step; give the stage an `id`, or a "
+                                 "`prefix`/`start` that names its copies apart", where, layer, key=True)
+    return True
 
 
 def group(lowerer: Lowerer, model: type[GroupSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,

@@ -290,6 +290,11 @@ class Lowerer:
         if name in self.graph:
             self.report.error("E203", f"two steps are both named '{name}'", where, name)
             return None
+        if name in self.graph.scopes and name != ctx.scope:  # a module path is a layer or a parent, not both
+            # (a named construct's merge node is its own scope's output, so it may share the scope's name)
+            self.report.error("E203", f"'{name}' already names a scope of several layers above (a block call, a "
+                                      "named construct or a stage copy); give this step another id", where, name)
+            return None
         node = Node(name, op, params, self.report.doc.pos(where, key=True), ctx.scope)
         self.graph.add_node(node)
         for port, src in enumerate(inputs):
