@@ -121,7 +121,8 @@ def check(spec: SpecArg, set_: SetOption = None, limit: LimitOption = None) -> N
 
 
 @app.command()
-def summary(spec: SpecArg, depth: Annotated[int | None, typer.Option(help="Fold scopes nested deeper than N.")] = None,
+def summary(spec: SpecArg,
+            depth: Annotated[int | None, typer.Option(metavar="N", help="Fold scopes nested deeper than N.")] = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
             set_: SetOption = None, limit: LimitOption = None) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
@@ -139,7 +140,8 @@ def summary(spec: SpecArg, depth: Annotated[int | None, typer.Option(help="Fold 
 
 
 @app.command()
-def schema(output: Annotated[str | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+def schema(output: Annotated[str | None, typer.Option("-o", "--output", metavar="FILE",
+                                                      help="Write to a file.")] = None,
            force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing file.")] = False) -> None:
     """Print the JSON Schema (draft-07) of the spec language, for editors."""
 
@@ -158,7 +160,7 @@ def schema(output: Annotated[str | None, typer.Option("-o", "--output", help="Wr
 
 
 @app.command()
-def ops(name: Annotated[str | None, typer.Argument(help="Show one op in detail.")] = None) -> None:
+def ops(name: Annotated[str | None, typer.Argument(metavar="NAME", help="Show one op in detail.")] = None) -> None:
     """List every op with its parameters, or describe one."""
 
     def body() -> None:

@@ -15,15 +15,16 @@ export_app = HelpTyper(help="Export a spec as PyTorch source or ONNX.", no_args_
 app.add_typer(export_app, name="export")
 
 Force = Annotated[bool, typer.Option("--force", "-f", help="Replace existing outputs.")]
-Depth = Annotated[int | None, typer.Option(help="Collapse scopes nested deeper than N into single nodes.")]
+Depth = Annotated[int | None, typer.Option(metavar="N", help="Collapse scopes nested deeper than N into single nodes.")]
 Fold = Annotated[bool | None, typer.Option("--fold/--no-fold", help="Fold repeated blocks (default: when large).")]
-Direction = Annotated[str, typer.Option(help="Layout direction: TB or LR.")]
-Opset = Annotated[int | None, typer.Option(help="ONNX opset, 18 to 26 (default 21).")]
-Dynamic = Annotated[str, typer.Option(help="Dynamic axes: batch, batch,hw or none.")]
+Direction = Annotated[str, typer.Option(metavar="TB|LR", help="Layout direction: top to bottom or left to right.")]
+Opset = Annotated[int | None, typer.Option(metavar="N", help="ONNX opset, 18 to 26 (default 21).")]
+Dynamic = Annotated[str, typer.Option(metavar="AXES", help="Dynamic axes: batch, batch,hw or none.")]
 
 
 @export_app.command("torch")
-def export_torch(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", help="Python file.")],
+def export_torch(spec: SpecArg,
+                 output: Annotated[str, typer.Option("-o", "--output", metavar="FILE", help="Python file.")],
                  force: Force = False, set_: SetOption = None, limit: LimitOption = None) -> None:
     """Write standalone, readable PyTorch source (imports only torch)."""
 
@@ -41,8 +42,9 @@ def export_torch(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--out
 
 @export_app.command("onnx")
 def export_onnx_cmd(
-    spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", help="ONNX file.")],
-    weights: Annotated[str | None, typer.Option(help="A PyTorch state_dict file (torch.save) to export.")] = None,
+    spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", metavar="FILE", help="ONNX file.")],
+    weights: Annotated[str | None, typer.Option(metavar="FILE",
+                                                help="A PyTorch state_dict file (torch.save) to export.")] = None,
     opset: Opset = None, dynamic: Dynamic = "batch",
     fold: Annotated[bool, typer.Option("--fold/--no-fold", help="Fold batch norm into convolutions.")] = True,
     verify: Annotated[bool, typer.Option(help="Check onnxruntime against PyTorch before writing.")] = False,
@@ -69,8 +71,9 @@ def export_onnx_cmd(
 
 
 @app.command()
-def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", help="Diagram file.")],
-         fmt: Annotated[str | None, typer.Option("--format", help="svg, png, pdf or dot (default: from suffix).")]
+def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", metavar="FILE", help="Diagram file.")],
+         fmt: Annotated[str | None, typer.Option("--format", metavar="FORMAT",
+                                                 help="svg, png, pdf or dot (default: from suffix).")]
          = None, depth: Depth = None, fold: Fold = None, direction: Direction = "TB", force: Force = False,
          set_: SetOption = None, limit: LimitOption = None) -> None:
     """Draw the network with Graphviz: clusters for groups and stages, colours by op family.
@@ -105,7 +108,8 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", he
 
 
 @app.command()
-def build(spec: SpecArg, outdir: Annotated[str, typer.Option("-o", "--outdir", help="Output directory.")],
+def build(spec: SpecArg,
+          outdir: Annotated[str, typer.Option("-o", "--outdir", metavar="DIR", help="Output directory.")],
           force: Force = False, set_: SetOption = None, limit: LimitOption = None,
           verify: Annotated[bool, typer.Option(help="Check onnxruntime against PyTorch.")] = True) -> None:
     """Compile a spec to summary.txt, summary.json, model.py, model.onnx, diagram.svg and manifest.json in OUTDIR.

@@ -15,15 +15,15 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
-_LINE_BREAK_IN_PARAGRAPH = re.compile(r"(?<!\n)\n(?!\n)")
+_LINE_BREAK_IN_PARAGRAPH = re.compile(r"[ \t]*\n[ \t]*")
 
 
 def reflow(text: str | None) -> str | None:
     """Paragraphs (separated by blank lines) each on one line, for Rich to wrap at the terminal's width."""
     if text is None:
         return None
-    return "\n\n".join(_LINE_BREAK_IN_PARAGRAPH.sub(" ", paragraph.strip()) for paragraph in
-                       inspect.cleandoc(text).split("\n\n"))
+    paragraphs = re.split(r"\n[ \t]*\n", inspect.cleandoc(text))
+    return "\n\n".join(_LINE_BREAK_IN_PARAGRAPH.sub(" ", paragraph.strip()) for paragraph in paragraphs)
 
 
 def _hide_flag_types(params: Iterable[Any]) -> None:
