@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_module", "compile_file", "compile_text", "torch_source"]
+__all__ = ["__version__", "build", "build_module", "compile_file", "compile_text", "torch_source"]
 
 
 def __getattr__(name: str) -> object:
@@ -20,6 +20,10 @@ def __getattr__(name: str) -> object:
         from archc.emit.torch_source import torch_source
 
         return torch_source
+    if name == "build":  # the build and export orchestration (archc.build.build_artifacts, write_build, write_onnx)
+        import importlib
+
+        return importlib.import_module("archc.build")
     if name == "build_module":  # imports torch
         from archc.emit.torch_module import build_module
 
