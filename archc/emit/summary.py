@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from archc.compiler import Compiled
@@ -9,9 +10,32 @@ from archc.ir.graph import Graph, Node
 from archc.ops.base import Cost
 from archc.passes.costs import Totals
 from archc.passes.receptive_field import Field
+from archc.yaml_loader import collector_paused
+
+
+def summary_json_text(c: Compiled) -> str:
+    """:func:`summary_json` as text: indented, with one layer or group per line.
+
+    Indenting makes ``json`` fall back to its pure-Python encoder, several seconds for 200k layers; the records are
+    encoded compactly by the C encoder instead and spliced in, which also keeps the file a line per layer.
+    """
+    with collector_paused():  # hundreds of thousands of small acyclic dicts
+        doc = summary_json(c)
+        records = {key: doc.pop(key) for key in ("layers", "groups")}
+        head = json.dumps(doc, indent=1)
+    parts = [head[:-2]]  # without the closing "\n}"
+    for key, items in records.items():
+        rows = ",\n".join("  " + json.dumps(item) for item in items)
+        parts.append(f',\n "{key}": [\n{rows}\n ]' if items else f',\n "{key}": []')
+    return "".join(parts) + "\n}\n"
 
 
 def summary_json(c: Compiled) -> dict[str, Any]:
+    with collector_paused():  # receptive fields and a dict per layer: the collector's passes would dominate
+        return _summary_json(c)
+
+
+def _summary_json(c: Compiled) -> dict[str, Any]:
     g = c.graph
     t = c.costs.total
     fields = c.receptive_fields()
