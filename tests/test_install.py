@@ -46,11 +46,20 @@ def test_draw_needs_only_the_core_install(tmp_path: Path, fmt: str) -> None:
     assert text.startswith("<?xml") if fmt == "svg" else text.startswith("digraph")
 
 
-def test_core_commands_need_only_the_core_install(tmp_path: Path) -> None:
+def test_core_commands_need_only_the_core_install() -> None:
     for args in (["check", "specs/lenet5.yaml"], ["summary", "specs/lenet5.yaml"], ["schema"], ["ops", "conv"]):
         code, proc = _run_without_emit_extra(args)
         assert code == 0, (args, proc.stderr)
         assert proc.stdout, args
+
+
+def test_export_torch_writes_source_without_torch(tmp_path: Path) -> None:
+    """The generated file imports torch; writing it only needs the core install."""
+    out = tmp_path / "model.py"
+    code, proc = _run_without_emit_extra(["export", "torch", "specs/lenet5.yaml", "-o", str(out)])
+    assert code == 0, proc.stderr
+    assert proc.stdout == f"wrote {out}\n"
+    assert "import torch" in out.read_text(encoding="utf-8")
 
 
 def _declared_requirements() -> list[str]:
