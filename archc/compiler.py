@@ -34,6 +34,8 @@ class Compiled:
     header: SpecHeader
     doc: LoadedDoc
     params: dict[str, Any] = field(default_factory=dict)
+    limits: Limits = DEFAULT_LIMITS
+    """The limits it was compiled under; building and exporting check their own budgets against them."""
     _fields: dict[str, Field | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def receptive_fields(self) -> dict[str, Field | None]:
@@ -120,7 +122,7 @@ def _compile_doc(doc: LoadedDoc, overrides: dict[str, str], limits: Limits, lowe
         check_budgets(costs, limits)
     except Problem as problem:
         raise SpecError([_budget_diagnostic(problem, graph, doc)]) from None
-    return Compiled(graph, costs, header, doc, params)
+    return Compiled(graph, costs, header, doc, params, limits)
 
 
 def _budget_diagnostic(problem: Problem, graph: Graph, doc: LoadedDoc) -> Diagnostic:

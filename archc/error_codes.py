@@ -89,6 +89,17 @@ _CODES = [
     ErrorCode("E501", "budget exceeded", "The model exceeds a size budget (layers, parameters, tensor elements or "
               "activation memory) checked before anything is allocated.", "stage: {block: b, repeat: 1000000000}",
               "Shrink the model, or raise the limit with `--limit NAME=VALUE` if you mean it."),
+    ErrorCode("E502", "memory budget exceeded", "Building the PyTorch module, exporting it to ONNX and verifying the "
+              "export would take more memory than `max_build_bytes` (default 4 GiB): the weights in every copy these "
+              "steps hold, plus the activations of the verification batches in PyTorch and onnxruntime. Checked "
+              "before anything is allocated; `check` and `summary` do not need this memory.",
+              "inputs: {x: [1000, 1000, 1000]}", "Shrink the model or its input, or raise the limit with "
+              "`--limit max_build_bytes=BYTES` (the message suggests a figure) if the machine has the memory."),
+    ErrorCode("E503", "verification too costly", "Verifying the ONNX export runs every verification sample (batch 1, "
+              "then batch 2) in PyTorch and in onnxruntime; its multiply-accumulates exceed `max_verify_macs` "
+              "(default 2 T, about a minute on two laptop cores).", "conv: {out: 1024, k: 3, p: 1}  # at 224x224, "
+              "three times", "Export without verification (`--no-verify`), or raise the limit with "
+              "`--limit max_verify_macs=N`."),
 ]
 
 CODES: dict[str, ErrorCode] = {c.code: c for c in _CODES}

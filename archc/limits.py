@@ -33,6 +33,12 @@ class Limits:
     """Most bytes of all layer outputs together (batch 1)."""
     max_dim: int = 1_000_000
     """Largest single dimension (channels, height, width, features)."""
+    max_build_bytes: int = 4 * 1024**3
+    """Most memory, in bytes, that building the PyTorch module, exporting it to ONNX and verifying it may take
+    (weights in every copy the steps hold, plus the activations of the verification batches)."""
+    max_verify_macs: int = 2 * 10**12
+    """Most multiply-accumulates that verifying an ONNX export against PyTorch may run (every sample of every
+    verification batch, in both runtimes): about a minute on two laptop cores."""
 
     def with_overrides(self, overrides: dict[str, int]) -> Limits:
         known = {f.name for f in fields(self)}

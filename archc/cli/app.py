@@ -17,7 +17,7 @@ import typer
 
 from archc import __version__
 from archc.cli.help_pages import HelpTyper
-from archc.errors import EXIT_INTERNAL, ArchcError, SpecError, UsageError
+from archc.errors import EXIT_INTERNAL, EXIT_USAGE, ArchcError, SpecError, UsageError
 from archc.limits import DEFAULT_LIMITS, Limits
 
 if os.environ.get("NO_COLOR"):  # https://no-color.org: Rich drops colours but keeps bold and dim unless told this
@@ -52,6 +52,11 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
     """archc: architecture specs in, shapes, costs, PyTorch, ONNX and diagrams out."""
 
 
+OUT_OF_MEMORY = ("archc: error: the machine ran out of memory; free some, shrink the model, or lower the limit "
+                 "max_build_bytes (--limit max_build_bytes=BYTES) to what the machine can spare, so that archc "
+                 "refuses such a spec before allocating")
+
+
 def run_guarded(fn: Callable[[], T]) -> T:
     """Run a command body, turning archc's errors into diagnostics and exit codes."""
     try:
@@ -70,6 +75,9 @@ def run_guarded(fn: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
+    except MemoryError:  # the machine's limit, not a bug: archc's own budgets estimate, the allocator decides
+        print(OUT_OF_MEMORY, file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
     except Exception as exc:
         if os.environ.get("ARCHC_DEBUG"):
             traceback.print_exc()

@@ -14,7 +14,9 @@ import onnx
 from archc.compiler import Compiled
 from archc.emit.shape_probe import other_size
 from archc.errors import ArchcError
+from archc.ir.graph import Graph
 from archc.ir.types import TensorType
+from archc.passes.resources import check_resources
 
 RTOL = 1e-4
 """Largest accepted difference, relative to the largest magnitude of the PyTorch output."""
@@ -124,7 +126,35 @@ class VerifyReport:
         return max((d.max_rel for d in self.diffs), default=0.0)
 
 
-def random_inputs(types: dict[str, TensorType], batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+INDEX_RANGE = 10
+"""Integer inputs that index nothing are drawn from 0..INDEX_RANGE-1."""
+
+
+def index_ranges(graph: Graph) -> dict[str, int]:
+    """For each integer input, how many values it may take: the smallest vocabulary (``num``) of the embeddings it
+    reaches through integer-valued layers (a reshape, a slice), else :data:`INDEX_RANGE`."""
+    out: dict[str, int] = {}
+    for name in graph.inputs:
+        t = graph.node(name).out_type
+        if t is None or not t.dtype.startswith(("int", "uint")):
+            continue
+        vocabularies: list[int] = []
+        stack, seen = [name], {name}
+        while stack:
+            for user in graph.users(stack.pop()):
+                node = graph.node(user)
+                if node.op == "embedding":
+                    vocabularies.append(node.params.num)
+                elif user not in seen and node.out_type is not None and node.out_type.dtype.startswith(("int", "uint")):
+                    seen.add(user)
+                    stack.append(user)
+        out[name] = min(vocabularies, default=INDEX_RANGE)
+    return out
+
+
+def random_inputs(types: dict[str, TensorType], batch: int, seed: int = 0,
+                  ranges: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Inputs for one run; integer inputs drawn from ``0..ranges[name]-1`` (see :func:`index_ranges`)."""
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for name, t in types.items():
@@ -132,7 +162,7 @@ def random_inputs(types: dict[str, TensorType], batch: int, seed: int = 0) -> di
         if t.dtype == "bool":
             out[name] = rng.random(shape) < 0.5
         elif t.dtype.startswith(("int", "uint")):
-            out[name] = rng.integers(0, 10, shape).astype(t.dtype)
+            out[name] = rng.integers(0, (ranges or {}).get(name, INDEX_RANGE), shape).astype(t.dtype)
         else:
             out[name] = rng.standard_normal(shape).astype(np.float32).astype(t.dtype)
     return out
@@ -194,12 +224,17 @@ def compare(case: str, names: Sequence[str], got: Sequence[np.ndarray], want: Se
 
 def verify_model(model_bytes: bytes, compiled: Compiled, module: Any, *, dynamic: str = "batch",
                  rtol: float = RTOL) -> VerifyReport:
-    """Run onnxruntime and the PyTorch module (eval mode) on the same random inputs; raise when they disagree."""
+    """Run onnxruntime and the PyTorch module (eval mode) on the same random inputs; raise when they disagree.
+
+    Refuses (E502, E503) a verification that would exceed ``max_build_bytes`` or ``max_verify_macs`` before the
+    session is created."""
+    check_resources(compiled, verify=True, dynamic=dynamic)
     sess = session(model_bytes)
     names = list(compiled.graph.outputs)
+    ranges = index_ranges(compiled.graph)
     report = VerifyReport()
     for label, types, batch in cases(compiled, dynamic):
-        feeds = random_inputs(types, batch)
+        feeds = random_inputs(types, batch, ranges=ranges)
         report.diffs += compare(label, names, sess.run(names, feeds), run_torch(module, compiled, feeds), rtol)
     if not report.ok:
         bad = [d for d in report.diffs if not d.ok]

@@ -23,6 +23,7 @@ from torch import nn
 from archc.compiler import Compiled, compile_file
 from archc.emit.torch_source import default_class_name, torch_source
 from archc.io import write_atomic
+from archc.passes.resources import check_resources
 
 
 def build_module(spec: str | os.PathLike[str] | Compiled, /, **params: Any) -> nn.Module:
@@ -36,7 +37,9 @@ def build_module(spec: str | os.PathLike[str] | Compiled, /, **params: Any) -> n
 
 
 def module_class(compiled: Compiled, class_name: str | None = None, *, trace: bool = False) -> type[nn.Module]:
-    """The generated ``nn.Module`` subclass for ``compiled`` (``trace``: see :func:`torch_source`)."""
+    """The generated ``nn.Module`` subclass for ``compiled`` (``trace``: see :func:`torch_source`); refuses (E502)
+    a model whose weights do not fit ``max_build_bytes`` before any is allocated."""
+    check_resources(compiled, export=False, verify=False)
     name = class_name or default_class_name(compiled.graph.name)
     return load_source(torch_source(compiled, name, trace=trace), name, compiled.graph.name)
 

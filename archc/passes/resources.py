@@ -1,0 +1,254 @@
+"""What building a PyTorch module, exporting it to ONNX and verifying it will cost, from the compiled graph alone.
+
+Computed before anything is allocated, so that a spec too large for the machine is refused at once (E502, E503)
+instead of being killed by the kernel or running for minutes. Pure IR: no torch, no onnx.
+
+Memory, all in float32 (the dtype archc builds in):
+
+- weights (parameters and buffers): one copy in the PyTorch module; exporting holds several more at its peak (the
+  arrays, the model proto, its serialized bytes, the checker's and shape inference's copies; then onnxruntime's).
+  :data:`EXPORT_WEIGHT_COPIES` is measured, not derived: VGG-19-BN's 548 MiB of weights peak at 3.3 GiB above the
+  interpreter's own memory while exporting, with or without verification.
+- when verifying, activations: the verification runs batch 1, then batch 2 (and another input size with dynamic
+  height and width) through PyTorch and onnxruntime. Each runtime frees a value after its last use, so a run needs the
+  peak of the values alive at once (a layer's inputs and output included); onnxruntime's arena keeps its peak after
+  the run, so the two peaks add up. Add the largest convolution workspace (onnxruntime expands a convolution's input
+  per image: input channels per group x kernel x output positions) and the harness's own arrays (inputs drawn in
+  float64, outputs compared in float64).
+
+Not counted: the interpreter and libraries themselves (about 300 MB with torch and onnxruntime loaded).
+
+Compute: verifying runs every sample of every run in both runtimes; its multiply-accumulates are checked against
+``max_verify_macs``, so a model that would take many minutes to verify is refused in time (``--no-verify`` skips it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from archc.errors import Diagnostic, SpecError
+from archc.ir.graph import Graph, Node
+from archc.ir.types import TensorType
+from archc.limits import Limits
+from archc.ops.registry import known_op
+
+if TYPE_CHECKING:
+    from archc.compiler import Compiled
+
+FLOAT_BYTES = 4
+"""Weights and activations are float32."""
+EXPORT_WEIGHT_COPIES = 6
+"""Copies of the weights alive at the peak of an export (measured, see the module docstring)."""
+RUNTIMES = 2
+"""PyTorch and onnxruntime each hold their own peak of activations."""
+HARNESS_INPUT_FACTOR = 3
+"""An input drawn in float64 then cast to float32: 3 float32-sizes at once."""
+HARNESS_OUTPUT_FACTOR = 8
+"""Both runtimes' outputs, both cast to float64 for comparing, and the float64 difference: 8 float32-sizes."""
+
+Types = dict[str, TensorType]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One verification run: the input types (None: as declared) and the batch size."""
+
+    types: Types | None
+    batch: int
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    weight_bytes: int
+    """One copy of every parameter and buffer."""
+    weight_copies: int
+    activation_bytes: int = 0
+    """Peak live activations of the largest verification run, in one runtime (0 without verification)."""
+    workspace_bytes: int = 0
+    """The largest convolution workspace of that run."""
+    harness_bytes: int = 0
+    """The verification's own input and output arrays."""
+    batch: int = 0
+    """Batch size of that run."""
+
+    @property
+    def total(self) -> int:
+        return (self.weight_bytes * self.weight_copies + self.activation_bytes * RUNTIMES + self.workspace_bytes
+                + self.harness_bytes)
+
+    def parts(self) -> str:
+        copies = f" x {self.weight_copies} copies" if self.weight_copies > 1 else ""
+        out = [f"weights {size_text(self.weight_bytes)}{copies}"]
+        if self.batch:
+            out.append(f"activations {size_text(self.activation_bytes)} at batch {self.batch} x {RUNTIMES} runtimes")
+            out.append(f"convolution workspace {size_text(self.workspace_bytes)}")
+            out.append(f"verification arrays {size_text(self.harness_bytes)}")
+        return ", ".join(out)
+
+
+# --- estimates --------------------------------------------------------------------------------------------------------
+def verification_runs(graph: Graph, dynamic: str) -> list[Run]:
+    """The runs :func:`archc.emit.onnx_verify.cases` makes, by input types and batch."""
+    parts = {p.strip() for p in dynamic.split(",")}
+    runs = [Run(None, 1)]
+    if "batch" in parts:
+        runs.append(Run(None, 2))
+    if "hw" in parts:
+        from archc.emit.shape_probe import other_size, probe  # pure IR, like this module
+
+        other = other_size(graph)
+        if other is not None:
+            runs.append(Run(probe(graph, other), 2))
+    return runs
+
+
+def estimate(graph: Graph, *, export: bool, verify: bool, dynamic: str = "batch") -> MemoryEstimate:
+    """Memory for building the module, then (``export``) exporting it, then (``verify``) verifying the export."""
+    weights = sum((n.meta["cost"].params + n.meta["cost"].buffers) * FLOAT_BYTES for n in layers(graph))
+    copies = EXPORT_WEIGHT_COPIES if export or verify else 1
+    if not verify:
+        return MemoryEstimate(weights, copies)
+    runs = [(_run_bytes(graph, run), run.batch) for run in verification_runs(graph, dynamic)]
+    (peak, workspace, harness), batch = max(runs, key=lambda r: sum(r[0]))
+    return MemoryEstimate(weights, copies, peak, workspace, harness, batch)
+
+
+def _run_bytes(graph: Graph, run: Run) -> tuple[int, int, int]:
+    def type_of(name: str) -> TensorType | None:
+        return run.types[name] if run.types is not None else graph.node(name).out_type
+
+    needed = _needed(graph)
+    peak = peak_live_bytes(graph, type_of, run.batch, needed)
+    workspace = max((_workspace(graph, n, type_of) for n in graph.nodes() if n.name in needed), default=0)
+    ins = sum(_nbytes(type_of(name)) for name in graph.inputs) * run.batch
+    outs = sum(_nbytes(type_of(name)) for name in graph.outputs.values()) * run.batch
+    return peak, workspace, ins * HARNESS_INPUT_FACTOR + outs * HARNESS_OUTPUT_FACTOR
+
+
+def peak_live_bytes(graph: Graph, type_of: Callable[[str], TensorType | None], batch: int,
+                    needed: set[str]) -> int:
+    """Most bytes of values alive at once while running the graph in topological order, as the generated forward
+    does: a value is freed after its last use, outputs are kept to the end, layers no output needs are not run."""
+    order = [n for n in graph.topological() if n.name in needed and not n.is_input]
+    last_use: dict[str, int] = {}
+    for step, node in enumerate(order):
+        for source in graph.input_names(node.name):
+            last_use[source] = step
+    for name in graph.outputs.values():
+        last_use[name] = len(order)
+    live = sum(_nbytes(type_of(name)) for name in graph.inputs) * batch
+    peak = live
+    for step, node in enumerate(order):
+        live += _nbytes(type_of(node.name)) * batch  # written while its inputs are still held
+        peak = max(peak, live)
+        for source in set(graph.input_names(node.name)):
+            if last_use[source] == step:
+                live -= _nbytes(type_of(source)) * batch
+    return peak
+
+
+def _workspace(graph: Graph, node: Node, type_of: Callable[[str], TensorType | None]) -> int:
+    """A convolution's expanded input for one image: its MACs per output channel (zero for other layers)."""
+    out = type_of(node.name)
+    if node.is_input or out is None or out.rank < 2:
+        return 0
+    ins = [type_of(s) for s in graph.input_names(node.name)]
+    if any(t is None for t in ins):
+        return 0
+    macs = known_op(node.op).cost(node.params, [t for t in ins if t is not None], out).macs
+    return macs // max(1, out.channels) * FLOAT_BYTES
+
+
+def verify_macs(graph: Graph, dynamic: str = "batch") -> int:
+    """Multiply-accumulates of every verification run, in both runtimes."""
+    total = 0
+    for run in verification_runs(graph, dynamic):
+        if run.types is None:
+            macs = sum(n.meta["cost"].macs for n in layers(graph))
+        else:
+            types = run.types
+            macs = sum(known_op(n.op).cost(n.params, [types[s] for s in graph.input_names(n.name)], types[n.name]).macs
+                       for n in layers(graph))
+        total += macs * run.batch * RUNTIMES
+    return total
+
+
+# --- checks -----------------------------------------------------------------------------------------------------------
+def check_resources(compiled: Compiled, *, export: bool = True, verify: bool = True, dynamic: str = "batch",
+                    limits: Limits | None = None) -> MemoryEstimate:
+    """Refuse, before anything is allocated, a build whose memory exceeds ``max_build_bytes`` (E502) or whose
+    verification exceeds ``max_verify_macs`` (E503); ``limits`` default to those ``compiled`` was compiled with.
+
+    ``export``: an ONNX export follows the module; ``verify``: onnxruntime is compared with PyTorch after that."""
+    limits = limits or compiled.limits
+    graph, file = compiled.graph, compiled.doc.file
+    need = estimate(graph, export=export, verify=verify, dynamic=dynamic)
+    if need.total > limits.max_build_bytes:
+        raise SpecError([_memory_diagnostic(graph, file, need, limits.max_build_bytes, export, verify)])
+    if verify:
+        macs = verify_macs(graph, dynamic)
+        if macs > limits.max_verify_macs:
+            raise SpecError([_compute_diagnostic(graph, file, macs, limits.max_verify_macs)])
+    return need
+
+
+def _memory_diagnostic(graph: Graph, file: str, need: MemoryEstimate, budget: int, export: bool,
+                       verify: bool) -> Diagnostic:
+    stage = ("exporting to ONNX and verifying it" if verify else "exporting to ONNX" if export
+             else "building the PyTorch module")
+    by_weights = need.weight_bytes * need.weight_copies >= need.total - need.weight_bytes * need.weight_copies
+    if by_weights:
+        big = max(layers(graph), key=lambda n: n.meta["cost"].params + n.meta["cost"].buffers)
+        cost = big.meta["cost"]
+        where = f"the largest layer is '{big.name}' with {size_text((cost.params + cost.buffers) * FLOAT_BYTES)} " \
+                "of weights"
+    else:
+        big = max(graph.topological(), key=lambda n: _nbytes(n.out_type))  # the first of equals: an input
+        where = f"the largest value is '{big.name}' with {size_text(_nbytes(big.out_type) * need.batch)} at batch " \
+                f"{need.batch}"
+    suggested = -(-need.total * 5 // 4 // 2**20) * 2**20  # a quarter above the need, in whole MiB
+    return Diagnostic("E502", f"{stage} needs about {size_text(need.total)} ({need.parts()}), more than the "
+                              f"{size_text(budget)} allowed (limit max_build_bytes); {where}. Shrink the model, or "
+                              f"raise the limit with --limit max_build_bytes={suggested} if the machine has the memory",
+                      file, big.pos, big.name)
+
+
+def _compute_diagnostic(graph: Graph, file: str, macs: int, budget: int) -> Diagnostic:
+    big = max(layers(graph), key=lambda n: n.meta["cost"].macs)
+    return Diagnostic("E503", f"verifying the ONNX export runs {macs / 1e9:,.0f} GMACs (every verification sample in "
+                              f"PyTorch and onnxruntime), more than the {budget / 1e9:,.0f} GMACs allowed (limit "
+                              f"max_verify_macs); the largest layer is '{big.name}' with "
+                              f"{big.meta['cost'].macs / 1e9:,.1f} GMACs per sample. Skip verification with "
+                              f"--no-verify, or raise the limit with --limit max_verify_macs={macs}",
+                      file, big.pos, big.name)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------------
+def layers(graph: Graph) -> list[Node]:
+    return [n for n in graph.nodes() if not n.is_input and "cost" in n.meta]
+
+
+def _needed(graph: Graph) -> set[str]:
+    """The nodes some output depends on (the generated forward computes only these)."""
+    needed: set[str] = set()
+    stack = list(graph.outputs.values())
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(graph.input_names(name))
+    needed.update(graph.inputs)
+    return needed
+
+
+def _nbytes(t: TensorType | None) -> int:
+    return t.nbytes if t is not None else 0
+
+
+def size_text(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"

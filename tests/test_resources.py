@@ -1,0 +1,158 @@
+"""Budgets for building, exporting and verifying: memory (E502) and verification compute (E503), checked from the
+compiled graph before anything is allocated; a MemoryError is a resource error; embedding inputs get valid indices."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import typer
+
+from archc.cli.app import OUT_OF_MEMORY, run_guarded
+from archc.compiler import compile_file, compile_text
+from archc.errors import SpecError
+from archc.limits import DEFAULT_LIMITS
+from archc.passes.resources import check_resources, estimate, verify_macs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HUGE_INPUT = """name: huge_input
+inputs: {x: [1000, 1000, 1000]}
+body:
+  - relu
+"""
+
+WIDE_CONVS = """name: wide_convs
+params: {c: 4096}
+inputs: {x: [3, 224, 224]}
+body:
+  - conv: {out: $c, k: 3, p: 1}
+  - conv: {id: big, out: $c, k: 3, p: 1}
+  - conv: {out: $c, k: 3, p: 1}
+"""
+
+SMALL = """name: small
+inputs: {x: [4, 8, 8]}
+body:
+  - conv: {out: 8, k: 3, p: 1}
+  - relu
+"""
+
+EMBEDDING = """name: tokens
+inputs: {ids: {shape: [16], dtype: int64}, other: {shape: [4], dtype: int64}}
+outputs: [emb, wide]
+body:
+  - reshape: {shape: [4, 4], from: ids}
+  - embedding: {id: emb, num: 3, dim: 4}
+  - embedding: {id: wide, num: 50, dim: 4, from: ids}
+"""
+
+
+def _refusal(text: str, **kwargs: object) -> str:
+    with pytest.raises(SpecError) as info:
+        check_resources(compile_text(text, "spec.yaml"), **kwargs)  # type: ignore[arg-type]
+    (diagnostic,) = info.value.diagnostics
+    return diagnostic.format()
+
+
+def test_estimate_of_a_small_model_counts_each_part_exactly() -> None:
+    need = estimate(compile_text(SMALL).graph, export=True, verify=True)
+    assert need.weight_bytes == (8 * 4 * 9 + 8) * 4
+    assert need.weight_copies == 6
+    assert need.batch == 2
+    # batch 2: the conv's output (4,096 bytes) next to the input (2,048), then the relu's next to the conv's
+    assert need.activation_bytes == 8192
+    assert need.workspace_bytes == 4 * 9 * 64 * 4  # the conv's input expanded for one image: 4 channels x 3x3 x 8x8
+    assert need.harness_bytes == 2048 * 3 + 4096 * 8
+    assert need.total == 1184 * 6 + 8192 * 2 + 9216 + 38912
+    assert estimate(compile_text(SMALL).graph, export=False, verify=False).total == 1184
+
+
+def test_a_huge_input_is_refused_at_the_input_in_well_under_a_second() -> None:
+    start = time.perf_counter()
+    message = _refusal(HUGE_INPUT)
+    assert time.perf_counter() - start < 0.5
+    assert message.startswith("spec.yaml:2:10: E502: x: exporting to ONNX and verifying it needs about 111.8 GiB ("
+                              "weights 0 bytes x 6 copies, activations 14.9 GiB at batch 2 x 2 runtimes, convolution "
+                              "workspace 0 bytes, verification arrays 82.0 GiB), more than the 4.0 GiB allowed (limit "
+                              "max_build_bytes); the largest value is 'x' with 7.5 GiB at batch 2.")
+    assert message.endswith("raise the limit with --limit max_build_bytes=150000893952 if the machine has the memory")
+
+
+def test_wide_convs_are_refused_and_the_suggested_limit_admits_them() -> None:
+    message = _refusal(WIDE_CONVS)
+    assert message.startswith("spec.yaml:5:5: E502: 0: exporting to ONNX and verifying it needs about 32.0 GiB "
+                              "(weights 1.1 GiB x 6 copies, activations 3.1 GiB")
+    suggested = int(message.rsplit("--limit max_build_bytes=", 1)[1].split()[0])
+    compiled = compile_text(WIDE_CONVS, "spec.yaml", limits=DEFAULT_LIMITS.with_overrides({
+        "max_build_bytes": suggested, "max_verify_macs": 10**15}))
+    assert check_resources(compiled).total <= suggested
+
+
+def test_export_without_verification_counts_only_the_weights() -> None:
+    message = _refusal(WIDE_CONVS.replace("4096", "8192"), verify=False)
+    assert message.startswith("spec.yaml:6:5: E502: big: exporting to ONNX needs about 27.0 GiB (weights 4.5 GiB x 6 "
+                              "copies), more than the 4.0 GiB allowed (limit max_build_bytes); the largest layer is "
+                              "'big' with 2.3 GiB of weights.")
+    assert check_resources(compile_text(HUGE_INPUT), verify=False).total == 0
+
+
+def test_building_the_module_is_refused_before_allocating() -> None:
+    pytest.importorskip("torch")
+    from archc.emit.torch_module import build_module
+
+    compiled = compile_text(WIDE_CONVS, "spec.yaml", limits=DEFAULT_LIMITS.with_overrides({"max_build_bytes": 2**30}))
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as info:
+        build_module(compiled)
+    assert time.perf_counter() - start < 0.5
+    assert info.value.diagnostics[0].format().startswith(
+        "spec.yaml:6:5: E502: big: building the PyTorch module needs about 1.1 GiB (weights 1.1 GiB), more than the "
+        "1.0 GiB allowed (limit max_build_bytes)")
+
+
+def test_verification_compute_budget() -> None:
+    narrower = WIDE_CONVS.replace("4096", "2048").replace("224, 224", "80, 80")
+    compiled = compile_text(narrower, "spec.yaml")
+    per_sample = compiled.costs.total.macs
+    assert verify_macs(compiled.graph) == per_sample * 3 * 2  # batch 1 and batch 2, in both runtimes
+    message = _refusal(narrower)
+    assert message == (f"spec.yaml:6:5: E503: big: verifying the ONNX export runs 2,901 GMACs (every verification "
+                       f"sample in PyTorch and onnxruntime), more than the 2,000 GMACs allowed (limit "
+                       f"max_verify_macs); the largest layer is 'big' with 241.6 GMACs per sample. Skip verification "
+                       f"with --no-verify, or raise the limit with --limit max_verify_macs={per_sample * 6}")
+    check_resources(compiled, verify=False)  # exporting alone is cheap enough
+
+
+def test_every_zoo_spec_fits_the_default_budgets() -> None:
+    for spec in sorted((ROOT / "specs").glob("*.yaml")):
+        compiled = compile_file(spec)
+        assert check_resources(compiled, dynamic="batch,hw").total < DEFAULT_LIMITS.max_build_bytes, spec.name
+
+
+def test_a_memory_error_is_a_resource_error(capsys: pytest.CaptureFixture[str]) -> None:
+    def allocate() -> None:
+        raise MemoryError
+
+    with pytest.raises(typer.Exit) as info:
+        run_guarded(allocate)
+    assert info.value.exit_code == 2
+    assert capsys.readouterr().err == OUT_OF_MEMORY + "\n"
+    assert "max_build_bytes" in OUT_OF_MEMORY and "ran out of memory" in OUT_OF_MEMORY
+
+
+def test_embedding_inputs_are_drawn_inside_the_vocabulary() -> None:
+    pytest.importorskip("onnxruntime")
+    from archc.emit.onnx_export import export_onnx
+    from archc.emit.onnx_verify import index_ranges, random_inputs, verify_model
+    from archc.emit.torch_module import build_module
+
+    compiled = compile_text(EMBEDDING)
+    ranges = index_ranges(compiled.graph)
+    assert ranges == {"ids": 3, "other": 10}  # the smaller vocabulary of the two it feeds; 10 when it feeds none
+    feeds = random_inputs({n: compiled.graph.node(n).out_type for n in compiled.graph.inputs}, 64, ranges=ranges)
+    assert feeds["ids"].min() == 0 and feeds["ids"].max() == 2
+    module = build_module(compiled).eval()
+    report = verify_model(export_onnx(compiled, module.state_dict()).SerializeToString(), compiled, module)
+    assert report.ok and [d.case for d in report.diffs] == ["batch 1"] * 2 + ["batch 2"] * 2
