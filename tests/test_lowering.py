@@ -86,14 +86,6 @@ body:
     assert g.node("0").params.k == 3
 
 
-def test_reserved_names_match_torch() -> None:
-    nn = pytest.importorskip("torch.nn")
-    from archc.lower.reserved import RESERVED_MODULE_NAMES
-
-    public = {n for n in dir(nn.Module()) + dir(nn.ModuleDict()) if not n.startswith("_")}
-    assert public == RESERVED_MODULE_NAMES
-
-
 def test_reserved_id_is_refused_at_check_time() -> None:
     text = "name: r\ninputs: {x: [3, 8, 8]}\nbody:\n  - conv: {id: forward, out: 4, k: 1}\n"
     with pytest.raises(SpecError) as err:
@@ -163,3 +155,54 @@ def test_step_named_like_an_earlier_stage_copy_is_refused() -> None:
     assert [d.format() for d in info.value.diagnostics] == [
         "s.yaml:10:5: E203: 2: '2' already names a scope of several layers above (a block call, a named construct or "
         "a stage copy); give this step another id"]
+
+
+def test_errors_inside_unnamed_constructs_name_the_path_once() -> None:
+    """An unnamed construct's anonymous path already holds its scope (`g.1`); it was prefixed again (`g.g.1`)."""
+    text = """
+name: d
+inputs: {x: [8, 16, 16]}
+body:
+  - group:
+      id: g
+      body:
+        - relu
+        - residual: {body: [relu], merge: sum}
+        - stage: {repeat: 2, body: [relu], prefix: "-"}
+        - relu: {from: [zzz]}
+"""
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "d.yaml")
+    assert [(d.path, d.code) for d in info.value.diagnostics] == [("g.1", "E103"), ("g.2", "E103"), ("g.3", "E201")]
+
+
+def test_reading_the_shape_of_an_input_an_error_left_untyped_is_not_a_second_error() -> None:
+    """The cause (a kernel that does not fit) is reported once; the steps after it, in the same block call, in a
+    construct of a later one, or at top level, do not add `unknown name 'in_channels'` (with a doubled path)."""
+    text = """
+name: d
+inputs: {x: [8, 16, 16]}
+blocks:
+  unit:
+    args: {width: 8}
+    body:
+      - residual:
+          if: ${in_channels > 0}
+          body:
+            - conv: {out: $in_channels, k: 1}
+      - conv: {out: "${in_channels // 2}", k: 1, if: "${in_shape[0] > 1}"}
+body:
+  - group:
+      id: features
+      body:
+        - conv: {out: 8, k: 99}
+        - unit: {width: $in_channels}
+        - conv: {out: $in_channels, k: 1}
+        - conv: {out: $widht, k: 1}
+"""
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "d.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        "d.yaml:17:11: E304: features.0: kernel 99 does not fit: expected at most the padded input size 16 (16 + "
+        "padding 0+0), found 99 (input: [8, 16, 16] from input 'x')",
+        "d.yaml:20:23: E403: features.3: 'out': unknown name 'widht' (known names: none)"]

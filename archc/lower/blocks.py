@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from archc.ir.graph import Scope
 from archc.lower.names import NameTable
+from archc.lower.untyped import AfterError
 from archc.spec.model import COMMON_KEYS
 from archc.spec.report import DocPath, describe
 
@@ -78,7 +80,7 @@ def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPat
 
 def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPath, ctx: Ctx,
                inputs: list[Source], ident: str | None, anon: str, *, given: dict[str, Any] | None = None) -> Result:
-    layer = ctx.prefix + ident if ident else anon
+    layer = ctx.layer(ident, anon)
     if block in ctx.blocks:
         chain = " -> ".join([*ctx.blocks[ctx.blocks.index(block):], block])
         lowerer.report.error("E205", f"block '{block}' calls itself ({chain})", where, layer, key=True)
@@ -97,10 +99,12 @@ def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPat
     args = bind_args(lowerer, block, given, where, layer)
     if args is None:
         return None, None
-    values = {**lowerer.params, **args}
-    if inputs[0] is not None and lowerer.graph.node(inputs[0]).out_type is not None:
-        t = lowerer.graph.node(inputs[0]).out_type
-        values.update(in_channels=t.channels, in_shape=list(t.shape))
+    values: Mapping[str, Any] = {**lowerer.params, **args}
+    t = lowerer.graph.node(inputs[0]).out_type if inputs[0] is not None else None
+    if t is not None:
+        values = {**values, "in_channels": t.channels, "in_shape": list(t.shape)}
+    else:
+        values = AfterError(values)  # an `if:` in the body reading the input's shape stays quiet too
     # a block call is always a scope, like an nn.Sequential child: named by its id, else by its index
     inner = ctx.named(ident) if ident else ctx.at(anon)
     inner = replace(inner, table=NameTable(), values=values, blocks=(*ctx.blocks, block))

@@ -24,6 +24,7 @@ from archc import expr
 from archc.errors import Problem
 from archc.limits import Limits
 from archc.lower.blocks import _REQUIRED, declared_args
+from archc.lower.untyped import SHAPE_NAMES
 from archc.ops.registry import get_op
 from archc.spec.model import COMMON_KEYS, CONSTRUCTS, SpecHeader, StageSpec
 from archc.spec.report import DocPath, Reporter
@@ -38,7 +39,7 @@ STACK_FRAMES = 20_000
 constructs nested in blocks reach a few thousand frames within the default limits (Python 3.11 calls between Python
 functions do not grow the C stack)."""
 _UNKNOWN = object()
-_SHAPE_NAMES = ("in_channels", "in_shape")
+_SHAPE_NAMES = SHAPE_NAMES
 """Names lowering binds to the input's shape: unknown here, so never taken from params either."""
 
 
@@ -175,7 +176,7 @@ def stage_fits(lowerer: Lowerer, spec: StageSpec, values: Mapping[str, Any], cha
         first = counter.block(spec.block, {**spec.args, **spec.first}, chain)
         rest = counter.block(spec.block, dict(spec.args), chain) if spec.first else first
     else:
-        scope = {k: v for k, v in values.items() if k not in _SHAPE_NAMES}
+        scope = {k: values[k] for k in values if k not in _SHAPE_NAMES}
         first = rest = counter.steps(spec.body, scope, chain)
     copies = spec.repeat
     layers = first[0] + (copies - 1) * rest[0] if copies else 0

@@ -57,7 +57,7 @@ def merge_node(lowerer: Lowerer, op: str, params: Any, where: DocPath, ctx: Ctx,
 
 def residual(lowerer: Lowerer, model: type[ResidualSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
              inputs: list[Source], ident: str | None, anon: str) -> Result:
-    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.prefix + (ident or anon))
+    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.layer(ident, anon))
     if spec is None:
         return None, None
     x = inputs[0]
@@ -120,7 +120,7 @@ def _stride_between(size_in: int, size_out: int) -> int:
 
 def branches(lowerer: Lowerer, model: type[BranchesSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
              inputs: list[Source], ident: str | None, anon: str) -> Result:
-    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.prefix + (ident or anon))
+    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.layer(ident, anon))
     if spec is None:
         return None, None
     x = inputs[0]
@@ -152,7 +152,7 @@ def _single_step_path(lowerer: Lowerer, path: Any, where: DocPath, ctx: Ctx, x: 
     if kind is None:
         return None
     at = where + (kind,) if isinstance(path, dict) else where
-    if not lowerer.condition(common, at, ctx, ctx.prefix + (common.get("id") or name or anon)):
+    if not lowerer.condition(common, at, ctx, ctx.layer(common.get("id") or name, anon)):
         return x
     ident = common.get("id") or name
     if ident and ident in ctx.table.entries:
@@ -169,7 +169,7 @@ def _single_step_path(lowerer: Lowerer, path: Any, where: DocPath, ctx: Ctx, x: 
 
 def stage(lowerer: Lowerer, model: type[StageSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
           inputs: list[Source], ident: str | None, anon: str) -> Result:
-    layer = ctx.prefix + (ident or anon)
+    layer = ctx.layer(ident, anon)
     spec = parse(lowerer, model, body, where, ctx, inputs, layer)
     if spec is None:
         return None, None
@@ -227,7 +227,7 @@ def _taken(lowerer: Lowerer, path: str, where: DocPath, layer: str) -> bool:
 
 def group(lowerer: Lowerer, model: type[GroupSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
           inputs: list[Source], ident: str | None, anon: str) -> Result:
-    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.prefix + (ident or anon))
+    spec = parse(lowerer, model, body, where, ctx, inputs, ctx.layer(ident, anon))
     if spec is None:
         return None, None
     inner = enter(lowerer, ctx, ident, anon, "group", where, spec.label)

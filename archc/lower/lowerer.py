@@ -20,6 +20,7 @@ from archc.limits import Limits
 from archc.lower.budget import Counter, spend_step
 from archc.lower.names import Entry, NameTable
 from archc.lower.reserved import RESERVED_MODULE_NAMES
+from archc.lower.untyped import AfterError, UntypedInput
 from archc.ops.base import OpParams
 from archc.ops.registry import closest_ops, get_op
 from archc.passes.shapes import infer_node
@@ -47,6 +48,10 @@ class Ctx:
     """Params and block arguments visible to expressions."""
     blocks: tuple[str, ...] = ()
     """The chain of block calls being expanded (recursion guard)."""
+
+    def layer(self, ident: str | None, anon: str) -> str:
+        """The layer path of a step: its id in this scope, else its full anonymous path (which has the scope)."""
+        return self.prefix + ident if ident else anon
 
     def named(self, ident: str) -> Ctx:
         return self.at(self.prefix + ident)
@@ -138,7 +143,7 @@ class Lowerer:
             at = where + (i, kind) if isinstance(raw, dict) else where + (i,)
             ident = common.get("id")
             anon = f"{ctx.anon}{index}"
-            if not self.condition(common, at, ctx, ctx.prefix + ident if ident else anon):
+            if not self.condition(common, at, ctx, ctx.layer(ident, anon)):
                 if ident is not None and ident not in ctx.table.entries:
                     ctx.table.define(ident, Entry(None, excluded=True))
                 continue
@@ -221,17 +226,17 @@ class Lowerer:
             ref_where = where + ("from",) + ((j,) if isinstance(refs, list) else ())
             if not isinstance(ref, str):
                 self.report.error("E103", f"'from': expected a step name; found {describe(ref)}", ref_where,
-                                  ctx.prefix + (common.get("id") or layer))
+                                  ctx.layer(common.get("id"), layer))
                 sources.append(None)
                 continue
             entry = ctx.table.lookup(ref)
             if entry is not None and entry.excluded:
                 self.report.error("E201", f"'{ref}' is switched off by its `if:`, so it has no output to take",
-                                  ref_where, ctx.prefix + (common.get("id") or layer))
+                                  ref_where, ctx.layer(common.get("id"), layer))
                 sources.append(None)
                 continue
             if entry is None:
-                self.pending.append(PendingRef(ref, ctx.table, ref_where, ctx.prefix + (common.get("id") or layer),
+                self.pending.append(PendingRef(ref, ctx.table, ref_where, ctx.layer(common.get("id"), layer),
                                                len(self.graph)))
             sources.append(entry.node if entry else None)
         return sources
@@ -248,7 +253,7 @@ class Lowerer:
             return self.op_step(kind, body, where, ctx, inputs, ident or None, anon), None
         names = closest_ops(kind, [*self.header.blocks, *self.handlers])
         hint = f"; did you mean {' or '.join(repr(n) for n in names)}?" if names else "; see `archc ops`"
-        self.report.error("E104", f"unknown op or block '{kind}'{hint}", where, ctx.prefix + ident if ident else anon,
+        self.report.error("E104", f"unknown op or block '{kind}'{hint}", where, ctx.layer(ident, anon),
                           key=True)
         return None, None
 
@@ -262,7 +267,7 @@ class Lowerer:
                 ident: str | None, anon: str) -> Source:
         op = get_op(kind)
         assert op is not None  # checked by the caller
-        name = ctx.prefix + ident if ident else anon
+        name = ctx.layer(ident, anon)
         raw = {k: v for k, v in body.items() if k not in COMMON_KEYS}
         values = self.values_for(ctx, inputs)
         resolved = self.substitute_fields(raw, values, where, name)
@@ -273,11 +278,10 @@ class Lowerer:
 
     def values_for(self, ctx: Ctx, inputs: list[Source]) -> Mapping[str, Any]:
         """Expression scope for a step: params, block arguments, and its input's shape when known."""
-        if inputs and inputs[0] is not None:
-            t = self.graph.node(inputs[0]).out_type
-            if t is not None:
-                return ChainMap({"in_channels": t.channels, "in_shape": list(t.shape)}, ctx.values)
-        return ctx.values
+        t = self.graph.node(inputs[0]).out_type if inputs and inputs[0] is not None else None
+        if t is not None:
+            return ChainMap({"in_channels": t.channels, "in_shape": list(t.shape)}, ctx.values)
+        return AfterError(ctx.values) if inputs else ctx.values
 
     def add_node(self, name: str, op: str, params: OpParams | None, where: DocPath, ctx: Ctx, inputs: list[Source],
                  *, failed: bool = False) -> Source:
@@ -317,6 +321,8 @@ class Lowerer:
     def evaluate(self, value: Any, values: Mapping[str, Any], where: DocPath, layer: str = "") -> Any:
         try:
             return expr.substitute(value, values)
+        except UntypedInput:
+            return None
         except Problem as problem:
             self.report.error(problem.code, f"'{where[-1]}': {problem.message}", where, layer)
             return None
@@ -328,6 +334,8 @@ class Lowerer:
         for key, value in raw.items():
             try:
                 out[key] = expr.substitute(value, values)
+            except UntypedInput:
+                ok = False
             except Problem as problem:
                 self.report.error(problem.code, f"'{key}': {problem.message}", where + (key,), layer)
                 ok = False
