@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from archc.ops.registry import all_ops
-from archc.spec.model import CONSTRUCTS, ShortcutKind, ShortcutSpec, SpecHeader, StepCommon
+from archc.spec.model import CONSTRUCTS, ShortcutKind, ShortcutSpec, SpecHeader, StageSpec, StepCommon
 
 SCHEMA_ID = "https://archc.dev/schema/archc.schema.json"
 # what archc.expr evaluates: `$$`, `$name`, `${...}`
@@ -86,8 +86,8 @@ def _op_definitions(defs: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return refs, needs_params
 
 
-def _step_family(defs: dict[str, Any], ops: dict[str, str], needs_params: list[str], *, calls: bool) -> str:
-    """Define a step and a step list in which block calls are allowed or not; returns the step's definition name."""
+def _step_family(defs: dict[str, Any], ops: dict[str, str], needs_params: list[str], *, calls: bool) -> None:
+    """Define a step and a step list in which block calls are allowed (`Step`, `Steps`) or not (`OpStep`, ...)."""
     step, steps = ("Step", "Steps") if calls else ("OpStep", "OpSteps")
     step_ref, steps_ref = {"$ref": f"#/definitions/{step}"}, {"$ref": f"#/definitions/{steps}"}
     named: dict[str, Any] = {name: {"$ref": f"#/definitions/{ref}"} for name, ref in ops.items()}
@@ -110,7 +110,6 @@ def _step_family(defs: dict[str, Any], ops: dict[str, str], needs_params: list[s
         mapping["additionalProperties"] = False
     defs[step] = {"anyOf": [bare, mapping]}
     defs[steps] = {"type": "array", "minItems": 1, "items": step_ref, "description": "Steps, in order."}
-    return step
 
 
 def _construct(model: type[StepCommon], defs: dict[str, Any], step: dict[str, str], steps: dict[str, str], *,
@@ -137,7 +136,7 @@ def _construct(model: type[StepCommon], defs: dict[str, Any], step: dict[str, st
         kinds = _or_expression(TypeAdapter(ShortcutKind).json_schema())
         props["shortcut"] = {"description": props["shortcut"].get("description", ""),
                              "anyOf": [*kinds["anyOf"], shortcut_spec, steps]}
-    if "block" in props:  # a stage: repeats exactly one of a block and a body
+    if model is StageSpec:  # repeats exactly one of a block and a body
         props["block"] = {**props["block"], "not": {"enum": reserved_names()}} if calls else \
             {"type": "null", "description": "A spec without `blocks:` has no block to repeat."}
         given = {field: {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
