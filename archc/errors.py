@@ -2,7 +2,8 @@
 
 Every mistake in a user's spec becomes a :class:`Diagnostic` carrying the file, line, column, an error code from
 :mod:`archc.error_codes`, the layer path and a message that says what was expected and what was found. The CLI prints
-diagnostics as ``file:line:col: CODE: layer.path: message`` and maps error classes to exit codes.
+diagnostics as ``file:line:col: CODE: layer.path: message`` (tools parse that line) and, when the diagnostic knows
+them, the source line with a caret and a hint on indented lines after it; it maps error classes to exit codes.
 """
 
 from __future__ import annotations
@@ -31,25 +32,84 @@ def one_line(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
+SNIPPET_WIDTH = 100
+"""Most characters of a source line shown under a diagnostic; longer lines are cut around the caret."""
+
+
+@dataclass(frozen=True)
+class SourceNote:
+    """A place in the source shown under a diagnostic: its line's text, a caret at ``pos`` and a short label."""
+
+    pos: Pos
+    line_text: str
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", one_line(self.label))
+
+    def to_json(self) -> dict[str, object]:
+        return {"line": self.pos.line, "col": self.pos.col, "source_line": self.line_text, "label": self.label}
+
+
+def _shown(text: str) -> str:
+    """A source fragment as printed: tabs as four spaces, unprintable characters escaped (one line, caret aligned)."""
+    return "".join("    " if ch == "\t" else one_line(ch) for ch in text)
+
+
+def _snippet(note: SourceNote, number_width: int) -> list[str]:
+    """``  4 | text`` and a caret line under ``note.pos.col``; both start with a space so they never parse as a
+    ``file:line:col:`` diagnostic."""
+    start = max(0, min(note.pos.col - 1, len(note.line_text)) - SNIPPET_WIDTH // 2)
+    text = note.line_text[start:start + SNIPPET_WIDTH]
+    prefix = "..." if start else ""
+    suffix = "..." if start + SNIPPET_WIDTH < len(note.line_text) else ""
+    caret_at = len(prefix) + len(_shown(text[: note.pos.col - 1 - start]))
+    gutter = " " * number_width
+    caret = f"{' ' * caret_at}^ {note.label}".rstrip()
+    return [f" {note.pos.line:>{number_width}} | {prefix}{_shown(text)}{suffix}".rstrip(), f" {gutter} | {caret}"]
+
+
 @dataclass(frozen=True)
 class Diagnostic:
-    """One user-facing error, already located in the source."""
+    """One user-facing error, already located in the source.
+
+    ``source_line`` (the text of line ``pos.line``), ``notes`` (other places, such as where an unclosed bracket
+    opened) and ``hint`` (what to change) are optional: :meth:`render` shows them under the one-line form.
+    """
 
     code: str
     message: str
     file: str = "<spec>"
     pos: Pos = field(default_factory=Pos)
     path: str = ""
+    hint: str = ""
+    source_line: str | None = None
+    notes: tuple[SourceNote, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", one_line(self.message))
         object.__setattr__(self, "path", one_line(self.path))
         object.__setattr__(self, "file", one_line(self.file))  # a file name may hold a line break too
+        object.__setattr__(self, "hint", one_line(self.hint))
 
     def format(self) -> str:
         where = f"{self.file}:{self.pos.line}:{self.pos.col}"
         layer = f"{self.path}: " if self.path else ""
         return f"{where}: {self.code}: {layer}{self.message}"
+
+    def render(self) -> str:
+        """The one-line form, then the source lines (in line order) with carets and the hint, each line indented."""
+        places = [*self.notes]
+        if self.source_line is not None:
+            places.append(SourceNote(self.pos, self.source_line))
+        places.sort(key=lambda note: note.pos)
+        width = len(str(max((note.pos.line for note in places), default=0)))
+        lines = [self.format()]
+        for note in places:
+            lines += _snippet(note, width)
+        if self.hint:
+            lines.append(f" {' ' * width} = hint: {self.hint}")
+        return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -59,6 +119,9 @@ class Diagnostic:
             "code": self.code,
             "path": self.path,
             "message": self.message,
+            "hint": self.hint,
+            "source_line": self.source_line,
+            "notes": [note.to_json() for note in self.notes],
         }
 
 

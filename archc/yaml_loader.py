@@ -28,6 +28,7 @@ import yaml
 
 from archc.errors import Diagnostic, Pos, Problem, SpecError, UsageError
 from archc.limits import DEFAULT_LIMITS, Limits
+from archc.yaml_hints import syntax_hint
 
 YamlPath = tuple[str | int, ...]
 
@@ -225,11 +226,15 @@ def _yaml_error(exc: yaml.YAMLError, source: str, file: str, loader: type) -> Sp
         return SpecError([Diagnostic("E001", f"invalid YAML: {exc}", file, Pos(1, 1))])
     mark = exc.problem_mark or exc.context_mark
     message = exc.problem or exc.context or "invalid YAML"
+    ctx = _inside(source, _mark_pos(exc.context_mark)) if exc.context_mark else None
     if exc.problem and exc.context:  # e.g. "did not find expected key (while parsing a block mapping at line 1, ...)"
-        ctx = _inside(source, _mark_pos(exc.context_mark)) if exc.context_mark else None
         where = f" at line {ctx.line}, column {ctx.col}" if ctx else ""
         message = f"{exc.problem} ({exc.context}{where})"
-    return SpecError([Diagnostic("E001", message, file, _inside(source, _mark_pos(mark)) if mark else Pos(1, 1))])
+    pos = _inside(source, _mark_pos(mark)) if mark else Pos(1, 1)
+    lines = LINE_BREAK.split(source)
+    hint = syntax_hint(lines, pos, ctx)
+    return SpecError([Diagnostic("E001", message, file, pos, hint=hint.text if hint else "",
+                                 source_line=lines[pos.line - 1], notes=hint.notes if hint else ())])
 
 
 def _inside(source: str, pos: Pos) -> Pos:

@@ -23,6 +23,8 @@ CASES = sorted(p.stem for p in (ROOT / GOLDEN).glob("*.yaml"))
 FIRST_LINE = re.compile(r"^\S+:\d+:\d+: E\d{3}: ")
 DIAGNOSTIC = re.compile(r"^(?P<file>\S+):(?P<line>\d+):(?P<col>\d+): (?P<code>E\d{3}): ")
 COUNT = re.compile(r"^(\d+) errors?$")
+CONTINUATION = re.compile(r"^ +(\d+ \||\||= hint: )")
+"""A line shown under a diagnostic: source (`  4 | text`), a caret (`    |   ^`) or a hint (`    = hint: ...`)."""
 
 
 def extra_args(spec: Path) -> list[str]:
@@ -65,13 +67,15 @@ def test_golden(name: str, update_golden: bool) -> None:
 
 @pytest.mark.parametrize("name", CASES)
 def test_diagnostic_format(name: str) -> None:
-    """The contract: located `file:line:col: CODE: ...` lines, a count, exit 1, no traceback."""
+    """The contract: located `file:line:col: CODE: ...` lines, each followed by any indented source or hint lines,
+    a count, exit 1, no traceback."""
     stderr, code = run_check(name)
     lines = stderr.splitlines()
     assert code == 1
     assert "Traceback" not in stderr
     assert FIRST_LINE.match(lines[0]), lines[0]
-    *diagnostics, last = lines
+    *shown, last = lines
+    diagnostics = [line for line in shown if not CONTINUATION.match(line)]
     count = COUNT.match(last)
     assert count is not None, last
     assert int(count.group(1)) == len(diagnostics) >= 1

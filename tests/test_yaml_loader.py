@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archc import yaml_loader
-from archc.errors import Pos, SpecError, UsageError
+from archc.errors import Diagnostic, Pos, SourceNote, SpecError, UsageError
 from archc.limits import Limits
 from archc.yaml_loader import LoadedDoc, load_yaml_file, load_yaml_text
 
@@ -148,6 +148,84 @@ def test_e001_syntax_error(any_loader: str) -> None:
     assert line.startswith("s.yaml:2:1: E001: ") and "(while parsing a flow sequence at line 1, column 7)" in line
     (line,) = errors("a: b: c\n")
     assert line.startswith("s.yaml:1:5: E001: mapping values are not allowed")
+
+
+SYNTAX_HINTS = [
+    ("body:\n\t- relu\n", (2, 1), "this line is indented with a tab; YAML allows only spaces for indentation", []),
+    ("conv:\n  out: 8\n\tk: 3\n", (3, 1), "this line is indented with a tab; YAML allows only spaces for indentation",
+     []),
+    ("conv: {out: ${width * 2}, k: 3}\n", (1, 14),
+     "an expression inside a flow mapping {...} must be quoted: write '${width * 2}'", []),
+    ("from: [a, ${n['x']}]\n", (1, 12),
+     "an expression inside a flow sequence [...] must be quoted: write \"${n['x']}\"", []),
+    ("conv:\n  out:8\n  k: 3\n", (3, 4),
+     "put a space after ':' on line 2 (out: 8); without it YAML reads out:8 as one string",
+     [(2, 6, "no space after ':'")]),
+    ("body: [conv, relu\nname: x\n", (2, 5), "close the '[' opened at line 1, column 7 with ']'",
+     [(1, 7, "this '[' is never closed")]),
+    ("a: {b: [1, 2], c: 3\n", (2, 1), "close the '{' opened at line 1, column 4 with '}'",
+     [(1, 4, "this '{' is never closed")]),
+    ("name: 'it''s\nbody: []\n", (3, 1), "close the string opened at line 1, column 7 with '",
+     [(1, 7, "this string is never closed")]),
+    ("body:\n    - relu\n  - relu\n", (3, 3),
+     "align this '-' with the item on line 2 (column 5): every item of a list starts in the same column",
+     [(2, 5, "the item above")]),
+    ("a: b: c\n", (1, 5), "quote a value that contains ': ' (a: 'b: c'); a nested mapping starts on its own, more "
+     "indented line", []),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "hint", "notes"), SYNTAX_HINTS)
+def test_e001_hints_name_the_mistake_whichever_parser(any_loader: str, text: str, where: tuple[int, int], hint: str,
+                                                      notes: list[tuple[int, int, str]]) -> None:
+    with pytest.raises(SpecError) as info:
+        load_yaml_text(text, "s.yaml")
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.pos, diag.hint) == ("E001", Pos(*where), hint)
+    assert diag.source_line == re.split("\n", text)[where[0] - 1]
+    assert [(n.pos.line, n.pos.col, n.label) for n in diag.notes] == notes
+    assert diag.to_json()["hint"] == hint
+
+
+def test_e001_without_a_recognised_mistake_has_no_hint() -> None:
+    with pytest.raises(SpecError) as info:
+        load_yaml_text("a: {b: 1\n c: 2}\n", "s.yaml")  # closed later: a missing comma, not an unclosed bracket
+    (diag,) = info.value.diagnostics
+    assert (diag.pos, diag.hint, diag.notes) == (Pos(2, 3), "", ())
+    assert diag.render().splitlines()[1:] == [" 2 |  c: 2}", "   |   ^"]
+
+
+def test_e001_render_and_json_of_an_unclosed_bracket() -> None:
+    with pytest.raises(SpecError) as info:
+        load_yaml_text("name: n\nbody: [conv, relu\n", "s.yaml")
+    (diag,) = info.value.diagnostics
+    assert diag.render() == "\n".join([
+        "s.yaml:3:1: E001: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 7)",
+        " 2 | body: [conv, relu",
+        "   |       ^ this '[' is never closed",
+        " 3 |",
+        "   | ^",
+        "   = hint: close the '[' opened at line 2, column 7 with ']'",
+    ])
+    assert diag.to_json() == {
+        "file": "s.yaml", "line": 3, "col": 1, "code": "E001", "path": "",
+        "message": "did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 7)",
+        "hint": "close the '[' opened at line 2, column 7 with ']'", "source_line": "",
+        "notes": [{"line": 2, "col": 7, "source_line": "body: [conv, relu", "label": "this '[' is never closed"}],
+    }
+
+
+def test_render_aligns_the_caret_under_tabs_and_escapes_and_cuts_long_lines() -> None:
+    tabbed = Diagnostic("E001", "m", "f", Pos(1, 4), source_line="\ta\u200bb: c")
+    assert tabbed.render().splitlines()[1:] == [" 1 |     a\\u200bb: c", "   | " + " " * 11 + "^"]
+    long = Diagnostic("E001", "m", "f", Pos(1, 151), source_line="x" * 150 + "y" + "z" * 149)
+    shown = "..." + "x" * 50 + "y" + "z" * 49 + "..."
+    assert long.render().splitlines()[1:] == [f" 1 | {shown}", "   | " + " " * 53 + "^"]
+    note = SourceNote(Pos(9, 2), "[a", "opened here")
+    wide = Diagnostic("E001", "m", "f", Pos(10, 1), hint="close it", source_line="", notes=(note,))
+    assert wide.render().splitlines()[1:] == ["  9 | [a", "    |  ^ opened here", " 10 |", "    | ^",
+                                              "    = hint: close it"]
+    assert Diagnostic("E101", "m", "f", Pos(2, 3)).render() == "f:2:3: E101: m"
 
 
 def test_e001_multiple_documents_and_undefined_alias() -> None:

@@ -62,8 +62,8 @@ def run_guarded(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except SpecError as exc:
-        for d in exc.diagnostics:
-            print(d.format(), file=sys.stderr)
+        for d in exc.diagnostics:  # `file:line:col: CODE: ...`, then any source lines and hint, indented
+            print(d.render(), file=sys.stderr)
         n = len(exc.diagnostics)
         print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
