@@ -132,6 +132,9 @@ def onnx_artifact(compiled: Compiled, *, weights_path: str | os.PathLike[str] | 
     Weights: ``module``'s, else a ``weights_path`` state_dict file's, else a fresh module's drawn from
     :data:`WEIGHT_SEED`. Raises :class:`archc.emit.onnx_verify.VerificationError` when the two disagree.
     """
+    from archc.passes.resources import check_resources
+
+    check_resources(compiled, verify=verify, dynamic=dynamic)  # the whole export's budget, before torch or onnx load
     from archc.emit.onnx_export import check_opset, export_onnx, load_weights, parse_dynamic
     from archc.emit.onnx_verify import check_model, verify_model
 
@@ -188,6 +191,9 @@ def build_artifacts(spec: str | os.PathLike[str], *, params: Mapping[str, Any] |
         "summary.json": (json.dumps(summary_json(compiled), indent=1) + "\n").encode(),
     }
     announce("generating PyTorch")
+    from archc.passes.resources import check_resources
+
+    check_resources(compiled, verify=verify)  # module, export and verification, before torch or onnx load
     from archc.emit.torch_module import load_source
     from archc.emit.torch_source import default_class_name, torch_source
 

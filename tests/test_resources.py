@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.testing import CliRunner, Result
 
 from archc.cli.app import OUT_OF_MEMORY, run_guarded
+from archc.cli.main import app
 from archc.compiler import compile_file, compile_text
 from archc.errors import SpecError
 from archc.limits import DEFAULT_LIMITS
@@ -156,3 +158,44 @@ def test_embedding_inputs_are_drawn_inside_the_vocabulary() -> None:
     module = build_module(compiled).eval()
     report = verify_model(export_onnx(compiled, module.state_dict()).SerializeToString(), compiled, module)
     assert report.ok and [d.case for d in report.diffs] == ["batch 1"] * 2 + ["batch 2"] * 2
+
+
+# --- the command line -------------------------------------------------------------------------------------------------
+def _cli(tmp_path: Path, text: str, *args: str) -> Result:
+    """Run ``archc ARGS`` with SPEC standing for a file holding ``text``."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    return CliRunner().invoke(app, [str(spec) if arg == "SPEC" else arg for arg in args])
+
+
+@pytest.mark.parametrize("command", [("build", "SPEC", "-o", "out"),
+                                     ("export", "onnx", "SPEC", "-o", "out.onnx", "--verify")])
+def test_the_commands_refuse_a_huge_input_before_allocating(tmp_path: Path, command: tuple[str, ...],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
+    result = _cli(tmp_path, HUGE_INPUT, *command)
+    assert time.perf_counter() - start < 1.0
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"{tmp_path / 'spec.yaml'}:2:10: E502: x: exporting to ONNX and verifying it "
+                                    "needs about 111.8 GiB")
+    assert result.stderr.endswith("\n1 error\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+
+
+def test_the_limit_is_set_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _cli(tmp_path, SMALL, "export", "onnx", "SPEC", "-o", "out.onnx", "--limit", "max_build_bytes=1000")
+    assert result.exit_code == 1
+    assert "E502: 0: exporting to ONNX needs about 6.9 KiB (weights 1.2 KiB x 6 copies), more than the 1000 bytes " \
+           "allowed (limit max_build_bytes)" in result.stderr
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_export_verifies_embedding_inputs_inside_the_vocabulary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    pytest.importorskip("onnxruntime")
+    monkeypatch.chdir(tmp_path)
+    result = _cli(tmp_path, EMBEDDING, "export", "onnx", "SPEC", "-o", "out.onnx", "--verify")
+    assert result.exit_code == 0, result.output
+    assert "matches PyTorch (batch 1, batch 2)" in result.stdout
