@@ -206,3 +206,38 @@ body:
         "d.yaml:17:11: E304: features.0: kernel 99 does not fit: expected at most the padded input size 16 (16 + "
         "padding 0+0), found 99 (input: [8, 16, 16] from input 'x')",
         "d.yaml:20:23: E403: features.3: 'out': unknown name 'widht' (known names: none)"]
+
+
+GROUPED = """
+name: t
+inputs: {x: [8, 16, 16]}
+body:
+  - conv: {id: stem, out: 8, k: 1}
+  - group:
+      id: g
+      body:
+        - relu
+        - conv: {out: 8, k: 1}
+        - add: {from: [REF, stem]}
+"""
+
+
+def _unknown_reference_message(ref: str) -> str:
+    with pytest.raises(SpecError) as info:
+        compile_text(GROUPED.replace("REF", ref), "t.yaml")
+    (d,) = info.value.diagnostics
+    return d.format()
+
+
+def test_unknown_reference_hint_leaves_out_the_enclosing_group_and_names_unnamed_steps() -> None:
+    """A step cannot take its input from the group it is in, so `g` is not offered; the unnamed steps above it are
+    what the user most likely meant, and they need an id."""
+    assert _unknown_reference_message("zzz") == (
+        "t.yaml:11:24: E201: g.2: unknown reference 'zzz'; visible here: x, stem; steps without an `id` cannot be "
+        "referenced (g.0, g.1): give the one you mean an `id`")
+
+
+def test_referencing_an_unnamed_step_by_its_index_says_it_needs_an_id() -> None:
+    assert _unknown_reference_message("'1'") == (
+        "t.yaml:11:24: E201: g.2: unknown reference '1'; '1' is a step without an `id`, and only ids can be "
+        "referenced: give that step an `id`")

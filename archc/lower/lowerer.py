@@ -161,6 +161,8 @@ class Lowerer:
             current, inner = self.lower_step(kind, body, common, at, ctx, current, ident, anon)
             if ident is not None:
                 self.define(ctx, ident, current, at, inner)
+            else:
+                ctx.table.unnamed.append((anon, self.report.doc.pos(at, key=True).line))
         return current
 
     def lower_step(self, kind: str, body: dict[str, Any], common: dict[str, Any], where: DocPath, ctx: Ctx,

@@ -22,6 +22,8 @@ class Entry:
 class NameTable:
     parent: NameTable | None = None
     entries: dict[str, Entry] = field(default_factory=dict)
+    unnamed: list[tuple[str, int]] = field(default_factory=list)
+    """Steps of this scope without an `id` (their layer path, and line): not referable, but worth a hint."""
 
     def child(self) -> NameTable:
         return NameTable(parent=self)
@@ -49,15 +51,28 @@ class NameTable:
             entry = entry.inner.entries.get(part)
         return entry
 
-    def visible(self, before_line: int | None = None) -> list[str]:
-        """Names in this scope and the enclosing ones; with ``before_line``, only those defined above that line."""
-        names: list[str] = []
+    def chain(self) -> list[NameTable]:
+        """This table and the enclosing ones, innermost first."""
+        tables: list[NameTable] = []
         table: NameTable | None = self
         while table is not None:
-            names.extend(name for name, entry in table.entries.items()
-                         if before_line is None or entry.line < before_line)
+            tables.append(table)
             table = table.parent
-        return names
+        return tables
+
+    def visible(self, before_line: int | None = None) -> list[str]:
+        """Names in this scope and the enclosing ones; with ``before_line``, only those defined above that line.
+        The constructs enclosing this scope are left out: a step cannot take its input from its own group."""
+        tables = self.chain()
+        enclosing = {id(t) for t in tables}
+        return [name for table in tables for name, entry in table.entries.items()
+                if (before_line is None or entry.line < before_line)
+                and (entry.inner is None or id(entry.inner) not in enclosing)]
+
+    def unnamed_before(self, before_line: int | None = None) -> list[str]:
+        """Paths of the steps without an `id` a step on ``before_line`` could otherwise take its input from."""
+        return [name for table in self.chain() for name, line in table.unnamed
+                if before_line is None or line < before_line]
 
     def suggest(self, ref: str, before_line: int | None = None) -> str:
         """A hint for an unknown ``ref``: close names, else the names a step on ``before_line`` can take."""
@@ -66,12 +81,17 @@ class NameTable:
         if entry is not None:
             return _suggest_inside(head, entry, rest)
         names = self.visible(before_line)
+        unnamed = self.unnamed_before(before_line)
+        if any(ref == path or path.endswith("." + ref) for path in unnamed):
+            return f"; '{ref}' is a step without an `id`, and only ids can be referenced: give that step an `id`"
         close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
         if close:
             return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
-        if names and len(names) <= 12:
-            return "; visible here: " + ", ".join(names)
-        return ""
+        hint = "; visible here: " + ", ".join(names) if names and len(names) <= 12 else ""
+        if unnamed:
+            steps = ", ".join(unnamed) if len(unnamed) <= 6 else f"{', '.join(unnamed[:6])}, ..."
+            hint += f"; steps without an `id` cannot be referenced ({steps}): give the one you mean an `id`"
+        return hint
 
 
 def _suggest_inside(known: str, entry: Entry, rest: list[str]) -> str:
