@@ -48,7 +48,7 @@ quiet() {
     fi
 }
 
-# Graphviz's `dot` renders diagrams; the Python `graphviz` package only calls it.
+# Graphviz's `dot` renders diagrams; archc runs it itself (Debian's graphviz package).
 if ! command -v dot >/dev/null 2>&1; then
     sudo_cmd=()
     if [[ "$(id -u)" -ne 0 ]]; then
