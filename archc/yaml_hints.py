@@ -17,6 +17,7 @@ _CLOSERS = {"[": "]", "{": "}"}
 _FLOW_NAMES = {"[": "flow sequence [...]", "{": "flow mapping {...}"}
 _KEY_WITHOUT_SPACE = re.compile(r"(?P<indent> *)(?:- +)?(?P<key>[A-Za-z_][\w.-]*):(?P<value>[^\s:/]\S*)")
 _LIST_ITEM = re.compile(r"(?P<indent> *)-(?: |$)")
+_DASH_WITHOUT_SPACE = re.compile(r" *(?=-[^\s-])")
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,20 @@ def _misaligned_item(at: _At) -> SyntaxHint | None:
     return None
 
 
+def _dash_without_space(at: _At) -> SyntaxHint | None:
+    """``-y: 2`` among list items: without a space after it, ``-`` does not start an item (the parser stops at it or
+    after the scalar it begins)."""
+    for pos in (at.pos, at.opened):
+        line = at.line(pos.line) if pos else ""
+        dash = _DASH_WITHOUT_SPACE.match(line)
+        if pos and dash is not None and pos.col == dash.end() + 1:
+            item = line[dash.end() + 1:].rstrip()
+            note = SourceNote(pos, line, "no space after '-'") if pos is not at.pos else None
+            return SyntaxHint(f"put a space after '-' to start a list item (- {item}); without it YAML reads "
+                              f"-{item} as text", (note,) if note else ())
+    return None
+
+
 _RULES: tuple[Callable[[_At], SyntaxHint | None], ...] = (
-    _tab, _unquoted_expression, _unclosed, _missing_space, _colon_in_value, _misaligned_item,
+    _tab, _unquoted_expression, _unclosed, _missing_space, _colon_in_value, _misaligned_item, _dash_without_space,
 )

@@ -172,6 +172,10 @@ SYNTAX_HINTS = [
      [(2, 5, "the item above")]),
     ("a: b: c\n", (1, 5), "quote a value that contains ': ' (a: 'b: c'); a nested mapping starts on its own, more "
      "indented line", []),
+    ("b:\n  - x\n  -y: 2\n", (3, 3), "put a space after '-' to start a list item (- y: 2); without it YAML reads "
+     "-y: 2 as text", []),
+    ("b:\n  - x\n  -y\n", (4, 1), "put a space after '-' to start a list item (- y); without it YAML reads -y as text",
+     [(3, 3, "no space after '-'")]),
 ]
 
 
