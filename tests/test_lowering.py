@@ -241,3 +241,21 @@ def test_referencing_an_unnamed_step_by_its_index_says_it_needs_an_id() -> None:
     assert _unknown_reference_message("'1'") == (
         "t.yaml:11:24: E201: g.2: unknown reference '1'; '1' is a step without an `id`, and only ids can be "
         "referenced: give that step an `id`")
+
+
+def test_residual_that_changes_the_shape_says_projection_is_the_fix() -> None:
+    text = """
+name: r
+inputs: {x: [8, 16, 16]}
+body:
+  - residual: {id: res, body: [{conv: {out: 16, k: 3, s: 2, p: 1}}]}
+  - residual: {body: [global_avgpool]}
+"""
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "r.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        "r.yaml:5:5: E301: res: the residual's body turns [8, 16, 16] into [16, 8, 8], and the identity shortcut "
+        "cannot be added to that; write `shortcut: projection` (a 1x1 convolution and batch norm where the shapes "
+        "differ)"]
+    fixed = compile_text(text.replace("p: 1}}]}", "p: 1}}], shortcut: projection}"))
+    assert fixed.graph.node("res").out_type.shape == (16, 8, 8)  # and the broadcast residual after it is accepted

@@ -107,7 +107,9 @@ def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPat
         values = AfterError(values)  # an `if:` in the body reading the input's shape stays quiet too
     # a block call is always a scope, like an nn.Sequential child: named by its id, else by its index
     inner = ctx.named(ident) if ident else ctx.at(anon)
-    inner = replace(inner, table=NameTable(), values=values, blocks=(*ctx.blocks, block))
-    lowerer.graph.add_scope(Scope(inner.scope, "block", block, lowerer.report.doc.pos(where, key=True)))
+    pos = lowerer.report.doc.pos(where, key=True)
+    inner = replace(inner, table=NameTable(), values=values, blocks=(*ctx.blocks, block),
+                    call_lines=(*ctx.call_lines, pos.line))
+    lowerer.graph.add_scope(Scope(inner.scope, "block", block, pos))
     out = lowerer.steps(lowerer.header.blocks[block].body, ("blocks", block, "body"), inner, inputs[0])
     return out, inner.table

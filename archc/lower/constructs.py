@@ -66,6 +66,8 @@ def residual(lowerer: Lowerer, model: type[ResidualSpec], body: dict[str, Any], 
     shortcut = _shortcut(lowerer, spec, where + ("shortcut",), inner, x, y)
     if shortcut is _NO_MERGE:
         return y, inner.table if ident else None
+    if spec.merge == "add" and not _identity_fits(lowerer, spec, where, ctx, x, y, ident, anon):
+        return None, None
     if spec.merge == "add":
         out = merge_node(lowerer, "add", None, where, ctx, inner, ident, anon, [y, shortcut])
     else:
@@ -74,6 +76,25 @@ def residual(lowerer: Lowerer, model: type[ResidualSpec], body: dict[str, Any], 
 
 
 _NO_MERGE = "<none>"
+
+
+def _identity_fits(lowerer: Lowerer, spec: ResidualSpec, where: DocPath, ctx: Ctx, x: Source, y: Source,
+                   ident: str | None, anon: str) -> bool:
+    """False (after reporting) when the body changes the shape but the shortcut is the identity: the fix is a
+    projection shortcut, which the generic shape mismatch of `add` would not say."""
+    kind = spec.shortcut if isinstance(spec.shortcut, str) else (
+        spec.shortcut.kind if isinstance(spec.shortcut, ShortcutSpec) and spec.shortcut.body is None else None)
+    if kind != "identity" or x is None or y is None:
+        return True
+    tx, ty = lowerer.graph.node(x).out_type, lowerer.graph.node(y).out_type
+    if tx is None or ty is None or (tx.rank == ty.rank and all(a == b or 1 in (a, b)
+                                                                for a, b in zip(tx.shape, ty.shape))):
+        return True  # equal, or broadcast as `add` allows
+    site = f", in block '{ctx.blocks[-1]}' called on line {ctx.call_lines[-1]}" if ctx.blocks else ""
+    lowerer.report.error("E301", f"the residual's body turns {tx} into {ty}, and the identity shortcut cannot be "
+                                 f"added to that; write `shortcut: projection` (a 1x1 convolution and batch norm where "
+                                 f"the shapes differ){site}", where, ctx.layer(ident, anon), key=True)
+    return False
 
 
 def _shortcut(lowerer: Lowerer, spec: ResidualSpec, where: DocPath, ctx: Ctx, x: Source, y: Source) -> Source:

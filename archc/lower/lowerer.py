@@ -48,6 +48,8 @@ class Ctx:
     """Params and block arguments visible to expressions."""
     blocks: tuple[str, ...] = ()
     """The chain of block calls being expanded (recursion guard)."""
+    call_lines: tuple[int, ...] = ()
+    """The line of each of those calls, for naming the call site of an error inside a block."""
 
     def layer(self, ident: str | None, anon: str) -> str:
         """The layer path of a step: its id in this scope, else its full anonymous path (which has the scope)."""
