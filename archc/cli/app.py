@@ -18,6 +18,7 @@ import typer
 from archc import __version__
 from archc.cli.help_pages import HelpTyper
 from archc.errors import EXIT_INTERNAL, EXIT_USAGE, ArchcError, SpecError, UsageError
+from archc.extras import missing_extra
 from archc.limits import DEFAULT_LIMITS, Limits
 
 if os.environ.get("NO_COLOR"):  # https://no-color.org: Rich drops colours but keeps bold and dim unless told this
@@ -79,6 +80,10 @@ def run_guarded(fn: Callable[[], T]) -> T:
         print(OUT_OF_MEMORY, file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     except Exception as exc:
+        refusal = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if refusal is not None:  # torch, onnx or onnxruntime missing: the install lacks the emit extra
+            print(f"archc: error: {refusal}", file=sys.stderr)
+            raise typer.Exit(refusal.exit_code) from None
         if os.environ.get("ARCHC_DEBUG"):
             traceback.print_exc()
         print(f"archc: internal error: {type(exc).__name__}: {exc} (a bug in archc; rerun with ARCHC_DEBUG=1 and "

@@ -8,15 +8,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import onnx
-
 from archc.compiler import Compiled
 from archc.emit.shape_probe import other_size
 from archc.errors import ArchcError
+from archc.extras import emit_extra
 from archc.ir.graph import Graph
 from archc.ir.types import TensorType
 from archc.passes.resources import check_resources
+
+with emit_extra():
+    import numpy as np
+    import onnx
 
 RTOL = 1e-4
 """Largest accepted difference, relative to the largest magnitude of the PyTorch output."""
@@ -30,7 +32,11 @@ class VerificationError(ArchcError):
 
 # --- structure and shapes ---------------------------------------------------------------------------------------------
 def check_model(model: onnx.ModelProto) -> None:
-    """onnx's full checker, then strict shape inference with archc's declared shapes removed, compared against them."""
+    """onnx's full checker, then strict shape inference with archc's declared shapes removed, compared against them;
+    both on a weightless copy (:func:`archc.emit.onnx_builder.weightless`), which they serialise and parse cheaply."""
+    from archc.emit.onnx_builder import weightless
+
+    model = weightless(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.shape_inference.InferenceError as exc:
@@ -185,7 +191,8 @@ def cases(compiled: Compiled, dynamic: str) -> list[tuple[str, dict[str, TensorT
 
 
 def run_torch(module: Any, compiled: Compiled, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    import torch
+    with emit_extra():
+        import torch
 
     with torch.no_grad():
         result = module(*[torch.from_numpy(feeds[name]) for name in compiled.graph.inputs])
@@ -197,7 +204,8 @@ def run_torch(module: Any, compiled: Compiled, feeds: dict[str, np.ndarray]) -> 
 
 
 def session(model_bytes: bytes) -> Any:
-    import onnxruntime as ort
+    with emit_extra():
+        import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

@@ -18,12 +18,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from archc.compiler import Compiled, compile_file
 from archc.emit.torch_source import default_class_name, torch_source
+from archc.extras import emit_extra
 from archc.io import write_atomic
 from archc.passes.resources import check_resources
+
+with emit_extra():
+    from torch import nn
 
 
 def build_module(spec: str | os.PathLike[str] | Compiled, /, **params: Any) -> nn.Module:
