@@ -6,9 +6,9 @@ scan before composing (the composers recurse natively and crash on deep input); 
 before converting (billion laughs, cycles). Then every unique node is checked once (tags, keys, duplicates, merge keys;
 all errors collected) and the graph is converted iteratively, recording the position of every value and key.
 
-Plain scalars are resolved with the YAML 1.2 core schema (``no``/``on`` stay strings, ``010`` is 10). Mapping keys must
-be strings; the one exception is a plain integer key such as ``0:``, kept as its original text because layer names may
-be digits. Every user problem raises :class:`SpecError`; unreadable files raise :class:`UsageError`.
+Plain scalars are resolved with the YAML 1.2 core schema (:mod:`archc.yaml_scalars`). Mapping keys must be strings;
+the one exception is a plain integer key such as ``0:``, kept as its original text because layer names may be digits.
+Every user problem raises :class:`SpecError`; unreadable files raise :class:`UsageError`.
 """
 
 from __future__ import annotations
@@ -29,26 +29,18 @@ import yaml
 from archc.errors import Diagnostic, Pos, Problem, SpecError, UsageError
 from archc.limits import DEFAULT_LIMITS, Limits
 from archc.yaml_hints import syntax_hint
+from archc.yaml_scalars import CORE, MERGE_REFUSED, resolve_plain, resolve_tagged, tag_name
 
 YamlPath = tuple[str | int, ...]
 
-CORE = "tag:yaml.org,2002:"
 IMPLICIT = "tag:archc,2024:implicit"
 """Tag our resolver gives untagged plain scalars, so explicit tags such as ``!!str 12`` stay distinguishable."""
-MAX_INT_DIGITS = 30
 HARD_MAX_DEPTH = 5_000
 """Depth cap applied whatever the limits say: both composers recurse, the C one on the C stack (crash near 30,000)."""
 
 LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 """Line breaks as PyYAML and libyaml count them (YAML 1.1): positions we compute agree with their marks."""
 _NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_INTS = ((re.compile(r"[-+]?[0-9]+"), 10, 0), (re.compile(r"0o[0-7]+"), 8, 2), (re.compile(r"0x[0-9a-fA-F]+"), 16, 2))
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
-_NAN = re.compile(r"\.(nan|NaN|NAN)")
-_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_MERGE_REFUSED = "merge keys (<<) are not supported; write the keys out"
 _UNREAD = object()
 _KIND_NAMES = {yaml.ScalarNode: "scalar", yaml.SequenceNode: "sequence", yaml.MappingNode: "mapping"}
 _KIND_TAGS = {yaml.ScalarNode: CORE + "str", yaml.SequenceNode: CORE + "seq", yaml.MappingNode: CORE + "map"}
@@ -346,66 +338,6 @@ def _measure(root: yaml.Node, file: str, limits: Limits) -> list[yaml.Node]:
     return order
 
 
-def _tag_name(tag: str) -> str:
-    return "!!" + tag[len(CORE):] if tag.startswith(CORE) else tag
-
-
-def _parse_int(text: str) -> int | None:
-    """A YAML 1.2 core-schema integer, or None; refuses more than :data:`MAX_INT_DIGITS` digits."""
-    for pattern, base, skip in _INTS:
-        if pattern.fullmatch(text):
-            digits = text[skip:].lstrip("+-")
-            if len(digits) > MAX_INT_DIGITS:
-                raise Problem("E005", f"integer with {len(digits)} digits; at most {MAX_INT_DIGITS} are accepted")
-            return int(digits, base) * (-1 if text.startswith("-") else 1)
-    return None
-
-
-def _parse_float(text: str) -> float | None:
-    """A YAML 1.2 core-schema float (``1e-3``, ``.5``, ``-.inf``, ``.nan``), or None."""
-    if _FLOAT.fullmatch(text):
-        return float(text)
-    if _INF.fullmatch(text):
-        return float("-inf") if text.startswith("-") else float("inf")
-    if _NAN.fullmatch(text):
-        return float("nan")
-    return None
-
-
-def resolve_plain(text: str) -> Any:
-    """Resolve an untagged plain scalar with the YAML 1.2 core schema; anything unrecognised is a string.
-
-    Raises :class:`Problem` ``E005`` for an integer of more than :data:`MAX_INT_DIGITS` digits.
-    """
-    if text in _NULLS:
-        return None
-    if text in _BOOLS:
-        return _BOOLS[text]
-    number = _parse_int(text)
-    if number is not None:
-        return number
-    real = _parse_float(text)
-    return text if real is None else real
-
-
-_TAG_TYPES: dict[str, type] = {"str": str, "null": type(None), "bool": bool, "int": int, "float": float}
-
-
-def _resolve_tagged(tag: str, text: str) -> Any:
-    """Apply an explicit core tag (``!!int "3"``, ``!!float 1``); text the tag cannot read is E004."""
-    name = tag.removeprefix(CORE) if tag.startswith(CORE) else tag
-    if name == "merge":
-        raise Problem("E003", _MERGE_REFUSED)
-    if name not in _TAG_TYPES:
-        raise Problem("E004", f"tag {_tag_name(tag)} is not allowed; only plain YAML values are accepted")
-    value = text if name == "str" else resolve_plain(text)
-    if name == "float" and type(value) is int:
-        value = float(value)
-    if type(value) is not _TAG_TYPES[name]:
-        raise Problem("E004", f"cannot read {text!r} as {_tag_name(tag)}")
-    return value
-
-
 class _Checker:
     """Visits each unique node once, resolving scalars and keys and collecting every independent error."""
 
@@ -423,7 +355,7 @@ class _Checker:
                 self._scalar(node)
             else:
                 if node.tag != _KIND_TAGS[type(node)]:
-                    self._error("E004", f"tag {_tag_name(node.tag)} is not allowed on a {_KIND_NAMES[type(node)]}; "
+                    self._error("E004", f"tag {tag_name(node.tag)} is not allowed on a {_KIND_NAMES[type(node)]}; "
                                 "only plain YAML values are accepted", node)
                 if isinstance(node, yaml.MappingNode):
                     self._mapping(node)
@@ -441,7 +373,7 @@ class _Checker:
             if node.tag == IMPLICIT:
                 self.scalars[id(node)] = resolve_plain(node.value) if plain and not bang else node.value
             else:
-                self.scalars[id(node)] = _resolve_tagged(node.tag, node.value)
+                self.scalars[id(node)] = resolve_tagged(node.tag, node.value)
         except Problem as problem:
             self._error(problem.code, problem.message, node)
 
@@ -454,7 +386,7 @@ class _Checker:
         if value is _UNREAD:  # its own error is already recorded
             return None
         if node.tag == IMPLICIT and not node.style and node.value == "<<":
-            self._error("E003", _MERGE_REFUSED, node)
+            self._error("E003", MERGE_REFUSED, node)
             return None
         if isinstance(value, str):
             return value
