@@ -23,7 +23,6 @@ import keyword
 import re
 import textwrap
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,9 @@ import networkx as nx
 
 from archc import __version__
 from archc.compiler import Compiled
-from archc.errors import EXIT_INVALID_SPEC, ArchcError
+from archc.errors import Diagnostic, SpecError
 from archc.ir.graph import Graph, Node
+from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.ops.base import TorchCode
 from archc.ops.registry import get_op, known_op
 
@@ -48,10 +48,11 @@ _LINE = 120
 _DOC_WIDTH = 116
 
 
-class TorchEmitError(ArchcError):
-    """A spec that is valid but has a layer path PyTorch cannot hold (exit code 1, like any invalid spec)."""
+class TorchEmitError(SpecError):
+    """A layer path PyTorch cannot hold: a located diagnostic and exit code 1, like any invalid spec."""
 
-    exit_code = EXIT_INVALID_SPEC
+    def __init__(self, graph: Graph, node: Node, code: str, message: str) -> None:
+        super().__init__([Diagnostic(code, message, graph.file, node.pos, node.name)])
 
 
 # --- entry ------------------------------------------------------------------------------------------------------------
@@ -136,45 +137,31 @@ def _module_tree(graph: Graph, codes: dict[str, TorchCode]) -> Tree:
         if last in level:  # a container made for earlier layers inside this one's path
             raise _clash(graph, owners.get(id(level[last]), node), node)
         level[last] = _Leaf(node, code.module)
-    _check_attribute_names(graph, root, top=True)
+    _check_attribute_names(graph, root)
     return root
 
 
 def _clash(graph: Graph, inner: Node, outer: Node) -> TorchEmitError:
-    return TorchEmitError(
-        f"{_where(graph, inner)}: {inner.name}: PyTorch cannot nest this layer's module inside the {outer.op} layer "
-        f"'{outer.name}' (a module is not a container); give one of the two steps a different id")
+    return TorchEmitError(graph, inner, "E203", f"PyTorch cannot nest this layer's module inside the {outer.op} "
+                                               f"layer '{outer.name}' (a module is not a container); give one of the "
+                                               "two steps a different id")
 
 
-@cache
-def _taken_attributes() -> tuple[frozenset[str], frozenset[str]]:
-    """Attribute names of ``nn.Module`` and of ``nn.ModuleDict``: a child module under such a name is refused."""
-    from torch import nn
-
-    return frozenset(dir(nn.Module())), frozenset(dir(nn.ModuleDict()))
-
-
-def _check_attribute_names(graph: Graph, tree: Tree, *, top: bool) -> None:
-    model_attrs, dict_attrs = _taken_attributes()
-    taken = model_attrs if top else dict_attrs
+def _check_attribute_names(graph: Graph, tree: Tree) -> None:
+    """`archc check` refuses these names already (E206, the same rule); this guards specs compiled some other way."""
     for key, child in tree.items():
-        if key in taken:
+        if key in RESERVED_MODULE_NAMES:
             node = child.node if isinstance(child, _Leaf) else _first_leaf(child).node
-            where = "torch.nn.Module" if top else "torch.nn.ModuleDict"
-            raise TorchEmitError(f"{_where(graph, node)}: {node.name}: '{key}' is an attribute of {where}, so PyTorch "
-                                 f"cannot hold a layer under that name; rename the step (e.g. '{key}_')")
+            raise TorchEmitError(graph, node, "E206", f"'{key}' is an attribute of PyTorch modules and cannot name a "
+                                                      "layer; choose another id")
         if not isinstance(child, _Leaf):
-            _check_attribute_names(graph, child, top=False)
+            _check_attribute_names(graph, child)
 
 
 def _first_leaf(tree: Tree) -> _Leaf:
     for child in tree.values():
         return child if isinstance(child, _Leaf) else _first_leaf(child)
     raise AssertionError("empty container")
-
-
-def _where(graph: Graph, node: Node) -> str:
-    return f"{graph.file}:{node.pos.line}:{node.pos.col}"
 
 
 def _init_lines(tree: Tree) -> list[str]:
@@ -217,7 +204,8 @@ def module_ref(path: str) -> str:
 
 
 def _attr_ok(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name)
+    # `self.__x` inside a class body is name-mangled to `self._Model__x`: such names go through strings
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
 
 
 def _literal(text: str) -> str:

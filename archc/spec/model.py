@@ -10,9 +10,24 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$", max_length=64,
                                   description="A name: letters, digits and underscores.")]
+
+
+def _not_reserved(name: str) -> str:
+    from archc.lower.reserved import RESERVED_MODULE_NAMES  # archc.lower imports this module
+
+    if name in RESERVED_MODULE_NAMES:  # the Reporter turns this error type into E206
+        raise PydanticCustomError("reserved_name", "'{name}' is an attribute of PyTorch modules and cannot name a "
+                                                   "layer; choose another name", {"name": name})
+    return name
+
+
+ModuleName = Annotated[Identifier, AfterValidator(_not_reserved)]
+"""A name that becomes a component of layer paths, so of the generated module's attributes."""
+
 Ref = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$", max_length=256,
                            description="A step id, a model input, or a dotted path into a named construct.")]
 Refs = Annotated[Ref | list[Ref], Field(description="Where the step takes its input(s) from; default: the previous "
@@ -86,7 +101,7 @@ ShortcutKind = Literal["identity", "projection", "zero_pad", "none"]
 class ShortcutSpec(Strict):
     kind: ShortcutKind = Field("projection", description="identity, projection (1x1 conv + bn when shapes differ), "
                                                          "zero_pad (subsample + zero channels), or none.")
-    id: Identifier = Field("shortcut", description="Name of the shortcut's scope (torchvision: `downsample`).")
+    id: ModuleName = Field("shortcut", description="Name of the shortcut's scope (torchvision: `downsample`).")
     bn: bool = Field(True, description="Follow a projection's 1x1 convolution with batch norm.")
     body: list[Any] | None = Field(None, description="Explicit shortcut steps instead of a kind.")
 
@@ -99,7 +114,7 @@ class ResidualSpec(StepCommon):
 
 
 class BranchesSpec(StepCommon):
-    paths: list[Any] | dict[Identifier, Any] = Field(
+    paths: list[Any] | dict[ModuleName, Any] = Field(
         min_length=1, description="Parallel paths from the same input: a list, or named paths (scopes). A path is a "
                                   "list of steps or a single step.")
     merge: Literal["concat", "add", "mul"] = Field("concat", description="How the paths' outputs are merged.")

@@ -63,8 +63,17 @@ class Reporter:
     def _report_validation(self, model: type[BaseModel], loc: DocPath, messages: list[tuple[str, str]],
                            found: Any, where: DocPath, layer: str, hint: str | None) -> None:
         kinds = {k for k, _ in messages}
-        field = ".".join(str(x) for x in loc)
-        if "extra_forbidden" in kinds:
+        on_key = bool(loc) and loc[-1] == _KEY  # the mapping key itself is wrong, not its value
+        loc = loc[:-1] if on_key else loc
+        field = ".".join(str(x) for x in (loc[:-1] if on_key else loc))
+        if "reserved_name" in kinds:
+            self.error("E206", _either(m for k, m in messages if k == "reserved_name"), where + loc, layer,
+                       key=on_key)
+        elif on_key:
+            subject = f"'{field}': " if field else ""
+            self.error("E103", f"{subject}key {_short(str(loc[-1]))}: {_either(m for _, m in messages)}",
+                       where + loc, layer, key=True)
+        elif "extra_forbidden" in kinds:
             fields = _fields_at(model, loc[:-1])
             advice = f"; did you mean '{hint}'?" if hint else (f"; expected one of: {', '.join(fields)}" if fields
                                                                 else "")
@@ -80,6 +89,12 @@ class Reporter:
                 return
             self.error("E103", f"{subject}{_either(m for _, m in messages)}; found {describe(found)}", where + loc,
                        layer)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``repr`` of user text, cut to ``limit`` characters for a one-line message."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
 
 
 def _either(phrases: Iterable[str]) -> str:
@@ -106,6 +121,7 @@ def describe(value: Any) -> str:
 
 
 _IDENTIFIER = "^[A-Za-z0-9_]+$"
+_KEY = "[key]"
 # pydantic error types that only say the value has another type; a union reports one per member
 _TYPE_KINDS = {"int_type", "int_parsing", "float_type", "float_parsing", "string_type", "bool_type", "bool_parsing",
                "list_type", "dict_type", "model_type", "model_attributes_type", "literal_error", "is_instance_of",
@@ -135,6 +151,8 @@ def _expected(err: Any) -> str:
         pattern = ctx.get("pattern", "")
         return "expected a name of letters, digits and underscores" if pattern == _IDENTIFIER else \
             f"expected text matching {pattern}"
+    if kind == "string_too_long":
+        return f"expected at most {ctx.get('max_length')} characters"
     if kind in ("too_short", "too_long"):
         n = ctx.get("min_length" if kind == "too_short" else "max_length")
         return f"expected {'at least' if kind == 'too_short' else 'at most'} {n} item{'s' if n != 1 else ''}"
@@ -152,7 +170,9 @@ def _group_errors(exc: ValidationError, data: Any) -> list[tuple[DocPath, list[t
     found: dict[DocPath, Any] = {}
     for err in exc.errors(include_url=False):
         loc, value = _doc_loc(err["loc"], data)
-        if err["type"] == "missing" or err["type"] == "extra_forbidden":
+        if err["loc"] and err["loc"][-1] == _KEY:  # pydantic's marker for a mapping key that failed validation
+            loc = (*loc, _KEY)
+        elif err["type"] == "missing" or err["type"] == "extra_forbidden":
             loc = tuple(err["loc"][: len(loc) + 1]) if len(loc) < len(err["loc"]) else loc
             loc = _strip_tags(loc, data)
         grouped.setdefault(loc, []).append((err["type"], _expected(err)))
