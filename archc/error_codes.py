@@ -97,7 +97,7 @@ _CODES = [
               "`--limit max_build_bytes=BYTES` (the message suggests a figure) if the machine has the memory."),
     ErrorCode("E503", "verification too costly", "Verifying the ONNX export runs every verification sample (batch 1, "
               "then batch 2) in PyTorch and in onnxruntime; its multiply-accumulates exceed `max_verify_macs` "
-              "(default 2 T, about a minute on two laptop cores).", "conv: {out: 1024, k: 3, p: 1}  # at 224x224, "
+              "(default 2 T: minutes on two cores).", "conv: {out: 1024, k: 3, p: 1}  # at 224x224, "
               "three times", "Export without verification (`--no-verify`), or raise the limit with "
               "`--limit max_verify_macs=N`."),
 ]
