@@ -259,3 +259,61 @@ body:
         "differ)"]
     fixed = compile_text(text.replace("p: 1}}]}", "p: 1}}], shortcut: projection}"))
     assert fixed.graph.node("res").out_type.shape == (16, 8, 8)  # and the broadcast residual after it is accepted
+
+
+DEFAULTS = """
+name: defaults
+inputs: {x: [8, 16, 16]}
+params: {base: 4}
+blocks:
+  unit:
+    args: {out: int, mid: $out // 2, k: {type: int, default: "${base - 1}"}, p: $k // 2, s: "${in_channels // 8}"}
+    body:
+      - conv: {id: a, out: $mid, k: $k, p: $p, s: $s}
+      - conv: {id: b, out: $out, k: 1}
+body:
+  - unit: {id: u1, out: 16}
+  - unit: {id: u2, out: 32, mid: 4, k: 5}
+"""
+
+
+def test_block_argument_defaults_are_expressions_evaluated_in_order() -> None:
+    """A default reads params, the input's shape and the arguments declared above it, given or defaulted."""
+    g = compile_text(DEFAULTS).graph
+    a1, a2 = g.node("u1.a").params, g.node("u2.a").params
+    assert (a1.out, a1.k, a1.p, a1.s) == (8, 3, 1, 1)
+    assert (a2.out, a2.k, a2.p, a2.s) == (4, 5, 2, 2)  # p from the given k; s from u2's 16 input channels
+    assert g.node("u2.b").out_type.shape == (32, 8, 8)
+
+
+def test_a_bad_default_is_reported_once_at_the_default() -> None:
+    text = DEFAULTS.replace("mid: $out // 2", "mid: $ou // 2").replace('"${base - 1}"', '"${out / 2}"')
+    text = text.replace("  - unit: {id: u2, out: 32, mid: 4, k: 5}", "  - stage: {id: s, block: unit, repeat: 3, "
+                                                                       "args: {out: 8}}")
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "d.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        "d.yaml:7:27: E403: u1: default of argument 'mid': unknown name 'ou'; did you mean 'out'? (known names: base, "
+        "in_channels, in_shape, out) (for the call on line 12)",
+        "d.yaml:7:61: E106: u1: default of argument 'k' of block 'unit' expects int; found float 8.0 (for the call on "
+        "line 12)"]
+
+
+def test_expansion_count_evaluates_expression_defaults() -> None:
+    """The count before lowering reads a repeat from a default expression, so the bomb is refused unbuilt."""
+    from archc.limits import DEFAULT_LIMITS
+
+    text = """
+name: bomb
+inputs: {x: [8]}
+blocks:
+  unit:
+    args: {n: 1000, copies: $n * n}
+    body: [{stage: {repeat: $copies, body: [relu]}}]
+body: [unit]
+"""
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "b.yaml", limits=DEFAULT_LIMITS.with_overrides({"max_layers": 999_999}))
+    assert [d.format() for d in info.value.diagnostics] == [
+        "b.yaml:8:8: E501: the model would have more than 999,999 layers after expanding blocks and repeats up to "
+        "this step (limit max_layers)"]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import difflib
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from archc import expr
+from archc.errors import Problem
 from archc.ir.graph import Scope
 from archc.lower.names import NameTable
-from archc.lower.untyped import AfterError
+from archc.lower.untyped import AfterError, UntypedInput
 from archc.spec.model import COMMON_KEYS
 from archc.spec.report import DocPath, describe
 
@@ -36,13 +39,18 @@ def declared_args(decl: dict[str, Any]) -> dict[str, tuple[tuple[type, ...], Any
             out[name] = ((bool,), value)
         elif isinstance(value, float):
             out[name] = ((int, float), value)
+        elif expr.is_expression(value):  # `mid: $out // 4`: its type is known once it is evaluated
+            out[name] = ((object,), value)
         else:
             out[name] = ((type(value),) if value is not None else (object,), value)
     return out
 
 
-def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPath, layer: str) -> dict | None:
-    """Check call arguments (already evaluated) against the declaration; report every problem."""
+def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPath, layer: str,
+              shape: Mapping[str, Any]) -> dict | None:
+    """Check call arguments (already evaluated) against the declaration, then evaluate the defaults of the others in
+    declaration order (a default may read params, the input's shape and the arguments above it); report every
+    problem."""
     decl = declared_args(lowerer.header.blocks[block].args)
     bound: dict[str, Any] = {}
     ok = True
@@ -58,24 +66,62 @@ def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPat
             ok = False
             continue
         types, _ = decl[name]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            want = " or ".join(t.__name__ for t in types)
-            lowerer.report.error("E106", f"argument '{name}' of block '{block}' expects {want}; found "
+        if not _accepts(types, value):
+            lowerer.report.error("E106", f"argument '{name}' of block '{block}' expects {_names(types)}; found "
                                          f"{describe(value)}", where + (name,), layer)
             ok = False
         bound[name] = value
-    for name, (_, default) in decl.items():
-        if name not in bound:
-            if default is _REQUIRED and name in meant:
-                ok = False
-            elif default is _REQUIRED:
-                want = " or ".join(t.__name__ for t in decl[name][0])
-                lowerer.report.error("E106", f"block '{block}' needs argument '{name}' ({want}; it has no default)",
-                                     where, layer, key=True)
-                ok = False
-            else:
-                bound[name] = default
+    failed: set[str] = set()  # a default reading one that failed stays quiet: one error for one cause
+    scope = ChainMap(bound, AfterError({}, unknown=failed), shape, lowerer.params)
+    for name, (types, default) in decl.items():
+        if name in bound:
+            continue
+        if default is _REQUIRED:
+            if name not in meant:
+                lowerer.report.error("E106", f"block '{block}' needs argument '{name}' ({_names(types)}; it has no "
+                                             "default)", where, layer, key=True)
+            ok = False
+            continue
+        value = _default(lowerer, block, name, default, types, scope, where, layer)
+        if value is _REQUIRED:
+            failed.add(name)
+            ok = False
+        else:
+            bound[name] = value
     return bound if ok else None
+
+
+def _default(lowerer: Lowerer, block: str, name: str, default: Any, types: tuple[type, ...], scope: Mapping[str, Any],
+             call: DocPath, layer: str) -> Any:
+    """The value of a default (an expression is evaluated in ``scope``); _REQUIRED after reporting a problem, which
+    points at the default and names the call it was evaluated for."""
+    if (block, name) in lowerer.bad_defaults:
+        return _REQUIRED  # reported for an earlier call: the cause is the default, which is in one place
+    spec = lowerer.header.blocks[block].args[name]
+    at: DocPath = ("blocks", block, "args", name, *(("default",) if isinstance(spec, dict) else ()))
+    site = f" (for the call on line {lowerer.report.doc.pos(call, key=True).line})"
+    try:
+        value = expr.substitute(default, scope)
+    except UntypedInput:
+        return _REQUIRED  # the input's shape is unknown after an earlier error, which is the one reported
+    except Problem as problem:
+        lowerer.bad_defaults.add((block, name))
+        lowerer.report.error(problem.code, f"default of argument '{name}': {problem.message}{site}", at, layer)
+        return _REQUIRED
+    if not _accepts(types, value):
+        lowerer.bad_defaults.add((block, name))
+        lowerer.report.error("E106", f"default of argument '{name}' of block '{block}' expects {_names(types)}; "
+                                     f"found {describe(value)}{site}", at, layer)
+        return _REQUIRED
+    return value
+
+
+def _accepts(types: tuple[type, ...], value: Any) -> bool:
+    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types and object not in types)
+
+
+def _names(types: tuple[type, ...]) -> str:
+    return " or ".join("any" if t is object else t.__name__ for t in types)
 
 
 def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPath, ctx: Ctx,
@@ -96,15 +142,15 @@ def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPat
         given = lowerer.substitute_fields(raw, lowerer.values_for(ctx, inputs), where, layer)
         if given is None:
             return None, None
-    args = bind_args(lowerer, block, given, where, layer)
+    t = lowerer.graph.node(inputs[0]).out_type if inputs[0] is not None else None
+    # an expression (a default, an `if:` in the body) reading the shape of an input an error left untyped is quiet
+    shape: Mapping[str, Any] = {"in_channels": t.channels, "in_shape": list(t.shape)} if t is not None else \
+        AfterError({})
+    args = bind_args(lowerer, block, given, where, layer, shape)
     if args is None:
         return None, None
     values: Mapping[str, Any] = {**lowerer.params, **args}
-    t = lowerer.graph.node(inputs[0]).out_type if inputs[0] is not None else None
-    if t is not None:
-        values = {**values, "in_channels": t.channels, "in_shape": list(t.shape)}
-    else:
-        values = AfterError(values)  # an `if:` in the body reading the input's shape stays quiet too
+    values = {**values, **shape} if t is not None else AfterError(values)
     # a block call is always a scope, like an nn.Sequential child: named by its id, else by its index
     inner = ctx.named(ident) if ident else ctx.at(anon)
     pos = lowerer.report.doc.pos(where, key=True)

@@ -134,12 +134,13 @@ class Counter:
         if name in chain or len(chain) >= self.limits.max_block_depth:
             return 0, 0  # recursion and depth are lowering's errors
         spec = self.header.blocks[name]
-        values: dict[str, Any] = {k: default for k, (_, default) in declared_args(spec.args).items()
-                                  if default is not _REQUIRED}
-        for key, value in given.items():
-            if value is _UNKNOWN:
-                values.pop(key, None)
-            else:
+        values = {k: v for k, v in given.items() if v is not _UNKNOWN}
+        for key, (_, default) in declared_args(spec.args).items():
+            if key in given or default is _REQUIRED:
+                continue
+            # defaults may be expressions of params and the arguments above them, evaluated in order as lowering does
+            value = _value(default, {**self.params, **values})
+            if value is not _UNKNOWN:
                 values[key] = value
         key = (name, repr(sorted(values.items(), key=lambda item: item[0])))
         if key not in self.memo:

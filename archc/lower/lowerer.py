@@ -91,6 +91,8 @@ class Lowerer:
         self._over_budget = False
         self.steps_lowered = 0
         """Steps lowered so far, skipped ones included (limit max_steps)."""
+        self.bad_defaults: set[tuple[str, str]] = set()
+        """(block, argument) whose default failed to evaluate: reported once, not once per call."""
         self.counter: Counter | None = None
         """The expansion counter stages consult before expanding (made on first use, memo kept across stages)."""
 

@@ -7,6 +7,7 @@ Such a step cannot know `in_channels` or `in_shape`; an expression reading them 
 from __future__ import annotations
 
 from collections import ChainMap
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from archc.errors import Problem
@@ -26,10 +27,15 @@ class AfterError(ChainMap):
     """The expression scope of a step whose input an earlier error left untyped: reading `in_channels` or
     `in_shape` fails quietly instead of reporting an unknown name (the earlier error is reported once)."""
 
+    def __init__(self, *maps: Mapping[str, Any], unknown: Collection[str] = SHAPE_NAMES) -> None:
+        super().__init__(*maps)
+        self.unknown = unknown
+        """The names that failed (a live collection: a block's defaults add the ones that fail as they go)."""
+
     def __contains__(self, key: object) -> bool:
-        return key in SHAPE_NAMES or super().__contains__(key)
+        return key in self.unknown or super().__contains__(key)
 
     def __getitem__(self, key: str) -> Any:
-        if key in SHAPE_NAMES:
+        if key in self.unknown:
             raise UntypedInput()
         return super().__getitem__(key)
