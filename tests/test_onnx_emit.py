@@ -13,7 +13,7 @@ import torch
 
 from archc.build import write_onnx
 from archc.compiler import Compiled, compile_file, compile_text
-from archc.emit.onnx_builder import OnnxBuilder
+from archc.emit.onnx_builder import OnnxBuilder, weightless
 from archc.emit.onnx_export import (
     DEFAULT_OPSET,
     MAX_OPSET,
@@ -382,6 +382,35 @@ def test_shape_check_catches_a_wrong_declaration() -> None:
         check_model(model)
     assert next(v for v in model.graph.value_info if v.name == "ln").type.tensor_type.shape.dim[2].dim_value == 17
 
+
+WEIGHTY = """
+name: weighty
+inputs: {x: [16, 8, 8]}
+body:
+  - conv: {id: a, out: 64, k: 3, p: 1}
+  - relu
+  - flatten
+  - linear: {id: fc, out: 10}
+"""
+
+
+def test_checks_run_on_a_weightless_copy() -> None:
+    model = export_onnx(compile_text(WEIGHTY))
+    skeleton = weightless(model)
+    inits = {t.name: (t.data_type, list(t.dims)) for t in model.graph.initializer}
+    assert inits["a.weight"] == (onnx.TensorProto.FLOAT, [64, 16, 3, 3])
+    declared = {vi.name: (vi.type.tensor_type.elem_type, [d.dim_value for d in vi.type.tensor_type.shape.dim])
+                for vi in skeleton.graph.input}
+    assert declared == {"x": (onnx.TensorProto.FLOAT, [0, 16, 8, 8]), "a.weight": inits["a.weight"],
+                        "fc.weight": inits["fc.weight"]}
+    assert [t.name for t in skeleton.graph.initializer] == ["a.bias", "fc.bias"]  # small ones are kept
+    assert skeleton.graph.node == model.graph.node and skeleton.graph.value_info == model.graph.value_info
+    assert skeleton.opset_import == model.opset_import and skeleton.ir_version == model.ir_version
+    assert skeleton.ByteSize() < 1_000 < 200_000 < model.ByteSize()
+    check_model(model)
+    model.graph.initializer[0].dims[0] = 63  # a weight of the wrong shape is still caught without its data
+    with pytest.raises(VerificationError, match=r"node name: a\): .*differ in dimension 1: \(63\) vs \(64\)"):
+        check_model(model)
 
 def test_builder_graph_is_built_in_place() -> None:
     model = onnx.ModelProto()

@@ -45,6 +45,46 @@ def fill_tensor(t: TensorProto, name: str, array: np.ndarray) -> None:
     t.raw_data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
+WEIGHTLESS_KEEP_BYTES = 1024
+"""Initializers up to this size stay in a weightless copy: shape constants (Reshape's target) that inference reads."""
+
+
+def weightless(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose large initializers are declared graph inputs of the same type and shape.
+
+    ONNX's checker and shape inference serialise the model they are given and parse it again, several times: on a
+    model with its weights that is several copies of them at once (a 200 MB model peaked 1 GB higher). They need only
+    the weights' types and shapes, which the inputs declare.
+    """
+    skeleton = onnx.ModelProto()
+    _copy_fields(model, skeleton, skip="graph")
+    _copy_fields(model.graph, skeleton.graph, skip="initializer")
+    for tensor in model.graph.initializer:
+        if tensor.ByteSize() <= WEIGHTLESS_KEEP_BYTES:
+            skeleton.graph.initializer.add().CopyFrom(tensor)
+            continue
+        vi = skeleton.graph.input.add()
+        vi.name = tensor.name
+        tt = vi.type.tensor_type
+        tt.elem_type = tensor.data_type
+        tt.shape.SetInParent()
+        for d in tensor.dims:
+            tt.shape.dim.add().dim_value = d
+    return skeleton
+
+
+def _copy_fields(src: Any, dst: Any, skip: str) -> None:
+    for desc, value in src.ListFields():
+        if desc.name == skip:
+            continue
+        if hasattr(value, "extend"):  # a repeated field (FieldDescriptor.label is gone from newer protobufs)
+            getattr(dst, desc.name).extend(value)
+        elif desc.type == desc.TYPE_MESSAGE:
+            getattr(dst, desc.name).CopyFrom(value)
+        else:
+            setattr(dst, desc.name, value)
+
+
 def set_type(vi: onnx.ValueInfoProto, name: str, dtype: str, shape: Sequence[DimSpec]) -> None:
     vi.name = name
     tt = vi.type.tensor_type
