@@ -56,17 +56,20 @@ def _shown(text: str) -> str:
     return "".join("    " if ch == "\t" else one_line(ch) for ch in text)
 
 
-def _snippet(note: SourceNote, number_width: int) -> list[str]:
-    """``  4 | text`` and a caret line under ``note.pos.col``; both start with a space so they never parse as a
-    ``file:line:col:`` diagnostic."""
-    start = max(0, min(note.pos.col - 1, len(note.line_text)) - SNIPPET_WIDTH // 2)
-    text = note.line_text[start:start + SNIPPET_WIDTH]
+def _snippet(notes: list[SourceNote], number_width: int) -> list[str]:
+    """``  4 | text`` for the line of ``notes`` (all on one line), then a caret line under each note's column, in column
+    order; every line starts with a space so it never parses as a ``file:line:col:`` diagnostic."""
+    first = notes[0]
+    start = max(0, min(first.pos.col - 1, len(first.line_text)) - SNIPPET_WIDTH // 2)
+    text = first.line_text[start:start + SNIPPET_WIDTH]
     prefix = "..." if start else ""
-    suffix = "..." if start + SNIPPET_WIDTH < len(note.line_text) else ""
-    caret_at = len(prefix) + len(_shown(text[: note.pos.col - 1 - start]))
+    suffix = "..." if start + SNIPPET_WIDTH < len(first.line_text) else ""
     gutter = " " * number_width
-    caret = f"{' ' * caret_at}^ {note.label}".rstrip()
-    return [f" {note.pos.line:>{number_width}} | {prefix}{_shown(text)}{suffix}".rstrip(), f" {gutter} | {caret}"]
+    lines = [f" {first.pos.line:>{number_width}} | {prefix}{_shown(text)}{suffix}".rstrip()]
+    for note in notes:
+        caret_at = len(prefix) + len(_shown(first.line_text[start:note.pos.col - 1]))
+        lines.append(f" {gutter} | {' ' * caret_at}^ {note.label}".rstrip())
+    return lines
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ class Diagnostic:
         places.sort(key=lambda note: note.pos)
         width = len(str(max((note.pos.line for note in places), default=0)))
         lines = [self.format()]
-        for note in places:
-            lines += _snippet(note, width)
+        for number in dict.fromkeys(note.pos.line for note in places):
+            lines += _snippet([note for note in places if note.pos.line == number], width)
         if self.hint:
             lines.append(f" {' ' * width} = hint: {self.hint}")
         return "\n".join(lines)

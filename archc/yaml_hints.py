@@ -16,8 +16,9 @@ from archc.errors import Pos, SourceNote
 _CLOSERS = {"[": "]", "{": "}"}
 _FLOW_NAMES = {"[": "flow sequence [...]", "{": "flow mapping {...}"}
 _KEY_WITHOUT_SPACE = re.compile(r"(?P<indent> *)(?:- +)?(?P<key>[A-Za-z_][\w.-]*):(?P<value>[^\s:/]\S*)")
+_PLAIN_KEY = re.compile(r" *(?:- +)?[\w.$-]+")
 _LIST_ITEM = re.compile(r"(?P<indent> *)-(?: |$)")
-_DASH_WITHOUT_SPACE = re.compile(r" *(?=-[^\s-])")
+_DASH_WITHOUT_SPACE = re.compile(r""" *(?=-[\w"'])""")
 
 
 @dataclass(frozen=True)
@@ -179,12 +180,15 @@ def _missing_space(at: _At) -> SyntaxHint | None:
 def _colon_in_value(at: _At) -> SyntaxHint | None:
     """``a: b: c``: a plain value cannot contain ``: ``; quote it, or start a nested mapping on its own line."""
     line = at.line(at.pos.line)
-    if at.char(at.pos) != ":" or ": " not in line[: at.pos.col - 1]:
+    if at.char(at.pos) != ":" or ": " not in line[: at.pos.col - 1] or _innermost_open(line[: at.pos.col - 1]):
         return None
     key, _, value = line.partition(": ")
     value = value.split(" #")[0].strip()
+    if not _PLAIN_KEY.fullmatch(key) or not value.isprintable():
+        return None
     quote = '"' if "'" in value else "'"
-    return SyntaxHint(f"quote a value that contains ': ' ({key.strip()}: {quote}{value}{quote}); a nested mapping "
+    key = key.strip().removeprefix("- ").strip()
+    return SyntaxHint(f"quote a value that contains ': ' ({key}: {quote}{value}{quote}); a nested mapping "
                       "starts on its own, more indented line")
 
 

@@ -232,6 +232,17 @@ def test_render_aligns_the_caret_under_tabs_and_escapes_and_cuts_long_lines() ->
     assert Diagnostic("E101", "m", "f", Pos(2, 3)).render() == "f:2:3: E101: m"
 
 
+def test_render_shows_a_line_once_with_a_caret_per_place(any_loader: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_yaml_text("[a, b", "s.yaml")
+    assert info.value.diagnostics[0].render().splitlines()[1:] == [
+        " 1 | [a, b",
+        "   | ^ this '[' is never closed",
+        "   |      ^",
+        "   = hint: close the '[' opened at line 1, column 1 with ']'",
+    ]
+
+
 def test_e001_multiple_documents_and_undefined_alias() -> None:
     assert errors("a: 1\n---\nb: 2\n") == ["s.yaml:2:1: E001: expected one YAML document, found a second one"]
     assert errors("--- a\n--- b\n") == ["s.yaml:2:1: E001: expected one YAML document, found a second one"]
@@ -533,7 +544,8 @@ def test_huge_file_is_not_read_fully(tmp_path: Path) -> None:
 # --- robustness -------------------------------------------------------------------------------------------------------
 
 _YAMLISH = st.lists(
-    st.sampled_from([*"[]{}:,-?&*!|>'\"#~ \n\t.01ax", "!!int ", "&a ", "*a", "---", "<<", "\x00", "é", "\ufeff"]),
+    st.sampled_from([*"[]{}:,-?&*!|>'\"#~ \n\t.01ax", "!!int ", "&a ", "*a", "---", "<<", "\x00", "é", "\ufeff",
+                     "${", "key:", "\r\n", "\u2028"]),
     max_size=40,
 ).map("".join)
 
@@ -546,3 +558,7 @@ def test_any_input_loads_or_raises_spec_error(text: str | bytes) -> None:
         load_yaml_text(text, "s.yaml", Limits(max_depth=6, max_yaml_nodes=100))
     except SpecError as exc:
         assert all(d.code in {"E001", "E002", "E003", "E004", "E005", "E006", "E007"} for d in exc.diagnostics)
+        for diag in exc.diagnostics:  # shown to a user: the diagnostic line, then only indented, printable lines
+            first, *rest = diag.render().split("\n")
+            assert first == diag.format() and first.isprintable()
+            assert all(line.startswith(" ") and line.isprintable() for line in rest), rest
