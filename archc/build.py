@@ -18,12 +18,12 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archc import __version__
-from archc.errors import UsageError
+from archc.errors import Diagnostic, UsageError
 from archc.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ class Artifacts:
 
     files: dict[str, bytes]
     report: list[str]
+    warnings: list[Diagnostic] = field(default_factory=list)
+    """The spec's W-code diagnostics (printed by `archc build` on stderr; the files are written all the same)."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ def build_artifacts(spec: str | os.PathLike[str], *, params: Mapping[str, Any] |
 
     files["diagram.svg"] = render(to_dot(compiled), "svg")
     files[MANIFEST] = manifest(spec, spec_bytes, params, files)
-    return Artifacts(files, report)
+    return Artifacts(files, report, compiled.warnings)
 
 
 def manifest(spec: str | os.PathLike[str], spec_bytes: bytes, params: Mapping[str, Any] | None,

@@ -20,6 +20,7 @@ from archc.lower import lower
 from archc.lower.budget import check_expansion, check_inputs, stack_room
 from archc.passes.costs import CostReport, analyse_costs, check_budgets
 from archc.passes.receptive_field import Field, analyse_receptive_fields
+from archc.passes.warnings import find_warnings
 from archc.spec.model import SpecHeader
 from archc.spec.report import Reporter, describe
 from archc.yaml_loader import LoadedDoc, collector_paused, load_yaml_file, load_yaml_text, resolve_plain
@@ -36,6 +37,8 @@ class Compiled:
     params: dict[str, Any] = field(default_factory=dict)
     limits: Limits = DEFAULT_LIMITS
     """The limits it was compiled under; building and exporting check their own budgets against them."""
+    warnings: list[Diagnostic] = field(default_factory=list)
+    """Located W-code diagnostics (archc/passes/warnings.py): the spec is valid, but probably not what was meant."""
     _fields: dict[str, Field | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def receptive_fields(self) -> dict[str, Field | None]:
@@ -122,7 +125,7 @@ def _compile_doc(doc: LoadedDoc, overrides: dict[str, str], limits: Limits, lowe
         check_budgets(costs, limits)
     except Problem as problem:
         raise SpecError([_budget_diagnostic(problem, graph, doc)]) from None
-    return Compiled(graph, costs, header, doc, params, limits)
+    return Compiled(graph, costs, header, doc, params, limits, find_warnings(graph))
 
 
 def _budget_diagnostic(problem: Problem, graph: Graph, doc: LoadedDoc) -> Diagnostic:

@@ -100,6 +100,12 @@ _CODES = [
               "(default 2 T: minutes on two cores).", "conv: {out: 1024, k: 3, p: 1}  # at 224x224, "
               "three times", "Export without verification (`--no-verify`), or raise the limit with "
               "`--limit max_verify_macs=N`."),
+    # --- warnings: the spec is valid (exit 0) but probably does not mean what it says ---------------------------------
+    ErrorCode("W301", "linear on a spatial tensor", "`linear` acts on the last axis only: on a [C, H, W] feature map "
+              "it maps each row's W values and keeps C and H, where a classifier head means to map all features. "
+              "A warning: the command still succeeds.", "- conv: {out: 64, k: 3}\n- linear: {out: 10}",
+              "Put `flatten` before the `linear` (after `global_avgpool` for one feature per channel); `reshape` or "
+              "`permute` first if another axis is meant."),
 ]
 
 CODES: dict[str, ErrorCode] = {c.code: c for c in _CODES}

@@ -17,7 +17,7 @@ import typer
 
 from archc import __version__
 from archc.cli.help_pages import HelpTyper
-from archc.errors import EXIT_INTERNAL, EXIT_USAGE, ArchcError, SpecError, UsageError
+from archc.errors import EXIT_INTERNAL, EXIT_USAGE, ArchcError, Diagnostic, SpecError, UsageError
 from archc.extras import missing_extra
 from archc.limits import DEFAULT_LIMITS, Limits
 
@@ -116,9 +116,18 @@ def parse_limits(pairs: list[str] | None) -> Limits:
 
 
 def compile_spec(spec: str, sets: list[str] | None, limits: list[str] | None) -> Any:
+    """Compile ``spec``, printing its warnings (the command goes on)."""
     from archc.compiler import compile_file
 
-    return compile_file(spec, parse_pairs(sets, "--set"), parse_limits(limits))
+    compiled = compile_file(spec, parse_pairs(sets, "--set"), parse_limits(limits))
+    print_warnings(compiled.warnings)
+    return compiled
+
+
+def print_warnings(warnings: list[Diagnostic]) -> None:
+    """W-code diagnostics go to stderr in the errors' format; they do not change the exit code."""
+    for warning in warnings:
+        print(warning.format(), file=sys.stderr)
 
 
 @app.command()

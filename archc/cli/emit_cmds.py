@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from archc.cli.app import LimitOption, SetOption, SpecArg, app, compile_spec, parse_limits, parse_pairs, run_guarded
+from archc.cli.app import (
+    LimitOption,
+    SetOption,
+    SpecArg,
+    app,
+    compile_spec,
+    parse_limits,
+    parse_pairs,
+    print_warnings,
+    run_guarded,
+)
 from archc.cli.help_pages import HelpTyper
 from archc.errors import SpecError
 
@@ -128,6 +138,7 @@ def build(spec: SpecArg,
         with Progress(enabled=sys.stderr.isatty()) as progress:
             artifacts = build_artifacts(spec, params=parse_pairs(set_, "--set"), limits=parse_limits(limit),
                                         verify=verify, step=progress.step)
+        print_warnings(artifacts.warnings)
         for path in write_build(outdir, artifacts, force=force):
             print(f"wrote {path}")
         print("\n".join(artifacts.report))
