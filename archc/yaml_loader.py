@@ -56,6 +56,12 @@ def _make_loader(base: type) -> type:
 
 
 _PY_LOADER = _make_loader(yaml.SafeLoader)
+LIBYAML_LOOKAHEAD = 1024
+"""Characters libyaml's scanner may read past a possible simple key, each of which can open a nesting level."""
+try:
+    from yaml import _yaml as _libyaml
+except ImportError:  # PyYAML built without libyaml
+    _libyaml = None
 _LOADER = _make_loader(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else _PY_LOADER
 
 
@@ -194,13 +200,36 @@ def _is_nesting_refusal(exc: yaml.YAMLError, loader: type) -> bool:
     return "nesting" in text or "depth" in text
 
 
+@contextlib.contextmanager
+def _libyaml_nesting_room(max_depth: int) -> Iterator[None]:
+    """Lift libyaml's own nesting cap above ``max_depth`` plus its look-ahead for one load, then restore it.
+
+    The cap is process-wide and only PyYAML builds that have it can set it (``_set_max_nest_level``, 6.0.4); without
+    the setter, a refusal falls back to the pure-Python parser (see :func:`_parse`), which is quadratic on deep flow
+    nesting (seconds at a raised max_depth of 5000).
+    """
+    get_cap = getattr(_libyaml, "_get_max_nest_level", None)
+    set_cap = getattr(_libyaml, "_set_max_nest_level", None)
+    needed = max_depth + 2 * LIBYAML_LOOKAHEAD  # the scanner opens at most one level per character it looks ahead
+    if get_cap is None or set_cap is None or get_cap() >= needed:
+        yield
+        return
+    before = get_cap()
+    set_cap(needed)
+    try:
+        yield
+    finally:
+        set_cap(before)
+
+
 def _parse(source: str, file: str, limits: Limits) -> tuple[yaml.Node | None, set[tuple[int, int]]]:
-    """Scan (bounding depth and size) and compose with libyaml, or with the pure-Python parser if libyaml's own
-    nesting cap refuses first: that parser has no cap, so archc's limit fires at its own position."""
-    with contextlib.suppress(_ParserGaveUp):
+    """Scan (bounding depth and size) and compose with libyaml, its own nesting cap lifted where PyYAML allows, or
+    with the pure-Python parser if that cap still refuses first: that parser has no cap, so archc's limit fires at
+    its own position either way."""
+    with contextlib.suppress(_ParserGaveUp), _libyaml_nesting_room(min(limits.max_depth, HARD_MAX_DEPTH)):
         bang_marks = _scan_events(source, file, limits, _LOADER)
         return _compose(source, file, limits, _LOADER), bang_marks
-    bang_marks = _scan_events(source, file, limits, _PY_LOADER)
+    bang_marks = _scan_events(source, file, limits, _PY_LOADER)  # slow on deep flow nesting, hence the room above
     return _compose(source, file, limits, _PY_LOADER), bang_marks
 
 

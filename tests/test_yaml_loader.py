@@ -380,6 +380,37 @@ def test_e005_depth_with_libyaml_and_a_limit_above_its_cap() -> None:
     ]
 
 
+def test_e005_with_libyaml_whose_cap_cannot_be_lifted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PyYAML whose libyaml caps nesting at 1000 without a setter: the refusal falls back to the Python parser."""
+    monkeypatch.setattr(yaml_loader, "_libyaml", None)
+    assert errors("[" * 30_000) == ["s.yaml:1:65: E005: nesting deeper than 64 levels (limit max_depth)"]
+    assert errors("- " * 30_000 + "x") == ["s.yaml:1:129: E005: nesting deeper than 64 levels (limit max_depth)"]
+    assert load_yaml_text("[" * 64 + "]" * 64).positions[(0,) * 63] == Pos(1, 64)
+
+
+def test_libyaml_cap_is_lifted_for_one_load_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FakeLibyaml:
+        def __init__(self) -> None:
+            self.cap = 1000
+            self.seen: list[int] = []
+
+        def _get_max_nest_level(self) -> int:
+            return self.cap
+
+        def _set_max_nest_level(self, cap: int) -> None:
+            self.cap = cap
+            self.seen.append(cap)
+
+    fake = FakeLibyaml()
+    monkeypatch.setattr(yaml_loader, "_libyaml", fake)
+    assert errors("[" * 100) == ["s.yaml:1:65: E005: nesting deeper than 64 levels (limit max_depth)"]
+    assert load_yaml_text("[1]", limits=Limits(max_depth=10**9)).data == [1]
+    assert fake.seen == [64 + 2048, 1000, yaml_loader.HARD_MAX_DEPTH + 2048, 1000] and fake.cap == 1000
+    fake.cap = 10**6  # already high enough: left alone
+    load_yaml_text("[1]")
+    assert fake.seen == [64 + 2048, 1000, yaml_loader.HARD_MAX_DEPTH + 2048, 1000] and fake.cap == 10**6
+
+
 def test_e005_python_composer_recursion_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yaml_loader, "_LOADER", yaml_loader._PY_LOADER)
     assert errors("[" * 1000 + "]" * 1000, Limits(max_depth=10**9)) == [
