@@ -3,6 +3,8 @@ compiled graph before anything is allocated; a MemoryError is a resource error; 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -199,3 +201,49 @@ def test_export_verifies_embedding_inputs_inside_the_vocabulary(tmp_path: Path, 
     result = _cli(tmp_path, EMBEDDING, "export", "onnx", "SPEC", "-o", "out.onnx", "--verify")
     assert result.exit_code == 0, result.output
     assert "matches PyTorch (batch 1, batch 2)" in result.stdout
+
+
+# --- the estimate against a measured peak -----------------------------------------------------------------------------
+WEIGHT_HEAVY = """name: weight_heavy
+inputs: {x: [4096]}
+body:
+  - linear: {out: 8192}
+  - relu
+  - linear: {out: 1024}
+"""
+
+ACTIVATION_HEAVY = """name: activation_heavy
+inputs: {x: [16, 512, 512]}
+body:
+  - conv: {out: 16, k: 3, p: 1}
+  - relu
+  - conv: {out: 16, k: 3, p: 1}
+  - relu
+"""
+
+_PEAK_OF_CHILD = """
+import resource, subprocess, sys
+subprocess.run([sys.executable, "-m", "archc", *sys.argv[1:]], check=True, capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+"""
+
+
+def _peak_rss(tmp_path: Path, text: str) -> int:
+    """Peak resident bytes of `archc export onnx --verify` for ``text``, run in a fresh process."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    out = subprocess.run([sys.executable, "-c", _PEAK_OF_CHILD, "export", "onnx", str(spec), "-o",
+                          str(tmp_path / "out.onnx"), "--verify", "--force"], check=True, capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    return int(out.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [WEIGHT_HEAVY, ACTIVATION_HEAVY], ids=["weights", "activations"])
+def test_the_estimate_bounds_the_measured_peak(tmp_path: Path, text: str) -> None:
+    """Above what the same export of LeNet-5 takes (the interpreter and libraries), the measured peak stays within
+    the estimate, and the estimate is not wildly above it."""
+    baseline = _peak_rss(tmp_path, (ROOT / "specs" / "lenet5.yaml").read_text(encoding="utf-8"))
+    measured = _peak_rss(tmp_path, text) - baseline
+    need = check_resources(compile_text(text)).total
+    assert 0.4 * need <= measured <= need, (measured, need)
