@@ -97,6 +97,8 @@ def as_limits(limits: Limits | Mapping[str, int] | None) -> Limits:
         return DEFAULT_LIMITS.with_overrides(dict(limits))
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
+    except ValueError as exc:  # a value out of range
+        raise UsageError(str(exc)) from None
 
 
 def override_texts(params: Mapping[str, Any] | None) -> dict[str, str]:

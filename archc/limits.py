@@ -9,6 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 
+LIMIT_MIN = 1
+LIMIT_MAX = 2**62
+"""Every limit lies in [LIMIT_MIN, LIMIT_MAX]: 0 or a negative value would refuse everything (or wrap around in a
+comparison), and a larger one is no limit but an overflow waiting in the arithmetic that checks it."""
+LIMIT_MAX_BY_NAME = {"max_file_bytes": 2**30}
+"""Tighter maxima: a spec file is read into memory in one piece, sized by its limit."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_file_bytes: int = 2 * 1024 * 1024
@@ -40,7 +48,15 @@ class Limits:
     """Most multiply-accumulates that verifying an ONNX export against PyTorch may run (every sample of every
     verification batch, in both runtimes). VGG-16's 93 G took 9 s on two busy shared cores; U-Net's 1.2 T fits."""
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value, most = getattr(self, f.name), LIMIT_MAX_BY_NAME.get(f.name, LIMIT_MAX)
+            if isinstance(value, bool) or not isinstance(value, int) or not LIMIT_MIN <= value <= most:
+                raise ValueError(f"{f.name}: expected an integer from {LIMIT_MIN} to 2**{most.bit_length() - 1} "
+                                 f"({most:,}); got {value!r}")
+
     def with_overrides(self, overrides: dict[str, int]) -> Limits:
+        """These limits with some replaced; KeyError for an unknown name, ValueError for a value out of range."""
         known = {f.name for f in fields(self)}
         unknown = sorted(set(overrides) - known)
         if unknown:

@@ -155,7 +155,7 @@ def _unclosed(at: _At) -> SyntaxHint | None:
     if opener in _CLOSERS and _closing_offset(text, start) is None:
         note = SourceNote(at.opened, at.line(at.opened.line), f"this '{opener}' is never closed")
         return SyntaxHint(f"close the '{opener}' opened at {where} with '{_CLOSERS[opener]}'", (note,))
-    if opener in "\"'" and opener and _quote_end(text, start) < 0:
+    if opener and opener in "\"'" and _quote_end(text, start) < 0:
         note = SourceNote(at.opened, at.line(at.opened.line), "this string is never closed")
         return SyntaxHint(f"close the string opened at {where} with {opener}", (note,))
     return None

@@ -282,10 +282,11 @@ def mutated_specs(draw: Any, shard: int = 0, shards: int = 1) -> tuple[str | byt
                                                 "1000000000000", "[1, 2]", "1" * 40]))}
     limits = Limits()
     if draw(st.integers(0, 9)) == 0:
-        limits = Limits(max_layers=draw(st.sampled_from([0, 1, 10, 100])), max_params=draw(st.sampled_from([0, 10**4])),
+        # the smallest limit a Limits accepts is 1
+        limits = Limits(max_layers=draw(st.sampled_from([1, 2, 10, 100])), max_params=draw(st.sampled_from([1, 10**4])),
                         max_tensor_elements=draw(st.sampled_from([1, 10**5])), max_steps=draw(st.sampled_from([1, 50])),
-                        max_activation_bytes=draw(st.sampled_from([0, 10**6])), max_block_depth=draw(st.sampled_from(
-                            [0, 1, 3])), max_depth=draw(st.sampled_from([2, 8, 64])))
+                        max_activation_bytes=draw(st.sampled_from([1, 10**6])), max_block_depth=draw(st.sampled_from(
+                            [1, 2, 3])), max_depth=draw(st.sampled_from([2, 8, 64])))
     return source, overrides, limits
 
 

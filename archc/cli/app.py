@@ -113,6 +113,8 @@ def parse_limits(pairs: list[str] | None) -> Limits:
         return DEFAULT_LIMITS.with_overrides(values)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
+    except ValueError as exc:
+        raise UsageError(f"--limit {exc}") from None
 
 
 def compile_spec(spec: str, sets: list[str] | None, limits: list[str] | None) -> Any:
@@ -131,20 +133,36 @@ def print_warnings(warnings: list[Diagnostic]) -> None:
 
 
 @app.command()
-def check(spec: SpecArg, set_: SetOption = None, limit: LimitOption = None) -> None:
-    """Validate a spec, infer every shape, and report all errors found."""
+def check(specs: Annotated[list[str], typer.Argument(metavar="SPEC...", help="Paths to spec YAML files.")],
+          set_: SetOption = None, limit: LimitOption = None) -> None:
+    """Validate specs, infer every shape, and report all errors found in each; exit with the worst status."""
+    from archc.compiler import compile_file
 
-    def body() -> None:
-        c = compile_spec(spec, set_, limit)
-        t = c.costs.total
-        print(f"{spec}: ok ({t.layers:,} layers, {t.params:,} params, {t.macs / 1e9:.2f} GMACs)")
+    # options are read once: a bad --limit is one usage error, not one per file
+    sets, limits = run_guarded(lambda: (parse_pairs(set_, "--set"), parse_limits(limit)))
+    worst = 0
+    for spec in specs:
 
-    run_guarded(body)
+        def body(spec: str = spec) -> None:
+            compiled = compile_file(spec, sets, limits)
+            print_warnings(compiled.warnings)
+            t = compiled.costs.total
+            print(f"{spec}: ok ({t.layers:,} layers, {t.params:,} params, {t.macs / 1e9:.2f} GMACs)")
+
+        try:
+            run_guarded(body)
+        except typer.Exit as exc:
+            if exc.exit_code == 130:  # interrupted: stop, do not go on to the next file
+                raise
+            worst = max(worst, exc.exit_code)
+    if worst:
+        raise typer.Exit(worst)
 
 
 @app.command()
 def summary(spec: SpecArg,
-            depth: Annotated[int | None, typer.Option(metavar="N", help="Fold scopes nested deeper than N.")] = None,
+            depth: Annotated[int | None, typer.Option(
+                metavar="N", help="Fold scopes nested deeper than N; 0 shows the model alone as one row.")] = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
             set_: SetOption = None, limit: LimitOption = None) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
@@ -152,6 +170,8 @@ def summary(spec: SpecArg,
     def body() -> None:
         from archc.emit.summary import summary_json_text, summary_text
 
+        if depth is not None and depth < 0:
+            raise UsageError(f"--depth: expected 0 (the model alone) or more; got {depth}")
         c = compile_spec(spec, set_, limit)
         if as_json:
             sys.stdout.write(summary_json_text(c))

@@ -84,9 +84,18 @@ def _layer_json(n: Node, rf: Field | None) -> dict[str, Any]:
 
 
 def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, int, int, str]]:
-    """(indented path, op, output shape, params, MACs, receptive field) per row; scopes deeper than ``depth`` fold."""
+    """(indented path, op, output shape, params, MACs, receptive field) per row; scopes deeper than ``depth`` fold.
+
+    Depth 0 is the model alone, one row (torchinfo's ``depth=0``); depth 1 the top-level steps with their scopes
+    folded; None every layer.
+    """
     g = c.graph
     fields = c.receptive_fields()
+    if depth == 0:
+        outputs = [g.node(name) for name in g.outputs.values()]
+        rf = fields.get(outputs[0].name) if len(outputs) == 1 else None
+        return [(g.name, "model", ", ".join(str(n.out_type) for n in outputs), c.costs.total.params,
+                 c.costs.total.macs, str(rf) if rf else "-")]
     rows: list[tuple[str, str, str, int, int, str]] = []
     shown: set[str] = set()
     for n in g.nodes():
@@ -115,7 +124,7 @@ def _folded_scope(g: Graph, n: Node, depth: int | None) -> str | None:
     if depth is None:
         return None
     chain = g.scope_chain(n.scope)
-    return chain[max(depth, 1) - 1] if len(chain) >= max(depth, 1) else None
+    return chain[depth - 1] if len(chain) >= depth else None
 
 
 def _last_node(g: Graph, scope: str) -> Node | None:
