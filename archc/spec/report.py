@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -87,8 +88,30 @@ class Reporter:
             if kinds == {"value_error"}:  # a model rule's own sentence, about several fields
                 self.error("E103", subject + "; ".join(m for _, m in messages), where + loc, layer)
                 return
-            self.error("E103", f"{subject}{_either(m for _, m in messages)}; found {describe(found)}", where + loc,
-                       layer)
+            note = _not_read_as_expression(_value_at(self.doc.data, where + loc), found)
+            self.error("E103", f"{subject}{_either(m for _, m in messages)}; found {describe(found)}{note}",
+                       where + loc, layer)
+
+
+# text with arithmetic and a `$` (`($k - 1) // 2`, `$4 * dim`) meant as an expression but kept as a string
+_ARITHMETIC = re.compile(r"[-+*/%()]")
+_DOLLAR_BEFORE_OPERAND = re.compile(r"\$(?=[A-Za-z_0-9(])")
+
+
+def _not_read_as_expression(raw: Any, found: Any) -> str:
+    """Where a wrong-typed string was written as an attempt at an expression: say so and show the form that works."""
+    if not isinstance(raw, str) or not isinstance(found, str) or "$" not in raw or not _ARITHMETIC.search(raw):
+        return ""
+    if raw.startswith("${") and raw.endswith("}"):
+        return ""  # already the working form: its value is a string for another reason
+    return (f" (the text `{raw}` was not read as an expression: only a value starting with `$name` or written as "
+            f"`${{...}}` is one; write `${{{_DOLLAR_BEFORE_OPERAND.sub('', raw)}}}`)")
+
+
+def _value_at(data: Any, path: DocPath) -> Any:
+    """The value written at ``path`` in the document, before any substitution; None where there is none."""
+    found, value = _doc_loc(path, data)
+    return value if len(found) == len(path) else None
 
 
 def _short(text: str, limit: int = 60) -> str:
