@@ -88,7 +88,7 @@ def test_compile_partial_keeps_the_graph_up_to_the_failure(tmp_path: Path) -> No
     assert result.compiled is None and result.graph is not None
     (d,) = result.diagnostics
     assert (d.code, d.path) == ("E301", "block1")
-    assert "[256, 56, 56] and [64, 56, 56]" in d.message
+    assert "turns [64, 56, 56] into [256, 56, 56]" in d.message and "`shortcut: projection`" in d.message
     g = result.graph
     assert [n.name for n in g.nodes()] == TYPED[:-2] + ["block1.conv3", "block1.bn3"] + AFTER
     assert {n.name: n.out_type.shape for n in g.nodes() if n.out_type is not None} == {
@@ -134,7 +134,7 @@ def test_failing_layer_and_its_input_edges_are_red(tmp_path: Path) -> None:
     assert _attr(edges[("block1", "relu")], "color") == LOST_EDGE_COLOR
     assert [e for e, attrs in edges.items() if _attr(attrs, "style") == "dotted"] == [("block1", "relu")]
     assert "partial diagram: the spec has 1 error" in dot
-    assert "add expects inputs of equal shape" in dot
+    assert "body turns [64, 56, 56] into [256, 56, 56]" in dot
     assert "9 of 15 layers typed" in dot
     assert dot == to_dot_partial(result.graph, result.diagnostics)  # deterministic
 
@@ -184,7 +184,7 @@ def test_draw_writes_the_partial_svg_and_exits_1(tmp_path: Path) -> None:
     result = run("draw", str(spec), "-o", str(out))
     assert result.exit_code == 1
     assert "wrote" in result.stdout and "partial" in result.stdout
-    assert "E301: block1: add expects inputs of equal shape" in result.stderr
+    assert "E301: block1: the residual's body turns [64, 56, 56] into [256, 56, 56]" in result.stderr
     assert result.stderr.rstrip().endswith("1 error")
     root = ET.fromstring(out.read_bytes())
     red = set()
@@ -196,7 +196,7 @@ def test_draw_writes_the_partial_svg_and_exits_1(tmp_path: Path) -> None:
                 red.add(title.text)
     assert red == {"block1.bn3->block1", "maxpool->block1"}
     svg_text = out.read_text()
-    assert "E301" in svg_text and "[256, 56, 56] and [64," in svg_text
+    assert "E301" in svg_text and "into [256, 56, 56]" in svg_text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.svg", "spec.yaml"]  # no temp file left
 
 

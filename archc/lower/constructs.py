@@ -67,6 +67,9 @@ def residual(lowerer: Lowerer, model: type[ResidualSpec], body: dict[str, Any], 
     if shortcut is _NO_MERGE:
         return y, inner.table if ident else None
     if spec.merge == "add" and not _identity_fits(lowerer, spec, where, ctx, x, y, ident, anon):
+        # the failing add stays in the graph, untyped, so a partial diagram shows where the shapes part
+        lowerer.add_node(inner.scope if ident else anon, "add", None, where, inner if ident else ctx, [y, shortcut],
+                         failed=True)
         return None, None
     if spec.merge == "add":
         out = merge_node(lowerer, "add", None, where, ctx, inner, ident, anon, [y, shortcut])
