@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from archc.compiler import Compiled
@@ -17,28 +18,26 @@ def summary_json_text(c: Compiled) -> str:
     """:func:`summary_json` as text: indented, with one layer or group per line.
 
     Indenting makes ``json`` fall back to its pure-Python encoder, several seconds for 200k layers; the records are
-    encoded compactly by the C encoder instead and spliced in, which also keeps the file a line per layer.
+    encoded compactly by the C encoder instead and spliced in, which also keeps the file a line per layer. Each
+    record is encoded as it is made and dropped, so the collector, paused meanwhile, finds no backlog after.
     """
-    with collector_paused():  # hundreds of thousands of small acyclic dicts
-        doc = summary_json(c)
-        records = {key: doc.pop(key) for key in ("layers", "groups")}
-        head = json.dumps(doc, indent=1)
-    parts = [head[:-2]]  # without the closing "\n}"
-    for key, items in records.items():
-        rows = ",\n".join("  " + json.dumps(item) for item in items)
-        parts.append(f',\n "{key}": [\n{rows}\n ]' if items else f',\n "{key}": []')
+    with collector_paused():
+        parts = [json.dumps(_head(c), indent=1)[:-2]]  # without the closing "\n}"
+        encode = json.JSONEncoder().encode
+        for key, records in (("layers", _layers(c)), ("groups", _groups(c))):
+            rows = ",\n  ".join(map(encode, records))
+            parts.append(f',\n "{key}": [\n  {rows}\n ]' if rows else f',\n "{key}": []')
     return "".join(parts) + "\n}\n"
 
 
 def summary_json(c: Compiled) -> dict[str, Any]:
     with collector_paused():  # receptive fields and a dict per layer: the collector's passes would dominate
-        return _summary_json(c)
+        return {**_head(c), "layers": list(_layers(c)), "groups": list(_groups(c))}
 
 
-def _summary_json(c: Compiled) -> dict[str, Any]:
+def _head(c: Compiled) -> dict[str, Any]:
     g = c.graph
     t = c.costs.total
-    fields = c.receptive_fields()
     return {
         "name": g.name,
         "doc": g.doc,
@@ -57,13 +56,18 @@ def _summary_json(c: Compiled) -> dict[str, Any]:
             "param_bytes": 4 * (t.params + t.buffers),
             "layers": t.layers,
         },
-        "layers": [_layer_json(n, fields.get(n.name)) for n in g.nodes() if not n.is_input],
-        "groups": [
-            {"path": path, "kind": g.scopes[path].kind, "label": g.scopes[path].label, "params": s.params,
-             "macs": s.macs, "activation_bytes": s.activation_bytes}
-            for path, s in c.costs.by_scope.items()
-        ],
     }
+
+
+def _layers(c: Compiled) -> Iterator[dict[str, Any]]:
+    fields = c.receptive_fields()
+    return (_layer_json(n, fields.get(n.name)) for n in c.graph.nodes() if not n.is_input)
+
+
+def _groups(c: Compiled) -> Iterator[dict[str, Any]]:
+    scopes = c.graph.scopes
+    return ({"path": path, "kind": scopes[path].kind, "label": scopes[path].label, "params": s.params,
+             "macs": s.macs, "activation_bytes": s.activation_bytes} for path, s in c.costs.by_scope.items())
 
 
 def _layer_json(n: Node, rf: Field | None) -> dict[str, Any]:
