@@ -1,7 +1,7 @@
 """The catalogue of error codes.
 
 One entry per code: a title, what it means, an example of a spec line that triggers it and how to fix it.
-``docs/errors.md`` is generated from this table (``python -m archc.docgen``) and a test keeps the two in step.
+``docs/errors.md`` is generated from this table (``python -m tools.docgen``) and a test keeps the two in step.
 """
 
 from __future__ import annotations

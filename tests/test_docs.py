@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from archc.compiler import compile_text
-from archc.docgen import GENERATED
 from archc.ops.registry import all_ops
 from archc.spec.schema import json_schema
+from tools.docgen import GENERATED
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGE = (ROOT / "docs" / "spec-language.md").read_text(encoding="utf-8")
@@ -42,7 +42,7 @@ def test_inception_example_names_follow_torchvision() -> None:
 @pytest.mark.parametrize("rel", sorted(GENERATED))
 def test_generated_reference_is_current(rel: str) -> None:
     committed = (ROOT / rel).read_text(encoding="utf-8")
-    assert committed == GENERATED[rel](), f"{rel} is stale: run `python -m archc.docgen`"
+    assert committed == GENERATED[rel](), f"{rel} is stale: run `python -m tools.docgen`"
 
 
 def test_every_op_is_documented() -> None:
@@ -53,7 +53,7 @@ def test_every_op_is_documented() -> None:
 
 def test_schema_file_is_current() -> None:
     committed = json.loads((ROOT / "docs" / "archc.schema.json").read_text(encoding="utf-8"))
-    assert committed == json_schema(), "docs/archc.schema.json is stale: run `python -m archc.docgen`"
+    assert committed == json_schema(), "docs/archc.schema.json is stale: run `python -m tools.docgen`"
 
 
 @pytest.mark.parametrize("spec", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.name)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from archc import gallery
 from archc.compiler import compile_file
-from archc.gallery import (
+from tools import gallery
+from tools.gallery import (
     diagram_dot,
     dot_hash,
     first_sentence,
@@ -34,13 +34,13 @@ NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `do
 # --- the committed gallery --------------------------------------------------------------------------------------------
 def test_zoo_markdown_is_current() -> None:
     committed = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
-    assert committed == gallery_markdown(ROOT), "docs/zoo.md is stale: run `python -m archc.gallery`"
+    assert committed == gallery_markdown(ROOT), "docs/zoo.md is stale: run `python -m tools.gallery`"
 
 
 def test_every_spec_has_its_current_diagram() -> None:
     # the SVG bytes depend on the Graphviz version; the DOT hash each one carries does not
     assert sorted(p.stem for p in (ROOT / "docs" / "zoo").glob("*.svg")) == [p.stem for p in SPECS]
-    assert stale_diagrams(ROOT) == [], "diagrams are stale: run `python -m archc.gallery`"
+    assert stale_diagrams(ROOT) == [], "diagrams are stale: run `python -m tools.gallery`"
 
 
 def test_markdown_has_a_row_and_a_section_per_spec_with_working_links() -> None:

@@ -559,7 +559,8 @@ def test_write_refuses_bad_weights(tmp_path: Path) -> None:
 
 
 def test_failed_verification_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(get_op("tanh"), "onnx_op", "Sigmoid")
+    # tanh exported as a sigmoid: an ONNX graph that runs but disagrees with PyTorch
+    monkeypatch.setattr(get_op("tanh"), "onnx", lambda b, p, inputs, *_: b.node("Sigmoid", [inputs[0]]))
     out = tmp_path / "m.onnx"
     with pytest.raises(VerificationError, match=r"onnxruntime disagrees with PyTorch.*nothing written"):
         write_onnx(_compile(IMAGE_OPS), out)

@@ -62,6 +62,7 @@ REFUSALS = [
     (one("mean", [4, 5], "axes: [0, 1]", ()), "E306", "keepdims"),
     (one("max", [4, 5], "axes: [1, -1]", ()), "E306", "same axis twice"),
     (one("log_softmax", [4, 5], "axis: 2", ()), "E306", "out of range"),
+    (one("softmax", [4, 5], "axis: -3", ()), "E306", "out of range"),
     (Case("embedding", "{x: [16]}", ("embedding: {id: t, num: 20, dim: 8}",), ()), "E306", "dtype: int64"),
     (Case("embedding", "{x: {shape: [16], dtype: int64}}", ("embedding: {id: t, num: 20, dim: 8, padding_idx: 20}",),
           ()), "E306", "padding_idx 20"),

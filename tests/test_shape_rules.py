@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from archc.errors import Problem
+from archc.compiler import compile_text
+from archc.errors import Problem, SpecError
 from archc.ir.types import TensorType
 from archc.ops.registry import get_op
 
@@ -134,3 +135,25 @@ def test_param_counts_of_stateful_ops() -> None:
     assert cost("layernorm", {"dims": 1}, (10, 768)).params == 1536
     assert cost("prelu", {}, (8, 4, 4)).params == 8
     assert cost("prelu", {"shared": True}, (8, 4, 4)).params == 1
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "concat"])
+@pytest.mark.parametrize(("axis", "ok"), [(0, True), (-1, True), (1, False), (-2, False)])
+def test_axis_ops_check_the_axis_exists(op: str, axis: int, ok: bool) -> None:
+    shapes = [(5,), (5,)] if op == "concat" else [(5,)]
+    if ok:
+        assert infer(op, {"axis": axis}, *shapes) == ((10,) if op == "concat" else (5,))
+        return
+    with pytest.raises(Problem) as err:
+        infer(op, {"axis": axis}, *shapes)
+    assert (err.value.code, err.value.message) == ("E306", f"{op} axis {axis} is out of range for [5] (rank 1)")
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_axis_out_of_range_is_a_located_error(op: str) -> None:
+    # softmax did not check its axis: this spec checked ok and emitted torch.softmax(x, 4), which cannot run
+    text = f"name: head\ninputs: {{x: [8]}}\nbody:\n  - linear: {{out: 5}}\n  - {op}: {{axis: 3}}\n"
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "head.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        f"head.yaml:5:5: E306: 1: {op} axis 3 is out of range for [5] (rank 1) (input from linear '0')"]

@@ -1,6 +1,6 @@
 """The model zoo gallery: ``docs/zoo.md`` and a diagram per spec in ``docs/zoo/``, generated from ``specs/``.
 
-``python -m archc.gallery [ROOT]`` rewrites both (``--check`` only reports whether they are current). The Markdown is
+``python -m tools.gallery [ROOT]`` rewrites both (``--check`` only reports whether they are current). The Markdown is
 a pure function of the specs, so a test keeps it in step. The SVGs depend on the Graphviz version too, so each one
 carries the SHA-256 of the DOT text it was drawn from: a diagram whose DOT is unchanged is neither redrawn nor
 rewritten, and another Graphviz version causes no churn.
@@ -152,7 +152,7 @@ def gallery_markdown(root: str | os.PathLike[str] = ".") -> str:
 
 def _markdown(zoo: list[Entry]) -> str:
     out = ["# Model zoo", "",
-           f"Generated from `specs/` by `python -m archc.gallery`; do not edit by hand (`tests/test_gallery.py` "
+           f"Generated from `specs/` by `python -m tools.gallery`; do not edit by hand (`tests/test_gallery.py` "
            f"checks that it is current). {len(zoo)} specs; every total is pinned by `tests/test_zoo.py` against "
            "torchvision or the paper. Parameters are trainable ones; MACs are the multiply-accumulates of "
            "convolution and linear layers for one sample (torchvision's GFLOPS convention; FLOPs = 2 x MACs). "
@@ -251,7 +251,7 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m archc.gallery", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.gallery", description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default=".", help="the checkout holding specs/ and docs/ (default: .)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if anything is out of date")
     parser.add_argument("--force", action="store_true", help="redraw every diagram")
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in write_gallery(args.root, force=args.force):
             print(f"{'removed' if not path.exists() else 'wrote'} {path}")
     except (SpecError, UsageError) as exc:
-        print(f"archc.gallery: error: {exc}", file=sys.stderr)
+        print(f"tools.gallery: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -206,7 +206,7 @@ def ops(name: Annotated[str | None, typer.Argument(metavar="NAME", help="Show on
     """List every op with its parameters, or describe one."""
 
     def body() -> None:
-        from archc.docgen import describe_op, list_ops
+        from archc.ops.reference import describe_op, list_ops
 
         if name is None:
             sys.stdout.write(list_ops())

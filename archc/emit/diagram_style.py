@@ -1,37 +1,20 @@
-"""The diagram's look: colours per op family, fonts, edge styles and the Graphviz attributes that bound layout time.
-
-Colours follow the classic GoogLeNet figure where it has one (convolutions blue, pooling red, the softmax head
-yellow, concatenation green); the other families get their own light fills so black text stays readable.
+"""The diagram's look: colours per op family (defined with the families in :mod:`archc.ops.families`), fonts, edge
+styles and the Graphviz attributes that bound layout time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from archc.ops.families import FAMILIES, FamilyStyle
 
 FONT = "Helvetica,Arial,sans-serif"
 
-
-@dataclass(frozen=True)
-class FamilyStyle:
-    fill: str
-    border: str
-    legend: str
-
-
 FAMILY_STYLES: dict[str, FamilyStyle] = {
     "input": FamilyStyle("#ffffff", "#222222", "input"),
-    "conv": FamilyStyle("#a9c9f2", "#2a5fa8", "convolution"),
-    "pool": FamilyStyle("#f4a7a3", "#b3322b", "pooling"),
-    "norm": FamilyStyle("#d9ccf2", "#6a4fa3", "normalisation"),
-    "act": FamilyStyle("#ffdcb0", "#c2731d", "activation"),
-    "linear": FamilyStyle("#f5c2df", "#a8437c", "fully connected"),
-    "merge": FamilyStyle("#b7e2a8", "#3f8a2e", "merge (add / concat / mul)"),
-    "reg": FamilyStyle("#e3e8ee", "#6b7785", "regularisation"),
-    "tensor": FamilyStyle("#e6e6e6", "#777777", "tensor plumbing"),
-    "head": FamilyStyle("#fbe48f", "#b08d0e", "classifier head (softmax)"),
+    **{f.key: f.style for f in sorted(FAMILIES, key=lambda f: f.legend_rank)},
     "block": FamilyStyle("#f3f3f3", "#333333", "folded block / scope"),
 }
-"""Family -> style, in legend order. ``input`` and ``block`` are the diagram's own (model inputs, folded scopes)."""
+"""Family -> style, in legend order: the op families' (:data:`archc.ops.families.FAMILIES`) between the diagram's own
+``input`` (model inputs) and ``block`` (folded scopes)."""
 
 UNKNOWN_FAMILY = FamilyStyle("#ffffff", "#999999", "other")
 

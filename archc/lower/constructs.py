@@ -11,7 +11,7 @@ from archc.lower.budget import stage_fits
 from archc.ops.conv import ConvParams
 from archc.ops.merge import ConcatParams
 from archc.ops.norm import BatchNormParams
-from archc.ops.tensor import PadChannelsParams
+from archc.ops.tensor_pad import PadChannelsParams
 from archc.spec.model import BranchesSpec, GroupSpec, ResidualSpec, ShortcutSpec, StageSpec, StepCommon
 from archc.spec.report import DocPath
 

@@ -1,81 +1,95 @@
-"""Activation functions. Parameter-free ones come from one table; the others are classes of their own."""
+"""Activation functions: the parameter-free ones from one table, the others (leaky ReLU, PReLU, GELU, ELU) as classes
+of their own. The softmax family is in :mod:`archc.ops.head`."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode
-from archc.ops.fields import Axis, Float32, torch_dim
+from archc.ops.base import Cost, NoParams, Op, OpParams, TorchCode
+from archc.ops.fields import Float32
 from archc.ops.registry import register
+
+OnnxEmit = Callable[[Any, str, TensorType], str]
+"""(builder, input, input type) -> output: an activation's ONNX nodes."""
+
+# SELU's constants (Klambauer et al. 2017) as PyTorch and ONNX define them
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class _Activation(Op):
     family = "act"
-    torch_call = ""
-    torch_inplace: str | None = None
-    onnx_op = ""
-
-    def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        return TorchCode(None, self.torch_call, self.torch_inplace)
-
-    def onnx(self, b: Any, p: Any, inputs: list[str], in_types: list[TensorType], out: TensorType,
-             weights: dict[str, Any]) -> str:
-        special = _ONNX_EMIT.get(self.name)
-        if special is not None:
-            return special(b, inputs[0], in_types[0])
-        return b.node(self.onnx_op, [inputs[0]])
 
 
-def _onnx_silu(b: Any, x: str, t: TensorType) -> str:
-    return b.node("Mul", [x, b.node("Sigmoid", [x])])
+@dataclass(frozen=True)
+class PointwiseForm:
+    """Everything a parameter-free activation emits."""
+
+    call: str
+    """PyTorch forward expression."""
+    onnx: OnnxEmit
+    summary: str
+    inplace: str | None = None
+    """In-place form, for activations whose backward pass reads their output, not their input: overwriting the input
+    is then safe for autograd, as torchvision's ReLU(inplace=True) and ReLU6(inplace=True) do."""
+
+
+def _onnx_op(op_type: str, **attrs: Any) -> OnnxEmit:
+    """One ONNX node of ``op_type`` on the input."""
+    return lambda b, x, t: b.node(op_type, [x], **attrs)
 
 
 def _onnx_relu6(b: Any, x: str, t: TensorType) -> str:
     return b.node("Clip", [x, b.const_scalar(0.0, t.dtype), b.const_scalar(6.0, t.dtype)])
 
 
-def _onnx_hardsigmoid(b: Any, x: str, t: TensorType) -> str:
-    # ONNX's defaults are alpha 0.2, beta 0.5; PyTorch's hardsigmoid is relu6(x + 3) / 6
-    return b.node("HardSigmoid", [x], alpha=1 / 6, beta=0.5)
+def _onnx_mish(b: Any, x: str, t: TensorType) -> str:
+    if b.opset >= 18:
+        return b.node("Mish", [x])
+    return b.node("Mul", [x, b.node("Tanh", [b.node("Softplus", [x])])])
 
 
-_ONNX_EMIT: dict[str, Callable[[Any, str, TensorType], str]] = {
-    "silu": _onnx_silu, "relu6": _onnx_relu6, "hardsigmoid": _onnx_hardsigmoid,
+POINTWISE: dict[str, PointwiseForm] = {
+    "relu": PointwiseForm("torch.relu({0})", _onnx_op("Relu"), "Rectified linear unit, max(0, x).",
+                          "torch.relu_({0})"),
+    "sigmoid": PointwiseForm("torch.sigmoid({0})", _onnx_op("Sigmoid"), "Logistic sigmoid, 1 / (1 + exp(-x))."),
+    "tanh": PointwiseForm("torch.tanh({0})", _onnx_op("Tanh"), "Hyperbolic tangent."),
+    # ONNX's HardSigmoid defaults are alpha 0.2, beta 0.5; PyTorch's is relu6(x + 3) / 6
+    "hardsigmoid": PointwiseForm("F.hardsigmoid({0})", _onnx_op("HardSigmoid", alpha=1 / 6, beta=0.5),
+                                 "Piecewise-linear sigmoid, relu6(x + 3) / 6 (MobileNet v3)."),
+    "hardswish": PointwiseForm("F.hardswish({0})", _onnx_op("HardSwish"), "x * relu6(x + 3) / 6 (MobileNet v3)."),
+    "silu": PointwiseForm("F.silu({0})", lambda b, x, t: b.node("Mul", [x, b.node("Sigmoid", [x])]),
+                          "x * sigmoid(x), also called swish."),
+    "relu6": PointwiseForm("F.relu6({0})", _onnx_relu6, "min(max(0, x), 6) (MobileNet).",
+                           "F.relu6({0}, inplace=True)"),
+    "selu": PointwiseForm("F.selu({0})", _onnx_op("Selu", alpha=SELU_ALPHA, gamma=SELU_SCALE),
+                          "Scaled ELU with the self-normalising constants (Klambauer et al. 2017)."),
+    "mish": PointwiseForm("F.mish({0})", _onnx_mish, "x * tanh(softplus(x)) (Misra 2019; YOLOv4)."),
 }
-"""Activations that are not a single default-attribute ONNX op."""
-
-# name, forward expression, ONNX op, summary
-_SIMPLE = [
-    ("relu", "torch.relu({0})", "Relu", "Rectified linear unit, max(0, x)."),
-    ("sigmoid", "torch.sigmoid({0})", "Sigmoid", "Logistic sigmoid, 1 / (1 + exp(-x))."),
-    ("tanh", "torch.tanh({0})", "Tanh", "Hyperbolic tangent."),
-    ("hardsigmoid", "F.hardsigmoid({0})", "HardSigmoid", "Piecewise-linear sigmoid, relu6(x + 3) / 6 (MobileNet v3)."),
-    ("hardswish", "F.hardswish({0})", "HardSwish", "x * relu6(x + 3) / 6 (MobileNet v3)."),
-    ("silu", "F.silu({0})", "", "x * sigmoid(x), also called swish."),
-    ("relu6", "F.relu6({0})", "", "min(max(0, x), 6) (MobileNet)."),
-]
+"""The parameter-free activations, by name."""
 
 
-_INPLACE = {"relu": "torch.relu_({0})", "relu6": "F.relu6({0}, inplace=True)"}
-"""In-place forms of the activations whose backward pass reads their output, not their input (so overwriting the
-input is safe for autograd, as torchvision's ReLU(inplace=True) and ReLU6(inplace=True) do)."""
+class _Pointwise(_Activation):
+    form: ClassVar[PointwiseForm]
+
+    def torch(self, p: NoParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(None, self.form.call, self.form.inplace)
+
+    def onnx(self, b: Any, p: NoParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return self.form.onnx(b, inputs[0], in_types[0])
 
 
-def _make_simple(name: str, call: str, onnx_op: str, summary: str) -> type[_Activation]:
-    cls = type(name.capitalize(), (_Activation,), {
-        "name": name, "torch_call": call, "torch_inplace": _INPLACE.get(name), "onnx_op": onnx_op,
-        "summary": summary, "example": name, "__module__": __name__,
-    })
-    return register(cls)
-
-
-for _row in _SIMPLE:
-    _make_simple(*_row)
+for _name, _form in POINTWISE.items():
+    register(type(_name.capitalize(), (_Pointwise,), {
+        "name": _name, "form": _form, "summary": _form.summary, "example": _name, "__module__": __name__,
+    }))
 
 
 class LeakyReluParams(OpParams):
@@ -123,26 +137,6 @@ class PRelu(_Activation):
         return b.node("PRelu", [inputs[0], b.initializer("weight", slope)])
 
 
-class SoftmaxParams(OpParams):
-    axis: Axis = Field(0, description="Axis normalised over (0 = channels / classes).")
-
-
-@register
-class Softmax(_Activation):
-    name = "softmax"
-    family = "head"
-    Params = SoftmaxParams
-    summary = "Softmax along an axis (the class axis by default)."
-    example = "softmax"
-
-    def torch(self, p: SoftmaxParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        return TorchCode(None, f"torch.softmax({{0}}, {torch_dim(p.axis)})")
-
-    def onnx(self, b: Any, p: SoftmaxParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
-             weights: dict[str, Any]) -> str:
-        return b.node("Softmax", [inputs[0]], axis=torch_dim(p.axis))
-
-
 class GeluParams(OpParams):
     approximate: Literal["none", "tanh"] = Field("none", description="`tanh` for the tanh approximation.")
 
@@ -172,3 +166,23 @@ class Gelu(_Activation):
             core = b.node("Erf", [b.node("Div", [x, b.const_scalar(math.sqrt(2.0), dtype)])])
         half_x = b.node("Mul", [x, b.const_scalar(0.5, dtype)])
         return b.node("Mul", [half_x, b.node("Add", [core, b.const_scalar(1.0, dtype)])])
+
+
+class EluParams(OpParams):
+    alpha: float = Field(1.0, ge=0.0, le=1e6, description="Value approached for large negative inputs: "
+                                                            "alpha * (exp(x) - 1) below zero.")
+
+
+@register
+class Elu(_Activation):
+    name = "elu"
+    Params = EluParams
+    summary = "Exponential linear unit: x above zero, alpha * (exp(x) - 1) below (Clevert et al. 2015)."
+    example = "elu: {alpha: 1.0}"
+
+    def torch(self, p: EluParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(None, "F.elu({0})" if p.alpha == 1.0 else f"F.elu({{0}}, {p.alpha!r})")
+
+    def onnx(self, b: Any, p: EluParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.node("Elu", [inputs[0]], alpha=float(p.alpha))

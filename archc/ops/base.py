@@ -83,17 +83,17 @@ class Op:
 
     name: ClassVar[str]
     family: ClassVar[str]
-    """Diagram colour and docs section: conv, pool, norm, act, linear, merge, reg, tensor, head."""
+    """Diagram colour, docs section and module: a key of :data:`archc.ops.families.FAMILIES`."""
     Params: ClassVar[type[OpParams]] = NoParams
     summary: ClassVar[str] = ""
     example: ClassVar[str] = ""
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     label_fields: ClassVar[tuple[str, ...]] = ()
+    """Parameters shown in diagram labels."""
     output_overwritable: ClassVar[bool] = False
     """The op's output is a new tensor (not a view of its input) that autograd does not keep for the backward pass,
     so a following in-place op may overwrite it (torchvision's ``ReLU(inplace=True)`` after conv and batch norm)."""
-    """Parameters shown in diagram labels."""
 
     # --- analysis -----------------------------------------------------------------------------------------------------
     def infer(self, p: Any, inputs: list[TensorType]) -> TensorType:
@@ -128,6 +128,15 @@ class Op:
         return ", ".join(parts)
 
 
+class Plumbing(Op):
+    """An op of the tensor family that moves data without computing: it costs nothing."""
+
+    family = "tensor"
+
+    def cost(self, p: Any, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost()
+
+
 def _fmt(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "x".join(str(v) for v in value)
@@ -143,6 +152,32 @@ def expect_rank(op: str, t: TensorType, ranks: tuple[int, ...], what: str = "inp
         layouts = [_RANK_LAYOUT.get(r, f"rank {r}") for r in ranks]
         want = " or ".join([", ".join(layouts[:-1]), layouts[-1]] if len(layouts) > 1 else layouts)
         raise Problem("E305", f"{op} expects its {what} as {want} (batch implicit); found {t} (rank {t.rank})")
+
+
+def norm_axis(op: str, axis: int, x: TensorType) -> int:
+    """A spec axis (batch excluded) of ``x`` in 0..rank-1; negative axes count from the end."""
+    if not -x.rank <= axis < x.rank:
+        raise Problem("E306", f"{op} axis {axis} is out of range for {x} (rank {x.rank})")
+    return axis % x.rank
+
+
+def norm_axes(op: str, axes: list[int], x: TensorType) -> list[int]:
+    out = [norm_axis(op, a, x) for a in axes]
+    if len(set(out)) != len(out):
+        raise Problem("E306", f"{op} axes {axes} name the same axis twice")
+    return out
+
+
+def check_groups(groups: int, cin: int, cout: int) -> None:
+    """Channel groups of a convolution-like layer divide its input and output channels."""
+    if cin % groups or cout % groups:
+        raise Problem("E303", f"groups={groups} expects input and output channels divisible by {groups}; "
+                              f"found {cin} input and {cout} output channels")
+
+
+def whole_input(x: TensorType) -> Window:
+    """The window of a layer whose every output reads every spatial position of ``x`` (global pooling)."""
+    return Window(x.spatial, x.spatial, (0,) * len(x.spatial))
 
 
 def per_dim(value: int | list[int] | tuple[int, ...], n: int, field: str) -> tuple[int, ...]:
@@ -175,6 +210,12 @@ def window_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: 
     return span // stride + 1
 
 
+# --- helpers shared by PyTorch emission -------------------------------------------------------------------------------
+def per_channel_view(x: TensorType) -> str:
+    """`.view(-1, 1, 1)`: a [C] vector broadcast over ``x`` (batch excluded) in PyTorch."""
+    return f".view(-1{', 1' * (x.rank - 1)})"
+
+
 def py_tuple(values: tuple[int, ...]) -> str:
     """Integers as compact Python source: one int when all are equal, else a tuple."""
     if len(set(values)) == 1:
@@ -183,11 +224,16 @@ def py_tuple(values: tuple[int, ...]) -> str:
 
 
 def conv_ctor(cls: str, cin: int, cout: int, kernel: tuple[int, ...],
-              options: Sequence[tuple[str, tuple[int, ...], int]], groups: int, bias: bool) -> str:
+              options: Sequence[tuple[str, tuple[int, ...] | str, int]], groups: int, bias: bool) -> str:
     """A convolution-like module's constructor source: ``options`` are (keyword, per-axis values, PyTorch's default),
-    written only where they differ from it, as are ``groups`` and ``bias``."""
+    written only where they differ from it, as are ``groups`` and ``bias``; a string value is source, always
+    written."""
     args = [str(cin), str(cout), f"kernel_size={py_tuple(kernel)}"]
-    args += [f"{name}={py_tuple(values)}" for name, values, default in options if any(v != default for v in values)]
+    for name, values, default in options:
+        if isinstance(values, str):
+            args.append(f"{name}={values}")
+        elif any(v != default for v in values):
+            args.append(f"{name}={py_tuple(values)}")
     if groups != 1:
         args.append(f"groups={groups}")
     if not bias:

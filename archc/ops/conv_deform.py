@@ -16,7 +16,18 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, conv_ctor, expect_rank, per_dim, window_out
+from archc.ops.base import (
+    Cost,
+    Op,
+    OpParams,
+    TorchCode,
+    Window,
+    check_groups,
+    conv_ctor,
+    expect_rank,
+    per_dim,
+    window_out,
+)
 from archc.ops.fields import Channels, NonNegOrList, SizeOrList
 from archc.ops.registry import register
 
@@ -61,9 +72,7 @@ class DeformConv(Op):
         x, offset = inputs
         expect_rank(self.name, x, (3,))
         g = DeformGeometry(p, x)
-        if g.cin % p.groups or g.cout % p.groups:
-            raise Problem("E303", f"groups={p.groups} expects input and output channels divisible by {p.groups}; "
-                                  f"found {g.cin} input and {g.cout} output channels")
+        check_groups(p.groups, g.cin, g.cout)
         if g.cin % p.offset_groups:
             raise Problem("E303", f"offset_groups={p.offset_groups} expects input channels divisible by "
                                   f"{p.offset_groups}; found {g.cin}")

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, conv_ctor, expect_rank, per_dim
+from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, check_groups, conv_ctor, expect_rank, per_dim
 from archc.ops.fields import Channels, NonNegOrList, SizeOrList
 from archc.ops.registry import register
 
@@ -68,9 +68,7 @@ class ConvTranspose(Op):
         x = inputs[0]
         expect_rank(self.name, x, (2, 3, 4))
         g = TransposeGeometry(p, x)
-        if g.cin % p.groups or g.cout % p.groups:
-            raise Problem("E303", f"groups={p.groups} expects input and output channels divisible by {p.groups}; "
-                                  f"found {g.cin} input and {g.cout} output channels")
+        check_groups(p.groups, g.cin, g.cout)
         for op, s, d in zip(g.op, g.s, g.d, strict=True):
             if op >= max(s, d):
                 raise Problem("E306", f"output_padding expects values below max(stride, dilation) = {max(s, d)}; "

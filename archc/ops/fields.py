@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 MAX_DIM = 1_000_000
+MAX_RANK = 5
+"""Most axes a tensor has, batch excluded: a parameter listing axes has at most this many entries."""
 FLOAT32_MAX = 3.4028234663852886e38
 """Largest finite float32: every float parameter is emitted into float32 tensors and ONNX float attributes."""
 

@@ -1,4 +1,4 @@
-"""Merges of several tensors: element-wise add and multiply (with broadcasting), concatenation."""
+"""Merges of several tensors: element-wise add, multiply and subtract (with broadcasting), concatenation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, NoParams, Op, OpParams, TorchCode
+from archc.ops.base import Cost, NoParams, Op, OpParams, TorchCode, norm_axis
 from archc.ops.fields import Axis, torch_dim
 from archc.ops.registry import register
 
@@ -77,6 +77,17 @@ class Mul(_Elementwise):
     onnx_op = "Mul"
 
 
+@register
+class Sub(_Elementwise):
+    name = "sub"
+    summary = "Element-wise difference of two inputs, first minus second (broadcast where a size is 1)."
+    example = "sub: {from: [x, mean]}"
+    min_inputs = 2
+    max_inputs = 2
+    symbol = "-"
+    onnx_op = "Sub"
+
+
 class ConcatParams(OpParams):
     axis: Axis = Field(0, description="Axis to join along (0 = channels).")
 
@@ -94,9 +105,7 @@ class Concat(Op):
 
     def infer(self, p: ConcatParams, inputs: list[TensorType]) -> TensorType:
         first = inputs[0]
-        axis = p.axis % first.rank if -first.rank <= p.axis < first.rank else None
-        if axis is None:
-            raise Problem("E306", f"concat axis {p.axis} is out of range for {first} (rank {first.rank})")
+        axis = norm_axis(self.name, p.axis, first)
         total = 0
         for i, t in enumerate(inputs):
             others = [d for j, d in enumerate(t.shape) if j != axis]

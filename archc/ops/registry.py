@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib
 from typing import TypeVar
 
 from archc.ops.base import Op
+from archc.ops.families import FAMILIES
 
 _OPS: dict[str, Op] = {}
 
@@ -21,10 +24,16 @@ def register(cls: OpT) -> OpT:
     return cls
 
 
-def _load() -> dict[str, Op]:
-    # importing the package registers every op module once
-    import archc.ops.library  # noqa: F401
+@functools.cache
+def _import_families() -> None:
+    # importing a module registers its ops; some may be imported already (lowering imports parameter models)
+    for family in FAMILIES:
+        for module in family.modules:
+            importlib.import_module(f"archc.ops.{module}")
 
+
+def _load() -> dict[str, Op]:
+    _import_families()
     return _OPS
 
 

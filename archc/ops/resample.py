@@ -1,4 +1,5 @@
-"""Resampling without weights: interpolation (nearest, linear) and sub-pixel rearrangement (pixel shuffle)."""
+"""Resampling without weights: interpolation (nearest, linear) to a size or by a scale. Pixel shuffle, which moves
+elements without interpolating, is in :mod:`archc.ops.tensor_shuffle`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from archc.errors import Problem
 from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, per_dim
-from archc.ops.fields import Size, SizeOrList
+from archc.ops.fields import SizeOrList
 from archc.ops.registry import register
 
 _LINEAR_RANK = {"linear": 2, "bilinear": 3, "trilinear": 4}
@@ -144,38 +145,3 @@ class Upsample(Op):
         batch_channels = b.node("Slice", [b.node("Shape", [inputs[0]]), b.const_int64([0]), b.const_int64([2])])
         sizes = b.node("Concat", [batch_channels, b.const_int64(list(out.spatial))], axis=0)
         return b.node("Resize", [inputs[0], "", "", sizes], **attrs)
-
-
-class PixelShuffleParams(OpParams):
-    r: Size = Field(description="Upscale factor: C * r^2 channels become C channels at r times the height and width.")
-
-
-@register
-class PixelShuffle(Op):
-    name = "pixel_shuffle"
-    family = "tensor"
-    Params = PixelShuffleParams
-    summary = "Sub-pixel convolution's rearrangement (ESPCN): [C * r^2, H, W] -> [C, H * r, W * r]."
-    example = "pixel_shuffle: {r: 2}"
-    label_fields = ("r",)
-
-    def infer(self, p: PixelShuffleParams, inputs: list[TensorType]) -> TensorType:
-        x = inputs[0]
-        expect_rank(self.name, x, (3,))
-        if x.channels % (p.r * p.r):
-            raise Problem("E306", f"pixel_shuffle r={p.r} expects channels divisible by {p.r * p.r}; "
-                                  f"found {x.channels}")
-        return x.with_shape((x.channels // (p.r * p.r), x.shape[1] * p.r, x.shape[2] * p.r))
-
-    def cost(self, p: PixelShuffleParams, inputs: list[TensorType], out: TensorType) -> Cost:
-        return Cost()
-
-    def window(self, p: PixelShuffleParams, inputs: list[TensorType], out: TensorType) -> Window:
-        return Window((1, 1), (Fraction(1, p.r),) * 2, (0, 0))  # output (y, x) reads input (y // r, x // r)
-
-    def torch(self, p: PixelShuffleParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        return TorchCode(None, f"F.pixel_shuffle({{0}}, {p.r})")
-
-    def onnx(self, b: Any, p: PixelShuffleParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
-             weights: dict[str, Any]) -> str:
-        return b.node("DepthToSpace", [inputs[0]], blocksize=p.r, mode="CRD")  # CRD is PyTorch's channel order

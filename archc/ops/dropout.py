@@ -1,0 +1,58 @@
+"""Regularisation: dropout of elements and of whole channels, the identity at inference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from archc.ir.types import TensorType
+from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank
+from archc.ops.fields import Probability
+from archc.ops.registry import register
+
+
+class DropoutParams(OpParams):
+    p: Probability = Field(0.5, description="Probability of zeroing an element during training.")
+
+
+class _Dropout(Op):
+    """Free at inference: no cost, and no ONNX node (users read the input)."""
+
+    family = "reg"
+    Params = DropoutParams
+
+    def cost(self, p: DropoutParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost()
+
+    def label(self, p: DropoutParams, out: TensorType | None) -> str:
+        return f"p={p.p}"
+
+    def onnx(self, b: Any, p: DropoutParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return inputs[0]
+
+
+@register
+class Dropout(_Dropout):
+    name = "dropout"
+    summary = "Randomly zero elements during training; the identity at inference."
+    example = "dropout: {p: 0.5}"
+
+    def torch(self, p: DropoutParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(f"nn.Dropout(p={p.p!r})", "{m}({0})")
+
+
+@register
+class Dropout2d(_Dropout):
+    name = "dropout2d"
+    summary = ("Spatial dropout (Tompson et al. 2015): zero whole channels during training (Dropout1d/2d/3d by "
+               "input rank); the identity at inference.")
+    example = "dropout2d: {p: 0.1}"
+
+    def infer(self, p: DropoutParams, inputs: list[TensorType]) -> TensorType:
+        expect_rank(self.name, inputs[0], (2, 3, 4))
+        return inputs[0]
+
+    def torch(self, p: DropoutParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(f"nn.Dropout{inputs[0].rank - 1}d(p={p.p!r})", "{m}({0})")
