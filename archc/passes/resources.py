@@ -24,7 +24,6 @@ Compute: verifying runs every sample of every run in both runtimes; its multiply
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,7 @@ from archc.ir.graph import Graph, Node
 from archc.ir.types import TensorType
 from archc.limits import Limits
 from archc.ops.registry import known_op
+from archc.yaml_loader import collector_paused
 
 if TYPE_CHECKING:
     from archc.compiler import Compiled
@@ -110,67 +110,99 @@ def estimate(graph: Graph, *, export: bool, verify: bool, dynamic: str = "batch"
     copies = EXPORT_WEIGHT_COPIES if export or verify else 1
     if not verify:
         return MemoryEstimate(weights, copies)
-    runs = [(_run_bytes(graph, run), run.batch) for run in verification_runs(graph, dynamic)]
-    (peak, workspace, harness), batch = max(runs, key=lambda r: sum(r[0]))
-    return MemoryEstimate(weights, copies, peak, workspace, harness, batch)
+    schedule = _schedule(graph)
+    per_types: dict[int, _PerSample] = {}  # runs at the declared size share one walk: memory scales with the batch
+    best: MemoryEstimate | None = None
+    for run in verification_runs(graph, dynamic):
+        key = id(run.types)
+        if key not in per_types:
+            per_types[key] = _per_sample(graph, schedule, run.types)
+        sample = per_types[key]
+        need = MemoryEstimate(weights, copies, sample.peak * run.batch, sample.workspace,
+                              (sample.inputs * HARNESS_INPUT_FACTOR + sample.outputs * HARNESS_OUTPUT_FACTOR)
+                              * run.batch, run.batch)
+        if best is None or need.total > best.total:
+            best = need
+    assert best is not None  # there is always the batch-1 run
+    return best
 
 
-def _run_bytes(graph: Graph, run: Run) -> tuple[int, int, int]:
-    def type_of(name: str) -> TensorType | None:
-        return run.types[name] if run.types is not None else graph.node(name).out_type
+@dataclass(frozen=True)
+class _Step:
+    node: Node
+    freed: list[str]
+    """Values whose last use is this layer: freed once it has run."""
 
+
+@dataclass(frozen=True)
+class _PerSample:
+    peak: int
+    workspace: int
+    inputs: int
+    outputs: int
+
+
+def _schedule(graph: Graph) -> list[_Step]:
+    """The layers some output needs, in the generated forward's order (topological), with what each frees."""
     needed = _needed(graph)
-    peak = peak_live_bytes(graph, type_of, run.batch, needed)
-    workspace = max((_workspace(graph, n, type_of) for n in graph.nodes() if n.name in needed), default=0)
-    ins = sum(_nbytes(type_of(name)) for name in graph.inputs) * run.batch
-    outs = sum(_nbytes(type_of(name)) for name in graph.outputs.values()) * run.batch
-    return peak, workspace, ins * HARNESS_INPUT_FACTOR + outs * HARNESS_OUTPUT_FACTOR
-
-
-def peak_live_bytes(graph: Graph, type_of: Callable[[str], TensorType | None], batch: int,
-                    needed: set[str]) -> int:
-    """Most bytes of values alive at once while running the graph in topological order, as the generated forward
-    does: a value is freed after its last use, outputs are kept to the end, layers no output needs are not run."""
     order = [n for n in graph.topological() if n.name in needed and not n.is_input]
     last_use: dict[str, int] = {}
     for step, node in enumerate(order):
         for source in graph.input_names(node.name):
             last_use[source] = step
     for name in graph.outputs.values():
-        last_use[name] = len(order)
-    live = sum(_nbytes(type_of(name)) for name in graph.inputs) * batch
-    peak = live
-    for step, node in enumerate(order):
-        live += _nbytes(type_of(node.name)) * batch  # written while its inputs are still held
+        last_use[name] = len(order)  # kept to the end
+    freed: list[list[str]] = [[] for _ in order]
+    for name, step in last_use.items():
+        if step < len(order):
+            freed[step].append(name)
+    return [_Step(node, names) for node, names in zip(order, freed, strict=True)]
+
+
+def _per_sample(graph: Graph, schedule: list[_Step], types: Types | None) -> _PerSample:
+    """Bytes for one sample: the peak of values alive at once (a layer's output is written while its inputs are
+    still held; a value is freed after its last use), the largest convolution workspace, inputs and outputs."""
+    def size(name: str) -> int:
+        t = types[name] if types is not None else graph.node(name).out_type
+        return t.nbytes if t is not None else 0
+
+    sizes = {name: size(name) for name in graph.inputs}
+    live = peak = sum(sizes.values())
+    workspace = 0
+    for step in schedule:
+        name = step.node.name
+        sizes[name] = size(name)
+        live += sizes[name]
         peak = max(peak, live)
-        for source in set(graph.input_names(node.name)):
-            if last_use[source] == step:
-                live -= _nbytes(type_of(source)) * batch
-    return peak
+        live -= sum(sizes[source] for source in step.freed)
+        workspace = max(workspace, _workspace(graph, step.node, types))
+    outputs = sum(sizes[name] for name in graph.outputs.values())
+    return _PerSample(peak, workspace, sum(sizes[name] for name in graph.inputs), outputs)
 
 
-def _workspace(graph: Graph, node: Node, type_of: Callable[[str], TensorType | None]) -> int:
+def _workspace(graph: Graph, node: Node, types: Types | None) -> int:
     """A convolution's expanded input for one image: its MACs per output channel (zero for other layers)."""
-    out = type_of(node.name)
-    if node.is_input or out is None or out.rank < 2:
+    out = types[node.name] if types is not None else node.out_type
+    if out is None or out.rank < 2:
         return 0
-    ins = [type_of(s) for s in graph.input_names(node.name)]
-    if any(t is None for t in ins):
-        return 0
-    macs = known_op(node.op).cost(node.params, [t for t in ins if t is not None], out).macs
+    macs = _macs(graph, node, types)
     return macs // max(1, out.channels) * FLOAT_BYTES
+
+
+def _macs(graph: Graph, node: Node, types: Types | None) -> int:
+    """A layer's MACs per sample: the compiled cost, or the cost at other input types."""
+    if types is None:
+        return node.meta["cost"].macs if "cost" in node.meta else 0
+    ins = [types[source] for source in graph.input_names(node.name)]
+    return known_op(node.op).cost(node.params, ins, types[node.name]).macs
 
 
 def verify_macs(graph: Graph, dynamic: str = "batch") -> int:
     """Multiply-accumulates of every verification run, in both runtimes."""
+    declared = sum(n.meta["cost"].macs for n in layers(graph))
     total = 0
     for run in verification_runs(graph, dynamic):
-        if run.types is None:
-            macs = sum(n.meta["cost"].macs for n in layers(graph))
-        else:
-            types = run.types
-            macs = sum(known_op(n.op).cost(n.params, [types[s] for s in graph.input_names(n.name)], types[n.name]).macs
-                       for n in layers(graph))
+        macs = declared if run.types is None else sum(_macs(graph, n, run.types) for n in layers(graph))
         total += macs * run.batch * RUNTIMES
     return total
 
@@ -184,13 +216,13 @@ def check_resources(compiled: Compiled, *, export: bool = True, verify: bool = T
     ``export``: an ONNX export follows the module; ``verify``: onnxruntime is compared with PyTorch after that."""
     limits = limits or compiled.limits
     graph, file = compiled.graph, compiled.doc.file
-    need = estimate(graph, export=export, verify=verify, dynamic=dynamic)
+    with collector_paused():  # many small acyclic objects: the collector's passes would cost most of the time
+        need = estimate(graph, export=export, verify=verify, dynamic=dynamic)
+        macs = verify_macs(graph, dynamic) if verify else 0
     if need.total > limits.max_build_bytes:
         raise SpecError([_memory_diagnostic(graph, file, need, limits.max_build_bytes, export, verify)])
-    if verify:
-        macs = verify_macs(graph, dynamic)
-        if macs > limits.max_verify_macs:
-            raise SpecError([_compute_diagnostic(graph, file, macs, limits.max_verify_macs)])
+    if macs > limits.max_verify_macs:
+        raise SpecError([_compute_diagnostic(graph, file, macs, limits.max_verify_macs)])
     return need
 
 
