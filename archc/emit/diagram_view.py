@@ -156,7 +156,7 @@ def plan_view(g: Graph, *, depth: int | None, fold: bool | None, keep_open: froz
                               "--depth N chooses the level")
             return collapsed
     # what is left is too many top-level layers: draw runs of them as single nodes
-    top = View(g, 1, True, keep_open)
+    top = View(g, 1, True, keep_open) if levels else view  # no scopes at all: the view is the top level already
     layers = sum(item.node is not None for item in top.items.values())
     run = math.ceil(layers / max(1, budget.nodes // 2))
     chunked = View(g, 1, True, keep_open, run=run)
