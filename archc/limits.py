@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-
 LIMIT_MIN = 1
 LIMIT_MAX = 2**62
 """Every limit lies in [LIMIT_MIN, LIMIT_MAX]: 0 or a negative value would refuse everything (or wrap around in a
