@@ -6,6 +6,7 @@ numpy is imported inside the ONNX methods only: the compiler core runs without t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from math import prod
 from typing import Any
 
@@ -17,6 +18,25 @@ from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank, per_chann
 from archc.ops.fields import Float32, Positive, Probability, Size
 from archc.ops.onnx_helpers import affine_onnx, merge_channels, split_channels
 from archc.ops.registry import register
+
+
+def _norm_module(cls: str, args: list[str], p: Any, *, affine_keyword: str = "affine",
+                affine_default: bool = True) -> TorchCode:
+    """A normalisation module's constructor and call: ``eps``, ``momentum`` and the affine switch are written where
+    they differ from PyTorch's defaults."""
+    args = list(args)
+    if p.eps != 1e-5:
+        args.append(f"eps={p.eps!r}")
+    if getattr(p, "momentum", 0.1) != 0.1:
+        args.append(f"momentum={p.momentum!r}")
+    if p.affine != affine_default:
+        args.append(f"{affine_keyword}={p.affine}")
+    return TorchCode(f"{cls}({', '.join(args)})", "{m}({0})")
+
+
+def _affine_cost(affine: bool, scaled: int, out: TensorType) -> Cost:
+    """Normalising costs two operations per element; the affine part learns a scale and a shift per ``scaled``."""
+    return Cost(params=2 * scaled if affine else 0, elementwise=2 * out.numel)
 
 
 class BatchNormParams(OpParams):
@@ -39,20 +59,11 @@ class BatchNorm(Op):
         return inputs[0]
 
     def cost(self, p: BatchNormParams, inputs: list[TensorType], out: TensorType) -> Cost:
-        c = out.channels
         # buffers: running mean, running variance and the num_batches_tracked counter, as in the state_dict
-        return Cost(params=2 * c if p.affine else 0, buffers=2 * c + 1, elementwise=2 * out.numel)
+        return replace(_affine_cost(p.affine, out.channels, out), buffers=2 * out.channels + 1)
 
     def torch(self, p: BatchNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        dims = max(1, inputs[0].rank - 1)
-        args = [str(out.channels)]
-        if p.eps != 1e-5:
-            args.append(f"eps={p.eps!r}")
-        if p.momentum != 0.1:
-            args.append(f"momentum={p.momentum!r}")
-        if not p.affine:
-            args.append("affine=False")
-        return TorchCode(f"nn.BatchNorm{dims}d({', '.join(args)})", "{m}({0})")
+        return _norm_module(f"nn.BatchNorm{max(1, inputs[0].rank - 1)}d", [str(out.channels)], p)
 
     def onnx(self, b: Any, p: BatchNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -86,16 +97,11 @@ class LayerNorm(Op):
 
     def cost(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> Cost:
         n = prod(self.normalized_shape(p, inputs[0]))
-        return Cost(params=2 * n if p.affine else 0, elementwise=2 * out.numel)
+        return _affine_cost(p.affine, n, out)
 
     def torch(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         shape = list(self.normalized_shape(p, inputs[0]))
-        args = [str(shape)]
-        if p.eps != 1e-5:
-            args.append(f"eps={p.eps!r}")
-        if not p.affine:
-            args.append("elementwise_affine=False")
-        return TorchCode(f"nn.LayerNorm({', '.join(args)})", "{m}({0})")
+        return _norm_module("nn.LayerNorm", [str(shape)], p, affine_keyword="elementwise_affine")
 
     def onnx(self, b: Any, p: LayerNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -167,15 +173,10 @@ class InstanceNorm(Op):
         return x
 
     def cost(self, p: InstanceNormParams, inputs: list[TensorType], out: TensorType) -> Cost:
-        return Cost(params=2 * out.channels if p.affine else 0, elementwise=2 * out.numel)
+        return _affine_cost(p.affine, out.channels, out)
 
     def torch(self, p: InstanceNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        args = [str(out.channels)]
-        if p.eps != 1e-5:
-            args.append(f"eps={p.eps!r}")
-        if p.affine:
-            args.append("affine=True")
-        return TorchCode(f"nn.InstanceNorm{out.rank - 1}d({', '.join(args)})", "{m}({0})")
+        return _norm_module(f"nn.InstanceNorm{out.rank - 1}d", [str(out.channels)], p, affine_default=False)
 
     def onnx(self, b: Any, p: InstanceNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -217,15 +218,10 @@ class GroupNorm(Op):
         return x
 
     def cost(self, p: GroupNormParams, inputs: list[TensorType], out: TensorType) -> Cost:
-        return Cost(params=2 * out.channels if p.affine else 0, elementwise=2 * out.numel)
+        return _affine_cost(p.affine, out.channels, out)
 
     def torch(self, p: GroupNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        args = [str(p.groups), str(out.channels)]
-        if p.eps != 1e-5:
-            args.append(f"eps={p.eps!r}")
-        if not p.affine:
-            args.append("affine=False")
-        return TorchCode(f"nn.GroupNorm({', '.join(args)})", "{m}({0})")
+        return _norm_module("nn.GroupNorm", [str(p.groups), str(out.channels)], p)
 
     def onnx(self, b: Any, p: GroupNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -17,6 +17,8 @@ from archc.ops.registry import register
 
 INT64_MAX = 2**63 - 1
 DimOrInfer = Annotated[int, Field(ge=-1, le=MAX_DIM)]
+Position = Annotated[int, Field(ge=0, le=MAX_RANK - 1)]
+"""An axis counted from 0 (the channels), batch excluded."""
 
 
 @register
@@ -80,7 +82,7 @@ class Reshape(Plumbing):
 
 
 class PermuteParams(OpParams):
-    axes: list[Annotated[int, Field(ge=0, le=MAX_RANK - 1)]] = Field(
+    axes: list[Position] = Field(
         min_length=1, max_length=MAX_RANK, description="The input axes in their new order, e.g. `[1, 2, 0]` for "
                                                        "[C, H, W] -> [H, W, C].")
 
@@ -207,7 +209,7 @@ class Squeeze(Plumbing):
 
 
 class UnsqueezeParams(OpParams):
-    axes: list[Annotated[int, Field(ge=0, le=MAX_RANK - 1)]] = Field(
+    axes: list[Position] = Field(
         min_length=1, max_length=MAX_RANK, description="Positions of the new size-1 axes in the output, e.g. `[1, 2]` "
                                                        "for [C] -> [C, 1, 1].")
 
