@@ -13,7 +13,7 @@ from archc.emit.summary import summary_json, summary_json_text
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
-@pytest.mark.parametrize("name", ["resnet50", "googlenet", "mlp"])
+@pytest.mark.parametrize("name", ["resnet50", "googlenet", "mlp", "unet", "attention_head"])  # unet: fractional strides
 def test_text_is_the_summary_document(name: str) -> None:
     c = compile_file(SPECS / f"{name}.yaml")
     text = summary_json_text(c)
@@ -23,7 +23,9 @@ def test_text_is_the_summary_document(name: str) -> None:
     lines = text.splitlines()
     assert lines[0] == "{" and lines[-1] == "}" and text.endswith("}\n")
     start = lines.index(' "layers": [')
-    assert [json.loads(line.rstrip(",")) for line in lines[start + 1:start + 1 + len(doc["layers"])]] == doc["layers"]
+    rows = lines[start + 1:start + 1 + len(doc["layers"])]
+    layer_lines = [line.removeprefix("  ").removesuffix(",") for line in rows]
+    assert layer_lines == [json.dumps(layer) for layer in doc["layers"]]  # byte for byte what json.dumps writes
 
 
 def test_empty_groups_and_escaped_text() -> None:
@@ -34,3 +36,10 @@ def test_empty_groups_and_escaped_text() -> None:
     assert ' "groups": []\n}\n' in text
     assert '  {"path": "act", "op": "relu", ' in text
     assert json.loads(text) == summary_json(c)
+
+
+def test_fractional_strides_are_written_as_json_floats() -> None:
+    c = compile_text("name: up\ninputs: {x: [3, 8, 8]}\nbody:\n  - upsample: {id: up, scale: 2}\n")
+    text = summary_json_text(c)
+    assert '"receptive_field": {"size": [1, 1], "stride": [0.5, 0.5], "padding": [0, 0]}}' in text
+    assert text == summary_json_text(c) and json.loads(text) == summary_json(c)

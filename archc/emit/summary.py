@@ -17,17 +17,42 @@ from archc.yaml_loader import collector_paused
 def summary_json_text(c: Compiled) -> str:
     """:func:`summary_json` as text: indented, with one layer or group per line.
 
-    Indenting makes ``json`` fall back to its pure-Python encoder, several seconds for 200k layers; the records are
-    encoded compactly by the C encoder instead and spliced in, which also keeps the file a line per layer. Each
-    record is encoded as it is made and dropped, so the collector, paused meanwhile, finds no backlog after.
+    Indenting makes ``json`` fall back to its pure-Python encoder, several seconds for 200k layers. Layers are written
+    straight to JSON text instead (:func:`_layer_lines`; the tests hold it equal to :func:`summary_json`) and the
+    other records by the C encoder; nothing per layer is kept, so the collector, paused meanwhile, finds no backlog.
     """
     with collector_paused():
         parts = [json.dumps(_head(c), indent=1)[:-2]]  # without the closing "\n}"
         encode = json.JSONEncoder().encode
-        for key, records in (("layers", _layers(c)), ("groups", _groups(c))):
-            rows = ",\n  ".join(map(encode, records))
-            parts.append(f',\n "{key}": [\n  {rows}\n ]' if rows else f',\n "{key}": []')
+        for key, rows in (("layers", _layer_lines(c)), ("groups", map(encode, _groups(c)))):
+            text = ",\n  ".join(rows)
+            parts.append(f',\n "{key}": [\n  {text}\n ]' if text else f',\n "{key}": []')
     return "".join(parts) + "\n}\n"
+
+
+def _layer_lines(c: Compiled) -> Iterator[str]:
+    """:func:`_layer_json` of every layer as compact JSON text, as ``json.dumps`` writes it (about 3x quicker)."""
+    fields = c.receptive_fields()
+    field_text: dict[int, str] = {}  # by identity: a layer that keeps its input's field shares the object
+    no_cost = Cost()
+    for n in c.graph.nodes():
+        if n.is_input:
+            continue
+        cost: Cost = n.meta.get("cost", no_cost)
+        t = n.out_type
+        rf = fields.get(n.name)
+        if rf is None:
+            rf_text = "null"
+        else:
+            rf_text = field_text.get(id(rf)) or field_text.setdefault(id(rf), _ENCODE(rf.to_json()))
+        yield (f'{{"path": {_STR(n.name)}, "op": {_STR(n.op)}, "group": {_STR(n.scope)}, "output_shape": '
+               f'{_ENCODE(list(t.shape)) if t else "null"}, "params": {cost.params}, "buffers": {cost.buffers}, '
+               f'"macs": {cost.macs}, "elementwise_ops": {cost.elementwise}, "connections": {cost.connections}, '
+               f'"activation_bytes": {t.nbytes if t else 0}, "receptive_field": {rf_text}}}')
+
+
+_STR = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # what json.dumps uses for str
+_ENCODE = json.JSONEncoder().encode
 
 
 def summary_json(c: Compiled) -> dict[str, Any]:
