@@ -107,4 +107,5 @@ def test_every_op_has_three_cases() -> None:
 def test_mac_formulas_cover_the_conv_family() -> None:
     """Every op that does convolution- or linear-like work has its MACs checked against a non-zero formula."""
     assert {c.op for c in CASES if c.macs} == {"conv", "conv_transpose", "deform_conv", "conv_table", "gated_conv",
-                                               "linear"}
+                                               "linear", "matmul", "multihead_attention",
+                                               "scaled_dot_product_attention"}

@@ -56,6 +56,7 @@ def test_docs_sections_follow_the_family_table() -> None:
 def test_diagram_legend_reads_the_family_table() -> None:
     keys = list(FAMILY_STYLES)
     assert keys[0] == "input" and keys[-1] == "block"
-    assert keys[1:-1] == ["conv", "pool", "norm", "act", "linear", "merge", "reg", "tensor", "head"]
+    assert keys[1:-1] == ["conv", "pool", "norm", "act", "linear", "merge", "reg", "tensor", "head", "math",
+                          "attention"]
     for family in FAMILIES:
         assert FAMILY_STYLES[family.key] is family.style
