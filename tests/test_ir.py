@@ -64,3 +64,27 @@ def test_duplicate_node_is_refused() -> None:
     g = _graph()
     with pytest.raises(GraphLintError, match="duplicate node 'a'"):
         g.add_node(Node("a", "relu"))
+
+
+def test_reads_follow_the_networkx_graph_after_every_change() -> None:
+    """networkx is the truth: the dict index built for reading is dropped by any change, never read stale."""
+    g = _graph()
+    assert [n.name for n in g.nodes()] == ["x", "a", "b", "c"] and g.input_names("c") == ["b"]  # index built
+    g.add_node(Node("d", "add", out_type=TensorType((3, 8, 8))))
+    g.connect("c", "d", 0)
+    assert [n.name for n in g.nodes()] == ["x", "a", "b", "c", "d"]
+    g.connect("a", "d", 1)
+    assert g.input_names("d") == ["c", "a"] and g.users("a") == ["b", "d"]
+    assert g.node("d") is g.nx.nodes["d"]["node"]
+
+
+def test_input_names_while_growing_read_networkx() -> None:
+    """While lowering adds nodes no index exists; reads come from networkx and agree with the index built later."""
+    g = _graph()
+    g.add_node(Node("m", "concat"))
+    g.connect("c", "m", 1)
+    g.connect("a", "m", 0)
+    assert g._cached_index is None
+    growing = g.input_names("m")
+    g.nodes()
+    assert g._cached_index is not None and g.input_names("m") == growing == ["a", "c"]

@@ -4,8 +4,9 @@ networkx edges carry no order, but concat order matters and one tensor may feed 
 x), so every edge carries its destination ``port`` and the multigraph keys edges by that port. Nodes are named by
 their layer path (``layer2.0.conv1``), which is unique and is also the PyTorch module path and the ONNX node name.
 
-The graph only grows (nodes and edges are added, never removed), so it also keeps plain dicts of nodes and of each
-node's producers by port: the passes read those on every node, and networkx's views cost several times more.
+networkx holds the truth. The passes read every node's producers, and networkx's views cost several times more than
+plain dicts, so reading builds an index (nodes, producers by port, source order) from the networkx graph once and any
+mutation drops it; lowering, which reads while it adds, reads networkx directly until the graph stops growing.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Scope:
     kind: str
     label: str = ""
     pos: Pos = field(default_factory=Pos)
+    args: dict[str, Any] = field(default_factory=dict)
+    """A block instance's bound arguments (declared ones, defaults included): what its emitted class is called with."""
 
     @property
     def parent(self) -> str:
@@ -72,6 +75,20 @@ class GraphLintError(Exception):
     """The IR broke one of its own invariants: a bug in archc, not in the user's spec."""
 
 
+@dataclass
+class _Index:
+    """Plain-dict views of the networkx graph, derived from it in one walk (never updated: rebuilt after a change)."""
+
+    nodes: dict[str, Node]
+    producers: dict[str, list[str]]
+    """Node -> its producers ordered by port."""
+    ports: dict[str, list[int]]
+    """Node -> its input ports, sorted (0..n-1 in a well-formed graph; lint checks)."""
+    order: dict[str, int]
+    """Node -> its position in insertion (source) order."""
+    topological: list[Node] | None = None
+
+
 class Graph:
     """A network: nodes in insertion (source) order, ordered input ports, named scopes, inputs and outputs."""
 
@@ -80,79 +97,77 @@ class Graph:
         self.doc = doc
         self.file = file
         self.nx = nx.MultiDiGraph()
+        """The graph itself: node attribute ``node`` holds the :class:`Node`, an edge's key is its input port."""
         self.inputs: list[str] = []
         self.outputs: dict[str, str] = {}
         """Output name -> producing node."""
         self.scopes: dict[str, Scope] = {}
         self.params: dict[str, Any] = {}
         """The spec's resolved params, for reference in emitted artifacts."""
-        self._nodes: dict[str, Node] = {}
-        self._producers: dict[str, dict[int, str]] = {}
-        """Node -> {port: producer}, in step with the networkx edges."""
-        self._topological: list[Node] | None = None
-        self._index_cache: dict[str, int] = {}
+        self._cached_index: _Index | None = None
 
     # --- building -----------------------------------------------------------------------------------------------------
     def add_node(self, node: Node) -> Node:
         if node.name in self.nx:
             raise GraphLintError(f"duplicate node {node.name!r}")
         self.nx.add_node(node.name, node=node)
-        self._nodes[node.name] = node
-        self._producers[node.name] = {}
-        self._topological = None
+        self._cached_index = None
         if node.is_input:
             self.inputs.append(node.name)
         return node
 
     def connect(self, src: str, dst: str, port: int) -> None:
-        self.nx.add_edge(src, dst, key=port, port=port)
-        self._producers[dst][port] = src
-        self._topological = None
+        self.nx.add_edge(src, dst, key=port)
+        self._cached_index = None
 
     def add_scope(self, scope: Scope) -> None:
         self.scopes.setdefault(scope.path, scope)
 
     # --- reading ------------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._nodes)
+        return len(self.nx)
 
     def __contains__(self, name: object) -> bool:
         return name in self.nx
 
     def node(self, name: str) -> Node:
-        return self._nodes[name]
+        index = self._cached_index
+        return index.nodes[name] if index is not None else self.nx.nodes[name]["node"]
 
     def nodes(self) -> Iterator[Node]:
         """Nodes in insertion order, which follows the spec's source order."""
-        return iter(self._nodes.values())
+        return iter(self._index().nodes.values())
 
     def input_names(self, name: str) -> list[str]:
         """Producers feeding ``name``, ordered by port."""
-        producers = self._producers[name]
-        return [producers[port] for port in sorted(producers)]
+        index = self._cached_index
+        if index is not None:
+            return list(index.producers[name])
+        return [src for _, src in sorted((port, src) for src, keyed in self.nx.pred[name].items() for port in keyed)]
 
     def inputs_of(self, name: str) -> list[Node]:
-        return [self._nodes[n] for n in self.input_names(name)]
+        nodes = self._index().nodes
+        return [nodes[n] for n in self.input_names(name)]
 
     def users(self, name: str) -> list[str]:
-        return sorted({dst for _, dst in self.nx.out_edges(name)}, key=self._order_key)
+        return sorted(self.nx.succ[name], key=self._index().order.__getitem__)
 
     def topological(self) -> list[Node]:
         """Nodes in a topological order that keeps source order where the data flow allows."""
-        if self._topological is None:
+        index = self._index()
+        if index.topological is None:
             if self._insertion_order_is_topological():
-                order = list(self._nodes.values())
+                index.topological = list(index.nodes.values())
             else:
-                sorted_names = nx.lexicographical_topological_sort(self.nx, key=self._order_key)
-                order = [self._nodes[n] for n in sorted_names]
-            self._topological = order
-        return list(self._topological)
+                sorted_names = nx.lexicographical_topological_sort(self.nx, key=index.order.__getitem__)
+                index.topological = [index.nodes[n] for n in sorted_names]
+        return list(index.topological)
 
     def _insertion_order_is_topological(self) -> bool:
         """True when every producer was added before its users: lowering builds graphs this way."""
         index = self._index()
-        return all(index[src] < index[dst] for dst, producers in self._producers.items()
-                   for src in producers.values())
+        order = index.order
+        return all(order[src] < order[dst] for dst, producers in index.producers.items() for src in producers)
 
     def find_cycle(self) -> list[str] | None:
         # a graph whose insertion order is topological has no cycle; otherwise ask networkx (cheaper than searching)
@@ -164,15 +179,19 @@ class Graph:
             return None
         return [e[0] for e in edges]
 
-    def _order_key(self, name: str) -> int:
-        return self._index()[name]
-
-    def _index(self) -> dict[str, int]:
-        cached = self._index_cache
-        if len(cached) != len(self._nodes):
-            cached = {name: i for i, name in enumerate(self._nodes)}
-            self._index_cache = cached
-        return cached
+    def _index(self) -> _Index:
+        """The dict index of the current graph, built on first read after a change."""
+        if self._cached_index is None:
+            nodes: dict[str, Node] = {}
+            producers: dict[str, list[str]] = {}
+            ports: dict[str, list[int]] = {}
+            for name, data in self.nx.nodes(data="node"):
+                nodes[name] = data
+                by_port = sorted((port, src) for src, keyed in self.nx.pred[name].items() for port in keyed)
+                producers[name] = [src for _, src in by_port]
+                ports[name] = [port for port, _ in by_port]
+            self._cached_index = _Index(nodes, producers, ports, {name: i for i, name in enumerate(nodes)})
+        return self._cached_index
 
     def scope_chain(self, scope: str) -> list[str]:
         """``a.b.c`` -> the scopes ``a``, ``a.b``, ``a.b.c`` that exist."""
@@ -183,13 +202,9 @@ class Graph:
     # --- checking -----------------------------------------------------------------------------------------------------
     def lint(self, *, typed: bool = False) -> None:
         """Check the IR's invariants (torch.fx ``Graph.lint`` in spirit); raises :class:`GraphLintError`."""
-        edges = sum(len(producers) for producers in self._producers.values())
-        if edges != self.nx.number_of_edges() or list(self._nodes) != list(self.nx.nodes):
-            raise GraphLintError("the node and producer maps are out of step with the networkx graph")
-        for node in self.nodes():
-            ports = sorted(port for keyed in self.nx.pred[node.name].values() for port in keyed)
-            if ports != sorted(self._producers[node.name]):
-                raise GraphLintError(f"{node.name}: producer map out of step with the networkx edges")
+        index = self._index()
+        for node in index.nodes.values():
+            ports = index.ports[node.name]
             if ports != list(range(len(ports))):
                 raise GraphLintError(f"{node.name}: input ports {ports} are not 0..n-1")
             if node.is_input and ports:
@@ -208,3 +223,33 @@ class Graph:
                 raise GraphLintError(f"output {out!r} names unknown node {src!r}")
         if not self.outputs:
             raise GraphLintError("the graph has no outputs")
+
+    # --- text form ----------------------------------------------------------------------------------------------------
+    def format(self) -> str:
+        """One line per node, in source order, like torch.fx's graph print, then the outputs:
+
+        ``layer1.0.conv1: [64, 56, 56] = conv[out=64, k=1, bias=False](maxpool)``
+
+        A node's parameters are those that differ from the op's defaults; an untyped node (after an error) shows ``?``.
+        """
+        lines = [format_node(node, self.input_names(node.name)) for node in self.nodes()]
+        lines.append(" ".join(["return", ", ".join(f"{out}={src}" for out, src in self.outputs.items())]).rstrip())
+        return "\n".join(lines) + "\n"
+
+
+def format_node(node: Node, sources: list[str]) -> str:
+    """The text form of one node, given its producers in port order."""
+    shape = str(node.out_type) if node.out_type is not None else "?"
+    if node.is_input:
+        return f"{node.name}: {shape} = input"
+    return f"{node.name}: {shape} = {node.op}{_format_params(node.params)}({', '.join(sources)})"
+
+
+def _format_params(params: Any) -> str:
+    """``[k=1, s=2]``: the fields set to something other than their default, in declaration order."""
+    if params is None or not hasattr(type(params), "model_fields"):
+        return ""
+    fields = type(params).model_fields
+    shown = [f"{name}={getattr(params, name)!r}" for name, info in fields.items()
+             if info.is_required() or getattr(params, name) != info.get_default(call_default_factory=True)]
+    return f"[{', '.join(shown)}]" if shown else ""
