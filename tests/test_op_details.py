@@ -69,6 +69,22 @@ REFUSALS = [
     (Case("sub", "{a: [3, 4], b: [3, 4], c: [3, 4]}", ("sub: {id: t, from: [a, b, c]}",), ()), "E204",
      "takes 2 inputs"),
     (one("dropout2d", [5], "", ()), "E305", "[C, L]"),
+    (one("select", [4, 5], "axis: 1, index: 5", ()), "E306", "select index 5 is outside axis 1 of [4, 5] (size 5)"),
+    (one("select", [4], "", ()), "E306", "select from [4] would leave no axis but the batch; use `slice` to keep one"),
+    (one("roll", [4, 5], "shifts: [1, 2], axes: [0]", ()), "E103", "give one shift per axis: 2 shifts for 1 axes"),
+    (one("roll", [4, 5], "shifts: [1], axes: [2]", ()), "E306", "roll axis 2 is out of range for [4, 5] (rank 2)"),
+    (one("expand", [2, 3], "shape: [4, 3]", ()), "E306",
+     "expand to shape [4, 3] expands only size-1 axes; [2, 3] has size 2 where 4 is asked"),
+    (one("expand", [1, 3], "shape: [4]", ()), "E306", "expand expects one entry per axis of [1, 3] (2); found [4]"),
+    (one("zeropad", [4, 5], "p: [1, 2, 3], axes: [0]", ()), "E306", "p has 3 values [1, 2, 3]"),
+    (one("zeropad", [4, 5], "p: 1, axes: [0, -2]", ()), "E306", "zeropad axes [0, -2] name the same axis twice"),
+    (one("layernorm", [8], "channels_first: true", ()), "E305",
+     "layernorm expects its input with channels_first as [C, L], [C, H, W] or [C, D, H, W] (batch implicit); found "
+     "[8] (rank 1)"),
+    (one("layernorm", [8, 4, 4], "channels_first: true, dims: 2", ()), "E306",
+     "channels_first normalises the channels, one axis; found dims=2"),
+    (one("sum", [3], "axes: [0]", ()), "E306", "sum over every axis of [3] leaves none; use `keepdims: true`"),
+    (one("drop_path", [3], "p: 1.5", ()), "E103", "p"),
 ]
 
 

@@ -1,4 +1,5 @@
-"""Regularisation: dropout of elements and of whole channels, the identity at inference."""
+"""Regularisation: dropout of elements, of whole channels and of whole samples (stochastic depth), the identity at
+inference."""
 
 from __future__ import annotations
 
@@ -56,3 +57,29 @@ class Dropout2d(_Dropout):
 
     def torch(self, p: DropoutParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(f"nn.Dropout{inputs[0].rank - 1}d(p={p.p!r})", "{m}({0})")
+
+
+class DropPathParams(OpParams):
+    p: Probability = Field(description="Probability of zeroing a whole sample during training.")
+
+
+@register
+class DropPath(_Dropout):
+    name = "drop_path"
+    Params = DropPathParams
+    summary = ("Stochastic depth (Huang et al. 2016): during training zero each sample's whole input with "
+               "probability p and scale the rest by 1 / (1 - p), torchvision's StochasticDepth(p, \"row\"); the "
+               "identity at inference. Put it on a residual branch, before the add.")
+    example = "drop_path: {p: 0.1}"
+
+    def torch(self, p: DropPathParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        if p.p == 0.0:
+            return TorchCode(None, "{0}")
+        survival = 1.0 - p.p
+        # torchvision's StochasticDepth step by step (an empty tensor of the input's dtype and device, bernoulli_,
+        # div_): the same random numbers, so the same mask under the same seed; the generated code imports torch only
+        size = ", ".join(["{0}.shape[0]", *["1"] * inputs[0].rank])
+        mask = f"{{0}}.new_empty(({size})).bernoulli_({survival!r})"
+        if survival > 0.0:
+            mask += f".div_({survival!r})"
+        return TorchCode(None, f"({{0}} * {mask} if self.training else {{0}})")

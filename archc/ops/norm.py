@@ -72,6 +72,8 @@ class BatchNorm(Op):
 
 class LayerNormParams(OpParams):
     dims: int | None = Field(None, ge=1, le=4, description="How many trailing axes to normalise; default all.")
+    channels_first: bool = Field(False, description="Normalise the channels (axis 0) at each position of [C, H, W] "
+                                                    "instead (ConvNeXt's LayerNorm2d; weights of shape [C]).")
     eps: Positive = Field(1e-5, description="Added to the variance for numerical stability.")
     affine: bool = Field(True, description="Learn an element-wise scale and shift.")
 
@@ -82,10 +84,16 @@ class LayerNorm(Op):
     output_overwritable = True
     family = "norm"
     Params = LayerNormParams
-    summary = "Layer normalisation over the trailing `dims` axes (all non-batch axes by default)."
+    summary = ("Layer normalisation over the trailing `dims` axes (all non-batch axes by default), or over the "
+               "channels at each position (`channels_first`).")
     example = "layernorm: {dims: 1}"
 
     def normalized_shape(self, p: LayerNormParams, x: TensorType) -> tuple[int, ...]:
+        if p.channels_first:
+            expect_rank(self.name, x, (2, 3, 4), "input with channels_first")
+            if p.dims not in (None, 1):
+                raise Problem("E306", f"channels_first normalises the channels, one axis; found dims={p.dims}")
+            return (x.channels,)
         dims = p.dims if p.dims is not None else x.rank
         if dims > x.rank:
             raise Problem("E306", f"dims={dims} but the input {x} has only {x.rank} axes")
@@ -101,12 +109,26 @@ class LayerNorm(Op):
 
     def torch(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         shape = list(self.normalized_shape(p, inputs[0]))
-        return _norm_module("nn.LayerNorm", [str(shape)], p, affine_keyword="elementwise_affine")
+        code = _norm_module("nn.LayerNorm", [str(shape)], p, affine_keyword="elementwise_affine")
+        if p.channels_first:  # torchvision's LayerNorm2d: channels last, normalised, back
+            return TorchCode(code.module, "{m}({0}.movedim(1, -1)).movedim(-1, 1)")
+        return code
 
     def onnx(self, b: Any, p: LayerNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
-        dims = len(self.normalized_shape(p, in_types[0]))
-        return b.layer_norm(inputs[0], in_types[0], dims, weights, p.eps, affine=p.affine)
+        x = in_types[0]
+        dims = len(self.normalized_shape(p, x))
+        if not p.channels_first:
+            return b.layer_norm(inputs[0], x, dims, weights, p.eps, affine=p.affine)
+        import numpy as np
+
+        rank = x.rank + 1
+        y = b.node("Transpose", [inputs[0]], perm=[0, *range(2, rank), 1])
+        scale = b.initializer("weight", np.asarray(weights["weight"])) if p.affine else \
+            b.constant("ones", np.ones(x.channels, np.dtype(x.dtype)))
+        shift = [b.initializer("bias", np.asarray(weights["bias"]))] if p.affine else []
+        y = b.node("LayerNormalization", [y, scale, *shift], axis=-1, epsilon=float(p.eps))
+        return b.node("Transpose", [y], perm=[0, rank - 1, *range(1, rank - 1)])
 
 
 class LRNParams(OpParams):

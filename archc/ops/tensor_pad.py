@@ -1,4 +1,5 @@
-"""Zero padding: of the spatial axes, and of the channels (the parameter-free residual shortcut)."""
+"""Zero padding: of the spatial axes (or any axes named, such as the height and width of tokens [H, W, C]), and of
+the channels (the parameter-free residual shortcut)."""
 
 from __future__ import annotations
 
@@ -8,50 +9,66 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import OpParams, Plumbing, TorchCode, Window, expect_rank, per_dim
-from archc.ops.fields import Channels, NonNeg, SizeOrList
+from archc.ops.base import OpParams, Plumbing, TorchCode, Window, expect_rank, norm_axes, per_dim
+from archc.ops.fields import MAX_RANK, Axis, Channels, NonNeg, SizeOrList
 from archc.ops.registry import register
 
 
 class ZeroPadParams(OpParams):
-    p: NonNeg | list[NonNeg] = Field(description="Padding: an int for every side, one int per spatial dimension "
-                                                 "(both sides), or [before, after] for each dimension in turn.")
+    p: NonNeg | list[NonNeg] = Field(description="Padding: an int for every side, one int per padded axis (both "
+                                                 "sides), or [before, after] for each padded axis in turn.")
+    axes: list[Axis] | None = Field(None, min_length=1, max_length=MAX_RANK,
+                                    description="Axes padded, e.g. `[0, 1]` for the height and width of tokens "
+                                                "[H, W, C]; default: the spatial axes (all but axis 0).")
 
 
 @register
 class ZeroPad(Plumbing):
     name = "zeropad"
     Params = ZeroPadParams
-    summary = "Pad the spatial axes with zeros."
+    summary = "Pad the spatial axes (or the given `axes`) with zeros."
     example = "zeropad: {p: [0, 1, 0, 1]}"
 
-    def pads(self, p: ZeroPadParams, x: TensorType) -> list[tuple[int, int]]:
-        n = x.rank - 1
+    def axes(self, p: ZeroPadParams, x: TensorType) -> list[int]:
+        """The padded axes (batch excluded)."""
+        if p.axes is None:
+            expect_rank(self.name, x, (2, 3, 4))
+            return list(range(1, x.rank))
+        return norm_axes(self.name, p.axes, x)
+
+    def pads(self, p: ZeroPadParams, x: TensorType) -> dict[int, tuple[int, int]]:
+        """Axis -> (before, after), in the order the axes are given."""
+        axes = self.axes(p, x)
+        n = len(axes)
         if isinstance(p.p, list) and len(p.p) == 2 * n:
-            return [(p.p[2 * i], p.p[2 * i + 1]) for i in range(n)]
-        return [(v, v) for v in per_dim(p.p, n, "p")]
+            return {axis: (p.p[2 * i], p.p[2 * i + 1]) for i, axis in enumerate(axes)}
+        return {axis: (v, v) for axis, v in zip(axes, per_dim(p.p, n, "p"))}
 
     def infer(self, p: ZeroPadParams, inputs: list[TensorType]) -> TensorType:
         x = inputs[0]
-        expect_rank(self.name, x, (2, 3, 4))
-        spatial = tuple(s + b + a for s, (b, a) in zip(x.spatial, self.pads(p, x)))
-        return x.with_shape((x.channels, *spatial))
+        pads = self.pads(p, x)
+        return x.with_shape(tuple(n + sum(pads.get(i, (0, 0))) for i, n in enumerate(x.shape)))
 
-    def window(self, p: ZeroPadParams, inputs: list[TensorType], out: TensorType) -> Window:
-        pads = self.pads(p, inputs[0])
+    def window(self, p: ZeroPadParams, inputs: list[TensorType], out: TensorType) -> Window | None:
+        if p.axes is not None:
+            return None  # axes other than a channels-first layout's spatial ones: no window to speak of
+        pads = list(self.pads(p, inputs[0]).values())
         return Window((1,) * len(pads), (1,) * len(pads), tuple(b for b, _ in pads))
 
     def torch(self, p: ZeroPadParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
-        flat = [v for b, a in reversed(self.pads(p, inputs[0])) for v in (b, a)]  # F.pad wants last axis first
+        x = inputs[0]
+        pads = self.pads(p, x)
+        # F.pad wants the last axis first, down to the first padded one
+        flat = [v for axis in range(x.rank - 1, min(pads) - 1, -1) for v in pads.get(axis, (0, 0))]
         return TorchCode(None, f"F.pad({{0}}, {tuple(flat)})")
 
     def onnx(self, b: Any, p: ZeroPadParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         pads = self.pads(p, in_types[0])
-        # the spatial axes named by `axes` (Pad-18): the same tensor, and onnxruntime's pad fusion, which wrongly folds
+        # the padded axes named by `axes` (Pad-18): the same tensor, and onnxruntime's pad fusion, which wrongly folds
         # a zero Pad into a following MaxPool (whose padding is -inf), leaves this form alone
-        onnx_pads = [*(b_ for b_, _ in pads), *(a for _, a in pads)]
-        axes = list(range(2, 2 + len(pads)))
+        onnx_pads = [*(b_ for b_, _ in pads.values()), *(a for _, a in pads.values())]
+        axes = [axis + 1 for axis in pads]
         return b.node("Pad", [inputs[0], b.const_int64(onnx_pads), "", b.const_int64(axes)])
 
 

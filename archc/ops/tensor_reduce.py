@@ -1,4 +1,4 @@
-"""Reductions over chosen axes: mean and max, with or without keeping the reduced axes as size 1."""
+"""Reductions over chosen axes: mean, sum and max, with or without keeping the reduced axes as size 1."""
 
 from __future__ import annotations
 
@@ -59,6 +59,15 @@ class Mean(_Reduce):
     example = "mean: {axes: [0], keepdims: true}"
     torch_fn = "mean"
     onnx_op = "ReduceMean"
+
+
+@register
+class Sum(_Reduce):
+    name = "sum"
+    summary = "Sum over the given axes."
+    example = "sum: {axes: [-1], keepdims: true}"
+    torch_fn = "sum"
+    onnx_op = "ReduceSum"
 
 
 @register

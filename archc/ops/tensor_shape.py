@@ -1,4 +1,4 @@
-"""Tensor shape without arithmetic: flatten, reshape, permute, repeat/expand, squeeze/unsqueeze, slice, identity.
+"""Tensor shape without arithmetic: flatten, reshape, permute, repeat, expand, squeeze/unsqueeze, slice, identity.
 Axes never include the batch: axis 0 is the channels.
 """
 
@@ -140,30 +140,71 @@ class Repeat(Plumbing):
             raise Problem("E306", f"repeat expects one entry per axis of {x} ({x.rank}); found {given}")
         if p.times is not None:
             return x.with_shape(tuple(n * t for n, t in zip(x.shape, p.times, strict=True)))
-        shape = []
-        for n, want in zip(x.shape, given, strict=True):
-            if want in (-1, n):
-                shape.append(n)
-            elif n == 1 and want >= 1:
-                shape.append(want)
-            else:
-                raise Problem("E306", f"repeat to shape {given} expands only size-1 axes; {x} has size {n} where "
-                                      f"{want} is asked")
-        return x.with_shape(tuple(shape))
+        return expanded(self.name, x, given)
 
     def torch(self, p: RepeatParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         if p.times is not None:
             return TorchCode(None, f"{{0}}.repeat(1, {', '.join(map(str, p.times))})")
         assert p.shape is not None
-        return TorchCode(None, f"{{0}}.expand(-1, {', '.join(map(str, p.shape))})")
+        return expand_torch(p.shape)
 
     def onnx(self, b: Any, p: RepeatParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         if p.times is not None:
             return b.node("Tile", [inputs[0], b.const_int64([1, *p.times])])
         assert p.shape is not None
-        # Expand broadcasts: 1 keeps a dimension, so the batch and the -1 axes are given as 1
-        return b.node("Expand", [inputs[0], b.const_int64([1, *(1 if d == -1 else d for d in p.shape)])])
+        return expand_onnx(b, inputs[0], p.shape)
+
+
+def expanded(op: str, x: TensorType, shape: list[int]) -> TensorType:
+    """``x`` with its size-1 axes broadcast to ``shape``; -1 keeps an axis."""
+    if len(shape) != x.rank:
+        raise Problem("E306", f"{op} expects one entry per axis of {x} ({x.rank}); found {shape}")
+    out = []
+    for n, want in zip(x.shape, shape, strict=True):
+        if want in (-1, n):
+            out.append(n)
+        elif n == 1 and want >= 1:
+            out.append(want)
+        else:
+            raise Problem("E306", f"{op} to shape {shape} expands only size-1 axes; {x} has size {n} where {want} "
+                                  "is asked")
+    return x.with_shape(tuple(out))
+
+
+def expand_torch(shape: list[int]) -> TorchCode:
+    return TorchCode(None, f"{{0}}.expand(-1, {', '.join(map(str, shape))})")
+
+
+def expand_onnx(b: Any, x: str, shape: list[int]) -> str:
+    # Expand broadcasts: 1 keeps a dimension, so the batch and the -1 axes are given as 1
+    return b.node("Expand", [x, b.const_int64([1, *(1 if d == -1 else d for d in shape)])])
+
+
+class ExpandParams(OpParams):
+    shape: list[DimOrInfer] = Field(min_length=1, max_length=MAX_RANK,
+                                    description="Sizes without the batch, one per axis: a size-1 axis is broadcast to "
+                                                "its entry, -1 keeps an axis.")
+
+
+@register
+class Expand(Plumbing):
+    name = "expand"
+    Params = ExpandParams
+    summary = ("Broadcast size-1 axes to the given sizes without copying (torch's expand); -1 keeps an axis: "
+               "[1, D] -> [L, D] is `expand: {shape: [L, -1]}`.")
+    example = "expand: {shape: [197, -1]}"
+    label_fields = ("shape",)
+
+    def infer(self, p: ExpandParams, inputs: list[TensorType]) -> TensorType:
+        return expanded(self.name, inputs[0], p.shape)
+
+    def torch(self, p: ExpandParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return expand_torch(p.shape)
+
+    def onnx(self, b: Any, p: ExpandParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return expand_onnx(b, inputs[0], p.shape)
 
 
 class SqueezeParams(OpParams):
