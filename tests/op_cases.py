@@ -256,7 +256,7 @@ CASES: list[Case] = [
     one("mul_scalar", [2, 3, 4], "value: 3.5", (2, 3, 4)),
     one("add_scalar", [3, 4], "value: 1", (3, 4)), one("add_scalar", [5], "value: -0.5", (5,)),
     one("add_scalar", [2, 3, 4], "value: 1e-3", (2, 3, 4)),
-    # --- attention: MACs = projections (multihead_attention) + QKᵀ + AV ---------------------------------------------
+    # --- attention: MACs = projections (multihead_attention) + QK^T + AV ---------------------------------------------
     one("multihead_attention", [5, 8], "heads: 2", (5, 8), 3 * 5 * 8 * 8 + 5 * 5 * 8 + 5 * 5 * 8 + 5 * 8 * 8),
     one("multihead_attention", [7, 12], "heads: 3, bias: false, dropout: 0.1", (7, 12),
         3 * 7 * 12 * 12 + 2 * 7 * 7 * 12 + 7 * 12 * 12),

@@ -43,3 +43,14 @@ def test_fractional_strides_are_written_as_json_floats() -> None:
     text = summary_json_text(c)
     assert '"receptive_field": {"size": [1, 1], "stride": [0.5, 0.5], "padding": [0, 0]}}' in text
     assert text == summary_json_text(c) and json.loads(text) == summary_json(c)
+
+
+def test_totals_say_what_macs_count() -> None:
+    """The MACs total is followed by what it holds; a transformer layer's attention matmuls are in it."""
+    from archc.emit.summary import summary_text
+
+    c = compile_text("name: attn\ninputs: {x: [10, 8]}\nbody:\n  - multihead_attention: {id: t, heads: 2}\n")
+    lines = summary_text(c).splitlines()
+    at = lines.index("MACs: 4,160 (0.00 G; FLOPs = 2 x MACs = 0.00 G)")  # 4 x 10 x 8^2 + 2 x 10^2 x 8
+    assert lines[at + 1] == ("MACs count convolutions, linear layers and matrix products (attention's QK^T and AV "
+                             "included)")

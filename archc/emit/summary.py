@@ -13,6 +13,9 @@ from archc.passes.costs import Totals
 from archc.passes.receptive_field import Field
 from archc.yaml_loader import collector_paused
 
+MACS_COUNTED = "MACs count convolutions, linear layers and matrix products (attention's QK^T and AV included)"
+"""What the MACs total holds, said under it: a transformer's attention matmuls are in it, element-wise work is not."""
+
 
 def summary_json_text(c: Compiled) -> str:
     """:func:`summary_json` as text: indented, with one layer or group per line.
@@ -192,6 +195,7 @@ def totals_lines(c: Compiled) -> list[str]:
         f"Layers: {t.layers:,}",
         f"Parameters: {t.params:,} trainable, {t.buffers:,} in buffers ({_mib(4 * (t.params + t.buffers))} as fp32)",
         f"MACs: {t.macs:,} ({t.macs / 1e9:.2f} G; FLOPs = 2 x MACs = {2 * t.macs / 1e9:.2f} G)",
+        MACS_COUNTED,
         f"Other element-wise ops: {t.elementwise:,}",
         f"Activations: {_mib(t.activation_bytes)} per sample (all layer outputs, fp32)",
     ]

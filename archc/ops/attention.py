@@ -1,7 +1,7 @@
 """Attention: multi-head self-attention as one layer (PyTorch's ``nn.MultiheadAttention``, torchvision's ViT names) and
 scaled dot-product attention of given queries, keys and values.
 
-Both count the in- and out-projections (if any) and the two attention matmuls, QKᵀ and AV, as MACs, so a transformer's
+Both count the in- and out-projections (if any) and the two attention matmuls, QK^T and AV, as MACs, so a transformer's
 MACs agree with torchvision's GFLOPS metadata. numpy is imported inside the ONNX methods only: the compiler core runs
 without the emit extras.
 """
@@ -39,7 +39,7 @@ def _merge_heads(b: Any, x: str) -> str:
 
 def attend_onnx(b: Any, q: str, k: str, v: str, rank: int, head_dim: int, dtype: str,
                 causal: tuple[int, int] | None = None) -> str:
-    """softmax(Q Kᵀ / sqrt(d) [+ causal mask]) V for rank-``rank`` values (batch included); ``causal`` is the
+    """softmax(Q K^T / sqrt(d) [+ causal mask]) V for rank-``rank`` values (batch included); ``causal`` is the
     (query length, key length) of an additive mask hiding the keys after each query (PyTorch's ``is_causal``)."""
     import numpy as np
 
@@ -64,7 +64,7 @@ class MultiheadAttention(Op):
     Params = MultiheadAttentionParams
     summary = ("Multi-head self-attention over tokens [L, D] (PyTorch's nn.MultiheadAttention, batch first, with "
                "torchvision's weight names in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias). "
-               "MACs: in-projection 3 L D² + QKᵀ L² D + AV L² D + out-projection L D².")
+               "MACs: in-projection 3 L D^2 + QK^T L^2 D + AV L^2 D + out-projection L D^2.")
     example = "multihead_attention: {id: self_attention, heads: 12, dropout: 0.0}"
 
     def infer(self, p: MultiheadAttentionParams, inputs: list[TensorType]) -> TensorType:
@@ -126,8 +126,8 @@ class ScaledDotProductAttention(Op):
     name = "scaled_dot_product_attention"
     family = "attention"
     Params = AttentionParams
-    summary = ("softmax(Q Kᵀ / sqrt(d)) V of three inputs (query, key, value), each [heads, L, d] or tokens [L, D] "
-               "split into `heads`; optionally causal (PyTorch's F.scaled_dot_product_attention). MACs: QKᵀ + AV.")
+    summary = ("softmax(Q K^T / sqrt(d)) V of three inputs (query, key, value), each [heads, L, d] or tokens [L, D] "
+               "split into `heads`; optionally causal (PyTorch's F.scaled_dot_product_attention). MACs: QK^T + AV.")
     example = "scaled_dot_product_attention: {from: [q, k, v], heads: 12, causal: true}"
     min_inputs = 3
     max_inputs = 3

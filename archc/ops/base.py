@@ -42,7 +42,8 @@ class Cost:
     buffers: int = 0
     """Non-trainable state such as batch-norm running statistics."""
     macs: int = 0
-    """Multiply-accumulates of convolution and linear layers (torchvision's GFLOPS convention)."""
+    """Multiply-accumulates of convolution and linear layers and of matrix products between activations, attention's
+    QK^T and AV included (torchvision's GFLOPS convention)."""
     elementwise: int = 0
     """Other arithmetic (normalisation, activation, pooling, merges), reported apart from MACs."""
     connections: int = 0

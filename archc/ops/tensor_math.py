@@ -1,4 +1,4 @@
-"""Arithmetic on activations: the matrix product of two activations (attention's QKᵀ and AV) and element-wise
+"""Arithmetic on activations: the matrix product of two activations (attention's QK^T and AV) and element-wise
 arithmetic by a constant (attention's ``x * 0.125``)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 class MatMulParams(OpParams):
     transpose_a: bool = Field(False, description="Swap the last two axes of the first input before multiplying.")
     transpose_b: bool = Field(False, description="Swap the last two axes of the second input before multiplying "
-                                                 "(`true` for attention's Q Kᵀ).")
+                                                 "(`true` for attention's Q K^T).")
 
 
 def _matrix(t: TensorType, transposed: bool) -> tuple[int, int]:
@@ -49,8 +49,8 @@ class MatMul(Op):
         m, k = _matrix(a, p.transpose_a)
         k_b, n = _matrix(b, p.transpose_b)
         if k != k_b:
-            ta = "ᵀ" if p.transpose_a else ""
-            tb = "ᵀ" if p.transpose_b else ""
+            ta = "^T" if p.transpose_a else ""
+            tb = "^T" if p.transpose_b else ""
             raise Problem("E301", f"matmul multiplies [{m}, {k}] by [{k_b}, {n}] (first{ta} by second{tb}): the inner "
                                   f"sizes must be equal; found {a} and {b}")
         batch = []
