@@ -16,8 +16,7 @@ from archc import expr
 from archc.errors import Diagnostic, Problem, SpecError
 from archc.ir.graph import Graph, GraphLintError, Node
 from archc.limits import DEFAULT_LIMITS, Limits
-from archc.lower import lower
-from archc.lower.budget import check_expansion, check_inputs, stack_room
+from archc.lower import check_expansion, check_inputs, lower, stack_room
 from archc.passes.costs import CostReport, analyse_costs, check_budgets
 from archc.passes.receptive_field import Field, analyse_receptive_fields
 from archc.passes.warnings import find_warnings

@@ -18,6 +18,11 @@ import archc.compiler
 from archc.compiler import Compiled, compile_text
 from archc.errors import Diagnostic, SpecError
 from archc.limits import DEFAULT_LIMITS, Limits
+from archc.lower.budget import Counter
+from archc.lower.constructs import CONSTRUCT_COUNTS
+from archc.lower.lowerer import Lowerer
+from archc.spec.model import CONSTRUCTS
+from archc.spec.report import Reporter
 
 ARCHC = Path(sys.executable).parent / "archc"
 
@@ -238,16 +243,12 @@ def test_nesting_deeper_than_the_stack_is_refused() -> None:
                          ids=lambda p: p.stem)
 def test_expansion_bound_never_exceeds_what_lowering_builds(path: Path) -> None:
     """The count made before lowering is a lower bound (so it never refuses a spec that fits), and a close one."""
-    from archc.lower.budget import Counter
-    from archc.lower.lowerer import Lowerer
-    from archc.spec.report import Reporter
-
     c = archc.compiler.compile_file(path)
-    counter = Counter(c.header, c.params, DEFAULT_LIMITS)
+    counter = Counter(c.header, c.params, DEFAULT_LIMITS, CONSTRUCT_COUNTS)
     layers, steps = counter.steps(c.header.body, counter.params, ())
     lowerer = Lowerer(c.header, c.params, Reporter(c.doc), DEFAULT_LIMITS, str(path))
     lowerer.run()
-    assert steps <= lowerer.steps_lowered
+    assert steps <= lowerer.budget.steps_lowered
     assert layers <= c.costs.total.layers
     assert layers >= 0.5 * c.costs.total.layers  # only merges, projections and shape-dependent steps are missed
 
@@ -288,11 +289,9 @@ def test_stage_counts_its_steps_before_it_expands() -> None:
 
 def test_expansion_count_fails_closed_on_an_unknown_construct(monkeypatch: pytest.MonkeyPatch) -> None:
     """A construct added without teaching the counter is a bug reported as such, never counted as nothing."""
-    import archc.lower.budget as budget
-
-    monkeypatch.setitem(budget.CONSTRUCTS, "loop", budget.CONSTRUCTS["group"])
+    monkeypatch.setitem(CONSTRUCTS, "loop", CONSTRUCTS["group"])
     header = archc.compiler.SpecHeader.model_validate({"name": "n", "inputs": {"x": [8]},
                                                        "body": [{"loop": {"body": ["relu"]}}]})
-    counter = budget.Counter(header, {}, DEFAULT_LIMITS)
+    counter = Counter(header, {}, DEFAULT_LIMITS, CONSTRUCT_COUNTS)
     with pytest.raises(RuntimeError, match="does not know the construct 'loop'"):
         counter.steps(header.body, {}, ())

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+import networkx as nx
 import pytest
 
 from archc.compiler import compile_text
 from archc.errors import SpecError
+from archc.limits import DEFAULT_LIMITS
+from archc.lower.budget import Counter
+from archc.lower.constructs import CONSTRUCT_COUNTS, CONSTRUCT_RULES
+from archc.lower.steps import BadStep, Step, parse_step
+from archc.spec.model import CONSTRUCTS, SpecHeader
 
 AUX = """
 name: aux_demo
@@ -301,8 +310,6 @@ def test_a_bad_default_is_reported_once_at_the_default() -> None:
 
 def test_expansion_count_evaluates_expression_defaults() -> None:
     """The count before lowering reads a repeat from a default expression, so the bomb is refused unbuilt."""
-    from archc.limits import DEFAULT_LIMITS
-
     text = """
 name: bomb
 inputs: {x: [8]}
@@ -317,3 +324,78 @@ body: [unit]
     assert [d.format() for d in info.value.diagnostics] == [
         "b.yaml:8:8: E501: the model would have more than 999,999 layers after expanding blocks and repeats up to "
         "this step (limit max_layers)"]
+
+
+# --- the shape of archc/lower/ ---------------------------------------------------------------------------------------
+
+LOWER_DIR = Path(__file__).resolve().parent.parent / "archc" / "lower"
+
+
+def _lower_modules() -> list[tuple[str, ast.Module]]:
+    return [(str(p.relative_to(LOWER_DIR)), ast.parse(p.read_text(encoding="utf-8")))
+            for p in sorted(LOWER_DIR.rglob("*.py"))]
+
+
+def test_every_construct_is_registered_with_its_model_lowering_and_count() -> None:
+    """One table: a construct of the spec model without its lowering or its budget count cannot be added."""
+    assert set(CONSTRUCT_RULES) == set(CONSTRUCTS)
+    for name, rule in CONSTRUCT_RULES.items():
+        assert rule.model is CONSTRUCTS[name], name
+        assert callable(rule.lower) and callable(rule.count), name
+        assert rule.lower.__module__ == rule.count.__module__ == f"archc.lower.constructs.{name}", name
+    assert {name: rule.count for name, rule in CONSTRUCT_RULES.items()} == CONSTRUCT_COUNTS
+
+
+def test_lowering_has_no_deferred_imports_or_back_edges() -> None:
+    """Modules of archc/lower/ import each other at the top only, never under `if TYPE_CHECKING:` or in a function,
+    and never reach into another object's private attributes (the budget is written through its own methods)."""
+    found: list[str] = []
+    for name, tree in _lower_modules():
+        top_level = set(map(id, tree.body))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in top_level:
+                found.append(f"{name}:{node.lineno}: import below the top level")
+            if isinstance(node, ast.Name) and node.id == "TYPE_CHECKING":
+                found.append(f"{name}:{node.lineno}: TYPE_CHECKING")
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
+                found.append(f"{name}:{node.lineno}: private attribute {node.attr}")
+    assert found == []
+
+
+def test_lowering_modules_import_each_other_without_a_cycle() -> None:
+    """The import graph of archc/lower/ is acyclic: constructs and block calls depend on the Lowering interface in
+    context.py, and the lowerer on them."""
+    graph = nx.DiGraph()
+    for name, tree in _lower_modules():
+        module = "archc.lower." + name.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+        graph.add_node(module)
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("archc.lower"):
+                graph.add_edge(module, node.module)
+    assert list(nx.simple_cycles(graph)) == []
+    assert nx.has_path(graph, "archc.lower.lowerer", "archc.lower.constructs.stage")
+
+
+@pytest.mark.parametrize(("raw", "parsed"), [
+    ("relu", Step("relu", {}, {}, keyed=False)),
+    ({"relu": None}, Step("relu", {}, {}, keyed=True)),
+    ({"conv": {"id": "c", "out": 4, "if": True}}, Step("conv", {"id": "c", "out": 4, "if": True},
+                                                       {"id": "c", "if": True}, keyed=True)),
+    ({"conv": 3}, BadStep({"conv": 3}, "conv")),
+    ({"conv": {}, "relu": {}}, BadStep({"conv": {}, "relu": {}})),
+    (7, BadStep(7)),
+])
+def test_one_step_parser(raw: object, parsed: Step | BadStep) -> None:
+    assert parse_step(raw) == parsed
+
+
+def test_a_step_that_is_not_one_is_reported_by_lowering_and_counted_as_nothing() -> None:
+    """The same parse feeds both: lowering locates the bad step, the budget counts only the list item."""
+    text = "name: t\ninputs: {x: [4]}\nbody:\n  - relu\n  - {relu: 3}\n"
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "s.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        "s.yaml:5:12: E103: 'relu' takes a mapping of parameters; found int 3"]
+    header = SpecHeader.model_validate({"name": "t", "inputs": {"x": [4]}, "body": ["relu", {"relu": 3}]})
+    assert Counter(header, {}, DEFAULT_LIMITS, CONSTRUCT_COUNTS).steps(header.body, {}, ()) == (1, 2)

@@ -6,47 +6,20 @@ import difflib
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from archc import expr
 from archc.errors import Problem
 from archc.ir.graph import Scope
+from archc.lower.block_args import REQUIRED, accepts, declared_args, type_names
+from archc.lower.context import Ctx, Lowering, Result, Source
 from archc.lower.names import NameTable
 from archc.lower.untyped import AfterError, UntypedInput
 from archc.spec.model import COMMON_KEYS
 from archc.spec.report import DocPath, describe
 
-if TYPE_CHECKING:
-    from archc.lower.lowerer import Ctx, Lowerer, Result, Source
 
-ARG_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "any": (object,),
-}
-_REQUIRED = object()
-
-
-def declared_args(decl: dict[str, Any]) -> dict[str, tuple[tuple[type, ...], Any]]:
-    """name -> (accepted types, default or _REQUIRED)."""
-    out: dict[str, tuple[tuple[type, ...], Any]] = {}
-    for name, value in decl.items():
-        if isinstance(value, dict) and set(value) <= {"type", "default", "doc"} and "type" in value:
-            # `k: {type: any, default: 1}`: a default whose type alone would be too narrow
-            types = ARG_TYPES.get(str(value["type"]), (object,))
-            out[name] = (types, value.get("default", _REQUIRED))
-        elif isinstance(value, str) and value in ARG_TYPES:
-            out[name] = (ARG_TYPES[value], _REQUIRED)
-        elif isinstance(value, bool):
-            out[name] = ((bool,), value)
-        elif isinstance(value, float):
-            out[name] = ((int, float), value)
-        elif expr.is_expression(value):  # `mid: $out // 4`: its type is known once it is evaluated
-            out[name] = ((object,), value)
-        else:
-            out[name] = ((type(value),) if value is not None else (object,), value)
-    return out
-
-
-def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPath, layer: str,
+def bind_args(lowerer: Lowering, block: str, given: dict[str, Any], where: DocPath, layer: str,
               shape: Mapping[str, Any]) -> dict | None:
     """Check call arguments (already evaluated) against the declaration, then evaluate the defaults of the others in
     declaration order (a default may read params, the input's shape and the arguments above it); report every
@@ -66,8 +39,8 @@ def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPat
             ok = False
             continue
         types, _ = decl[name]
-        if not _accepts(types, value):
-            lowerer.report.error("E106", f"argument '{name}' of block '{block}' expects {_names(types)}; found "
+        if not accepts(types, value):
+            lowerer.report.error("E106", f"argument '{name}' of block '{block}' expects {type_names(types)}; found "
                                          f"{describe(value)}", where + (name,), layer)
             ok = False
         bound[name] = value
@@ -76,14 +49,14 @@ def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPat
     for name, (types, default) in decl.items():
         if name in bound:
             continue
-        if default is _REQUIRED:
+        if default is REQUIRED:
             if name not in meant:
-                lowerer.report.error("E106", f"block '{block}' needs argument '{name}' ({_names(types)}; it has no "
+                lowerer.report.error("E106", f"block '{block}' needs argument '{name}' ({type_names(types)}; it has no "
                                              "default)", where, layer, key=True)
             ok = False
             continue
         value = _default(lowerer, block, name, default, types, scope, where, layer)
-        if value is _REQUIRED:
+        if value is REQUIRED:
             failed.add(name)
             ok = False
         else:
@@ -91,40 +64,32 @@ def bind_args(lowerer: Lowerer, block: str, given: dict[str, Any], where: DocPat
     return bound if ok else None
 
 
-def _default(lowerer: Lowerer, block: str, name: str, default: Any, types: tuple[type, ...], scope: Mapping[str, Any],
+def _default(lowerer: Lowering, block: str, name: str, default: Any, types: tuple[type, ...], scope: Mapping[str, Any],
              call: DocPath, layer: str) -> Any:
-    """The value of a default (an expression is evaluated in ``scope``); _REQUIRED after reporting a problem, which
+    """The value of a default (an expression is evaluated in ``scope``); REQUIRED after reporting a problem, which
     points at the default and names the call it was evaluated for."""
     if (block, name) in lowerer.bad_defaults:
-        return _REQUIRED  # reported for an earlier call: the cause is the default, which is in one place
+        return REQUIRED  # reported for an earlier call: the cause is the default, which is in one place
     spec = lowerer.header.blocks[block].args[name]
     at: DocPath = ("blocks", block, "args", name, *(("default",) if isinstance(spec, dict) else ()))
     site = f" (for the call on line {lowerer.report.doc.pos(call, key=True).line})"
     try:
         value = expr.substitute(default, scope)
     except UntypedInput:
-        return _REQUIRED  # the input's shape is unknown after an earlier error, which is the one reported
+        return REQUIRED  # the input's shape is unknown after an earlier error, which is the one reported
     except Problem as problem:
         lowerer.bad_defaults.add((block, name))
         lowerer.report.error(problem.code, f"default of argument '{name}': {problem.message}{site}", at, layer)
-        return _REQUIRED
-    if not _accepts(types, value):
+        return REQUIRED
+    if not accepts(types, value):
         lowerer.bad_defaults.add((block, name))
-        lowerer.report.error("E106", f"default of argument '{name}' of block '{block}' expects {_names(types)}; "
+        lowerer.report.error("E106", f"default of argument '{name}' of block '{block}' expects {type_names(types)}; "
                                      f"found {describe(value)}{site}", at, layer)
-        return _REQUIRED
+        return REQUIRED
     return value
 
 
-def _accepts(types: tuple[type, ...], value: Any) -> bool:
-    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types and object not in types)
-
-
-def _names(types: tuple[type, ...]) -> str:
-    return " or ".join("any" if t is object else t.__name__ for t in types)
-
-
-def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPath, ctx: Ctx,
+def call_block(lowerer: Lowering, block: str, body: dict[str, Any], where: DocPath, ctx: Ctx,
                inputs: list[Source], ident: str | None, anon: str, *, given: dict[str, Any] | None = None) -> Result:
     layer = ctx.layer(ident, anon)
     if block in ctx.blocks:
@@ -156,6 +121,6 @@ def call_block(lowerer: Lowerer, block: str, body: dict[str, Any], where: DocPat
     pos = lowerer.report.doc.pos(where, key=True)
     inner = replace(inner, table=NameTable(), values=values, blocks=(*ctx.blocks, block),
                     call_lines=(*ctx.call_lines, pos.line))
-    lowerer.graph.add_scope(Scope(inner.scope, "block", block, pos))
+    lowerer.graph.add_scope(Scope(inner.scope, "block", block, pos, dict(args)))
     out = lowerer.steps(lowerer.header.blocks[block].body, ("blocks", block, "body"), inner, inputs[0])
     return out, inner.table

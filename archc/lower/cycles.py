@@ -1,17 +1,30 @@
-"""Explaining references that did not resolve while lowering: unknown, defined later, or a cycle."""
+"""References that did not resolve while lowering: remembered as they are met, explained once lowering is done as
+unknown, defined later, or a cycle."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import networkx as nx
 
-if TYPE_CHECKING:
-    from archc.lower.lowerer import Lowerer, PendingRef
+from archc.ir.graph import Graph
+from archc.lower.names import NameTable
+from archc.spec.report import DocPath, Reporter
 
 
-def explain_pending(lowerer: Lowerer, item: PendingRef) -> None:
-    report = lowerer.report
+@dataclass
+class PendingRef:
+    ref: str
+    table: NameTable
+    where: DocPath
+    layer: str
+    first_node: int
+    """Graph size when the step began: nodes from here up to ``end_node`` belong to the step."""
+    end_node: int | None = None
+    """Graph size when the step ended (None: it has not ended, every later node counts)."""
+
+
+def explain_pending(graph: Graph, report: Reporter, item: PendingRef) -> None:
     entry = item.table.lookup(item.ref)
     if entry is None or entry.node is None:
         line = report.doc.pos(item.where).line  # the names the step can take: those defined above it
@@ -19,11 +32,11 @@ def explain_pending(lowerer: Lowerer, item: PendingRef) -> None:
                      item.layer)
         return
     target = entry.node
-    graph = lowerer.graph.nx
-    step_nodes = list(graph.nodes)[item.first_node:item.end_node]
+    g = graph.nx
+    step_nodes = list(g.nodes)[item.first_node:item.end_node]
     for start in step_nodes:
-        if start in graph and target in graph and nx.has_path(graph, start, target):
-            path = nx.shortest_path(graph, start, target)
+        if start in g and target in g and nx.has_path(g, start, target):
+            path = nx.shortest_path(g, start, target)
             cycle = " -> ".join([*path, start])
             report.error("E202", f"cycle: {cycle} ('{item.ref}' is computed from this step's own output)",
                          item.where, item.layer)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 from archc import expr
@@ -17,68 +16,25 @@ from archc.errors import Problem
 from archc.ir.graph import INPUT_OP, Graph, Node
 from archc.ir.types import TensorType
 from archc.limits import Limits
-from archc.lower.budget import Counter, spend_step
+from archc.lower.blocks import call_block
+from archc.lower.budget import Budget
+from archc.lower.constructs import CONSTRUCT_COUNTS, CONSTRUCT_RULES
+from archc.lower.context import Ctx, Result, Source
+from archc.lower.cycles import PendingRef, explain_pending
 from archc.lower.names import Entry, NameTable
 from archc.lower.reserved import RESERVED_MODULE_NAMES
+from archc.lower.steps import BadStep, Step, parse_step
 from archc.lower.untyped import AfterError, UntypedInput
 from archc.ops.base import OpParams
 from archc.ops.registry import closest_ops, get_op
 from archc.passes.shapes import infer_node
-from archc.spec.model import COMMON_KEYS, CONSTRUCTS, InputSpec, SpecHeader, StepCommon
+from archc.spec.model import COMMON_KEYS, InputSpec, SpecHeader, StepCommon
 from archc.spec.report import DocPath, Reporter, describe
-
-Source = str | None
-"""A node whose output feeds the next step; None when an earlier error poisoned the path."""
-Result = tuple[Source, NameTable | None]
-"""A step's output, and the names defined inside it when it is a named construct."""
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """Where a step list is being lowered."""
-
-    prefix: str
-    """Names of steps with an `id` start with this (``layer1.0.``)."""
-    anon: str
-    """Names of steps without an `id` start with this, followed by their index."""
-    scope: str
-    """The innermost named scope."""
-    table: NameTable
-    values: Mapping[str, Any]
-    """Params and block arguments visible to expressions."""
-    blocks: tuple[str, ...] = ()
-    """The chain of block calls being expanded (recursion guard)."""
-    call_lines: tuple[int, ...] = ()
-    """The line of each of those calls, for naming the call site of an error inside a block."""
-
-    def layer(self, ident: str | None, anon: str) -> str:
-        """The layer path of a step: its id in this scope, else its full anonymous path (which has the scope)."""
-        return self.prefix + ident if ident else anon
-
-    def named(self, ident: str) -> Ctx:
-        return self.at(self.prefix + ident)
-
-    def at(self, path: str) -> Ctx:
-        """A new named scope at ``path``."""
-        return replace(self, prefix=path + ".", anon=path + ".", scope=path, table=self.table.child())
-
-    def transparent(self, anon_name: str) -> Ctx:
-        return replace(self, anon=anon_name + ".")
-
-
-@dataclass
-class PendingRef:
-    ref: str
-    table: NameTable
-    where: DocPath
-    layer: str
-    first_node: int
-    """Graph size when the step began: nodes from here up to ``end_node`` belong to the step."""
-    end_node: int | None = None
-    """Graph size when the step ended (None: it has not ended, every later node counts)."""
 
 
 class Lowerer:
+    """Lowers one spec; implements :class:`archc.lower.context.Lowering` for the constructs and block calls."""
+
     def __init__(self, header: SpecHeader, params: dict[str, Any], report: Reporter, limits: Limits,
                  file: str) -> None:
         self.header = header
@@ -88,19 +44,12 @@ class Lowerer:
         self.graph.params = dict(params)
         self.params = params
         self.pending: list[PendingRef] = []
-        self._over_budget = False
-        self.steps_lowered = 0
-        """Steps lowered so far, skipped ones included (limit max_steps)."""
+        self.budget = Budget(header, params, limits, report, CONSTRUCT_COUNTS)
         self.bad_defaults: set[tuple[str, str]] = set()
         """(block, argument) whose default failed to evaluate: reported once, not once per call."""
-        self.counter: Counter | None = None
-        """The expansion counter stages consult before expanding (made on first use, memo kept across stages)."""
 
     # --- entry --------------------------------------------------------------------------------------------------------
     def run(self) -> Graph:
-        from archc.lower.constructs import HANDLERS
-
-        self.handlers = HANDLERS
         top = NameTable()
         first: Source = None
         for name, spec in self.header.inputs.items():
@@ -137,14 +86,14 @@ class Lowerer:
     def steps(self, steps: list[Any], where: DocPath, ctx: Ctx, current: Source) -> Source:
         index = 0
         for i, raw in enumerate(steps):
-            if not spend_step(self, where + (i,)):  # a budget is spent (reported once): stop expanding
+            if not self.budget.spend_step(where + (i,)):  # a budget is spent (reported once): stop expanding
                 return None
-            kind, body, common = self.split_step(raw, where + (i,))
-            if kind is None:
+            step = self.parse_step(raw, where + (i,))
+            if step is None:
                 current = None
                 continue
             # `at` is the path of the step's parameter mapping; its key is the op name, where diagnostics point
-            at = where + (i, kind) if isinstance(raw, dict) else where + (i,)
+            at, common = step.at(where + (i,)), step.common
             ident = common.get("id")
             anon = f"{ctx.anon}{index}"
             if not self.condition(common, at, ctx, ctx.layer(ident, anon)):
@@ -162,20 +111,20 @@ class Lowerer:
                 self.duplicate_id(ctx, ident, (*at, "id"))
                 current = None  # the steps below stay untyped rather than read a guess
                 continue
-            current, inner = self.lower_step(kind, body, common, at, ctx, current, ident, anon)
+            current, inner = self.lower_step(step, at, ctx, current, ident, anon)
             if ident is not None:
                 self.define(ctx, ident, current, at, inner)
             else:
                 ctx.table.unnamed.append((anon, self.report.doc.pos(at, key=True).line))
         return current
 
-    def lower_step(self, kind: str, body: dict[str, Any], common: dict[str, Any], where: DocPath, ctx: Ctx,
-                   current: Source, ident: str | None, anon: str) -> Result:
+    def lower_step(self, step: Step, where: DocPath, ctx: Ctx, current: Source, ident: str | None,
+                   anon: str) -> Result:
         """Resolve a step's inputs and lower it, noting which nodes it made for explaining forward references."""
         first_pending = len(self.pending)
-        inputs = self.inputs_of(common, where, ctx, current, anon)
+        inputs = self.inputs_of(step.common, where, ctx, current, anon)
         mine = self.pending[first_pending:]
-        result = self.step(kind, body, where, ctx, inputs, ident, anon)
+        result = self.step(step.kind, step.body, where, ctx, inputs, ident, anon)
         for item in mine:
             item.end_node = len(self.graph)
         return result
@@ -187,29 +136,23 @@ class Lowerer:
         self.report.error("E203", f"duplicate id '{ident}' in this scope{line}; ids name steps and must be unique",
                           where, ctx.prefix + ident, key=key)
 
-    def split_step(self, raw: Any, where: DocPath) -> tuple[str | None, Any, dict[str, Any]]:
-        """A step is `name` or `{name: {...}}`; returns (name, the mapping without common keys, common keys)."""
-        if isinstance(raw, str):
-            return raw, {}, {}
-        if isinstance(raw, dict) and len(raw) == 1:
-            (kind, body), = raw.items()
-            if body is None:
-                return kind, {}, {}
-            if not isinstance(body, dict):
-                self.report.error("E103", f"'{kind}' takes a mapping of parameters; found {describe(body)}",
-                                  where + (kind,))
-                return None, {}, {}
-            common = {k: body[k] for k in COMMON_KEYS if k in body}
-            if common.get("id") is not None and self.report.validate(StepCommon, {"id": common["id"]},
-                                                                     where + (kind,)) is None:
-                return None, {}, {}  # an id becomes part of layer names: never lower a step with a bad one
-            return kind, body, common
-        if isinstance(raw, dict):
-            keys = ", ".join(repr(k) for k in raw) or "none"
-            self.report.error("E105", f"a step has exactly one op or block name as its key; found {keys}", where)
-        else:
-            self.report.error("E105", f"a step is an op name or `{{op: {{...}}}}`; found {describe(raw)}", where)
-        return None, {}, {}
+    def parse_step(self, raw: Any, where: DocPath) -> Step | None:
+        """The step at ``where``, or None after reporting why it is not one."""
+        step = parse_step(raw)
+        if isinstance(step, BadStep):
+            if step.kind is not None:
+                self.report.error("E103", f"'{step.kind}' takes a mapping of parameters; found "
+                                          f"{describe(raw[step.kind])}", where + (step.kind,))
+            elif isinstance(raw, dict):
+                keys = ", ".join(repr(k) for k in raw) or "none"
+                self.report.error("E105", f"a step has exactly one op or block name as its key; found {keys}", where)
+            else:
+                self.report.error("E105", f"a step is an op name or `{{op: {{...}}}}`; found {describe(raw)}", where)
+            return None
+        ident = step.common.get("id")
+        if ident is not None and self.report.validate(StepCommon, {"id": ident}, step.at(where)) is None:
+            return None  # an id becomes part of layer names: never lower a step with a bad one
+        return step
 
     def condition(self, common: dict[str, Any], where: DocPath, ctx: Ctx, layer: str = "") -> bool:
         if "if" not in common:
@@ -249,15 +192,14 @@ class Lowerer:
 
     def step(self, kind: str, body: dict[str, Any], where: DocPath, ctx: Ctx, inputs: list[Source],
              ident: str | None, anon: str) -> Result:
-        if kind in self.handlers:
-            return self.handlers[kind](self, CONSTRUCTS[kind], body, where, ctx, inputs, ident, anon)
+        construct = CONSTRUCT_RULES.get(kind)
+        if construct is not None:
+            return construct.lower(self, construct.model, body, where, ctx, inputs, ident, anon)
         if kind in self.header.blocks:
-            from archc.lower.blocks import call_block
-
             return call_block(self, kind, body, where, ctx, inputs, ident, anon)
         if get_op(kind) is not None:
             return self.op_step(kind, body, where, ctx, inputs, ident or None, anon), None
-        names = closest_ops(kind, [*self.header.blocks, *self.handlers])
+        names = closest_ops(kind, [*self.header.blocks, *CONSTRUCT_RULES])
         hint = f"; did you mean {' or '.join(repr(n) for n in names)}?" if names else "; see `archc ops`"
         self.report.error("E104", f"unknown op or block '{kind}'{hint}", where, ctx.layer(ident, anon),
                           key=True)
@@ -291,11 +233,7 @@ class Lowerer:
 
     def add_node(self, name: str, op: str, params: OpParams | None, where: DocPath, ctx: Ctx, inputs: list[Source],
                  *, failed: bool = False) -> Source:
-        if self.layer_count() >= self.limits.max_layers:
-            if not self._over_budget:
-                self._over_budget = True
-                self.report.error("E501", f"more than {self.limits.max_layers} layers after expanding blocks and "
-                                          "repeats (limit max_layers)", where, name)
+        if not self.budget.room_for_layer(self.layer_count(), where, name):
             return None
         if name in self.graph:
             self.report.error("E203", f"two steps are both named '{name}'", where, name)
@@ -349,11 +287,15 @@ class Lowerer:
 
     # --- references ---------------------------------------------------------------------------------------------------
     def report_pending(self) -> None:
-        from archc.lower.cycles import explain_pending
-
         for item in self.pending:
-            explain_pending(self, item)
+            explain_pending(self.graph, self.report, item)
 
 
 def lower(header: SpecHeader, params: dict[str, Any], report: Reporter, limits: Limits, file: str) -> Graph:
     return Lowerer(header, params, report, limits, file).run()
+
+
+def check_expansion(header: SpecHeader, params: dict[str, Any], report: Reporter, limits: Limits) -> None:
+    """Before lowering: report E501 at the top-level step past which the spec surely exceeds `max_layers` or
+    `max_steps` (archc/lower/budget.py), so that a bomb is refused before anything is built."""
+    Budget(header, params, limits, report, CONSTRUCT_COUNTS).check_expansion(header.body)

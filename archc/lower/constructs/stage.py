@@ -1,0 +1,91 @@
+"""`stage`: copies of a block (or of a step list), each taking the previous copy's output."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from archc.ir.graph import Scope
+from archc.lower.blocks import call_block
+from archc.lower.budget import Count, Counter, bind, value_of
+from archc.lower.constructs.common import enter, parse
+from archc.lower.context import Ctx, Lowering, Result, Source
+from archc.spec.model import StageSpec
+from archc.spec.report import DocPath
+
+
+def stage(lowerer: Lowering, model: type[StageSpec], body: dict[str, Any], where: DocPath, ctx: Ctx,
+          inputs: list[Source], ident: str | None, anon: str) -> Result:
+    layer = ctx.layer(ident, anon)
+    spec = parse(lowerer, model, body, where, ctx, inputs, layer)
+    if spec is None:
+        return None, None
+    if spec.block is not None and spec.body is not None:
+        lowerer.report.error("E103", "a stage repeats either a `block` or a `body`; found both", (*where, "body"),
+                             layer, key=True)
+        return None, None
+    if spec.block is None and spec.body is None:
+        lowerer.report.error("E102", "a stage needs `block` (a block name) or `body` (steps) to repeat", where, layer,
+                             key=True)
+        return None, None
+    if spec.block is not None and spec.block not in lowerer.header.blocks:
+        known = list(lowerer.header.blocks)
+        close = difflib.get_close_matches(spec.block, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else (
+            f"; blocks of this spec: {', '.join(known)}" if known else "; this spec defines no `blocks:`")
+        lowerer.report.error("E104", f"unknown block '{spec.block}'{hint}", where + ("block",), layer)
+        return None, None
+    if not lowerer.budget.stage_fits(spec, ctx.values, ctx.blocks, lowerer.layer_count(), where, layer):
+        return None, None
+    if ident or {"prefix", "start"} & spec.model_fields_set:
+        inner = enter(lowerer, ctx, ident, anon, "stage", where, spec.block or "")
+    else:  # an unnamed stage is one step like any other: its copies live under its list index, never beside it
+        inner = ctx.at(anon)
+        lowerer.graph.add_scope(Scope(inner.scope, "stage", spec.block or "", lowerer.report.doc.pos(where, key=True)))
+    current = inputs[0]
+    for i in range(spec.repeat):
+        copy = f"{spec.prefix}{spec.start + i}"
+        if not ident and _taken(lowerer, inner.prefix + copy, where, layer):
+            return None, None
+        if spec.block is not None:
+            args = {**spec.args, **(spec.first if i == 0 else {})}
+            current, table = call_block(lowerer, spec.block, {}, where, inner, [current], copy, "", given=args)
+        else:
+            cctx = enter(lowerer, inner, copy, "", "repeat", where)
+            current = lowerer.steps(spec.body, where + ("body",), cctx, current)
+            table = cctx.table
+        lowerer.define(inner, copy, current, where, table)
+        if current is None:
+            break
+    return current, inner.table if ident else None
+
+
+def _taken(lowerer: Lowering, path: str, where: DocPath, layer: str) -> bool:
+    """True (after reporting) when a copy of an unnamed stage would take the name of an earlier step beside it."""
+    if path not in lowerer.graph and path not in lowerer.graph.scopes:
+        return False
+    lowerer.report.error("E203", f"this stage has no `id`, so its copies are named in the enclosing scope, and copy "
+                                 f"'{path}' takes the name of an earlier step; give the stage an `id`, or a "
+                                 "`prefix`/`start` that names its copies apart", where, layer, key=True)
+    return True
+
+
+def count_stage(counter: Counter, body: dict[str, Any], scope: Mapping[str, Any], chain: tuple[str, ...]) -> Count:
+    """``repeat`` copies of the block call (the first with its `first` arguments) or of the body."""
+    repeat = value_of(body.get("repeat"), scope)
+    if type(repeat) is not int or repeat <= 0:
+        return 0, 0
+    block = body.get("block")
+    if "body" in body:
+        copy = rest = counter.steps(body["body"], scope, chain)
+    elif isinstance(block, str) and block in counter.header.blocks:
+        args = body.get("args") if isinstance(body.get("args"), dict) else {}
+        first = body.get("first") if isinstance(body.get("first"), dict) else {}
+        rest_args = bind({}, args, scope)
+        # a stage's copies are block calls, so each lowers one step list: the block's body
+        copy = counter.block(block, bind(rest_args, first, scope), chain)
+        rest = copy if not first else counter.block(block, rest_args, chain)
+    else:
+        return 0, 0
+    return counter.copies(repeat, copy, rest)
