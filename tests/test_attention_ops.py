@@ -126,3 +126,26 @@ def test_vit_b_16_macs_equal_torchvision_metadata() -> None:
     total = 12 * layer + ends
     assert total == 17_563_828_224
     assert round(total / 1e9, 3) == models().ViT_B_16_Weights.IMAGENET1K_V1.meta["_ops"] == 17.564
+
+
+@pytest.mark.parametrize("opset", [18, 26])
+def test_attention_lowers_at_every_opset(opset: int) -> None:
+    """A pre-norm encoder layer with a causal attention beside it: MatMul, Reshape, Transpose and Softmax at the lowest
+    and the highest opset archc writes, verified in onnxruntime against PyTorch."""
+    pytest.importorskip("onnxruntime")
+    from archc.emit.onnx_export import export_onnx
+    from archc.emit.onnx_verify import check_model, verify_model
+
+    compiled = compile_text("name: layer\ninputs: {x: [9, 12]}\nbody:\n"
+                            "  - layernorm: {dims: 1}\n"
+                            "  - multihead_attention: {id: attn, heads: 3}\n"
+                            "  - scaled_dot_product_attention: {from: [attn, x, x], heads: 4, causal: true}\n"
+                            "  - mul_scalar: {id: scaled, value: 0.5}\n"
+                            "  - add: {from: [scaled, x]}\n", "<t>")
+    module = build_module(compiled).eval()
+    randomise(module, opset)
+    model = export_onnx(compiled, module.state_dict(), opset=opset)
+    check_model(model)
+    assert {"MatMul", "Reshape", "Transpose", "Softmax"} <= {n.op_type for n in model.graph.node}
+    report = verify_model(model.SerializeToString(), compiled, module)
+    assert report.ok, report.diffs
