@@ -24,7 +24,11 @@ REFUSALS = [
     (Case("matmul", "{a: [4, 3], b: [2, 3, 5]}", ("matmul: {id: t, from: [a, b]}",), ()), "E305",
      "matmul expects inputs of equal rank; found [4, 3] (rank 2) and [2, 3, 5] (rank 3)"),
     (Case("matmul", "{a: [4], b: [4]}", ("matmul: {id: t, from: [a, b]}",), ()), "E305",
-     "matmul expects its first input as"),
+     "matmul expects matrices [.., M, K] (batch implicit): inputs of rank 2 or more; found [4] (rank 1)"),
+    (Case("scaled_dot_product_attention", "{x: [2, 3, 4, 5]}",
+          ("scaled_dot_product_attention: {id: t, from: [x, x, x]}",), ()), "E305",
+     "scaled_dot_product_attention expects its query as tokens [L, D] or [heads, L, d] (batch implicit); found "
+     "[2, 3, 4, 5] (rank 4)"),
     (Case("mul_scalar", "{x: {shape: [4], dtype: int64}}", ("mul_scalar: {id: t, value: 0.5}",), ()), "E306",
      "mul_scalar expects a floating-point input; found [4] int64"),
     (one("multihead_attention", [3, 4, 4], "heads: 2", ()), "E305",

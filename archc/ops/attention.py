@@ -15,7 +15,7 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank
+from archc.ops.base import Cost, Op, OpParams, TorchCode
 from archc.ops.fields import Probability, Size
 from archc.ops.registry import register
 
@@ -138,7 +138,9 @@ class ScaledDotProductAttention(Op):
 
     def infer(self, p: AttentionParams, inputs: list[TensorType]) -> TensorType:
         q, k, v = inputs
-        expect_rank(self.name, q, (2, 3), "query")
+        if q.rank not in (2, 3):
+            raise Problem("E305", f"scaled_dot_product_attention expects its query as tokens [L, D] or [heads, L, d] "
+                                  f"(batch implicit); found {q} (rank {q.rank})")
         if q.rank == 3 and p.heads is not None:
             raise Problem("E306", f"scaled_dot_product_attention heads={p.heads} splits tokens [L, D]; the query {q} "
                                   "is [heads, L, d] already: leave heads unset")

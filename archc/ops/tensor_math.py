@@ -9,7 +9,7 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank
+from archc.ops.base import Cost, Op, OpParams, TorchCode
 from archc.ops.fields import Float32
 from archc.ops.registry import register
 
@@ -42,7 +42,9 @@ class MatMul(Op):
 
     def infer(self, p: MatMulParams, inputs: list[TensorType]) -> TensorType:
         a, b = inputs
-        expect_rank(self.name, a, (2, 3, 4, 5), "first input")
+        if a.rank < 2:
+            raise Problem("E305", f"matmul expects matrices [.., M, K] (batch implicit): inputs of rank 2 or more; "
+                                  f"found {a} (rank {a.rank})")
         if b.rank != a.rank:
             raise Problem("E305", f"matmul expects inputs of equal rank; found {a} (rank {a.rank}) and {b} "
                                   f"(rank {b.rank})")
