@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,7 @@ import torch
 
 from archc.build import write_onnx
 from archc.compiler import Compiled, compile_file, compile_text
+from archc.emit import onnx_export
 from archc.emit.onnx_builder import OnnxBuilder, weightless
 from archc.emit.onnx_export import (
     DEFAULT_OPSET,
@@ -179,6 +182,30 @@ body:
   - max: {id: pooled, axes: [0], keepdims: true}
 """
 
+TRANSFORMER = """
+name: transformer
+inputs: {tokens: [6, 8], image: [8, 4, 5]}
+outputs: [cls, mixed]
+body:
+  - layernorm: {id: ln, dims: 1, from: tokens}
+  - multihead_attention: {id: attn, heads: 2}
+  - drop_path: {id: dp, p: 0.1}
+  - linear: {id: qk, out: 8, from: tokens}
+  - matmul: {id: scores, from: [qk, dp], transpose_b: true}
+  - mul_scalar: {value: 0.125}
+  - softmax: {id: weights, axis: -1}
+  - matmul: {id: mixed_tokens, from: [weights, attn]}
+  - scaled_dot_product_attention: {from: [mixed_tokens, tokens, tokens], heads: 2, causal: true}
+  - add_scalar: {value: 1.0}
+  - select: {id: cls, index: 0}
+  - layernorm: {id: ln2d, channels_first: true, eps: 1.0e-6, from: image}
+  - permute: {axes: [1, 2, 0]}
+  - roll: {shifts: [-1, 2], axes: [0, 1]}
+  - zeropad: {p: [0, 1, 0, 2], axes: [0, 1]}
+  - sum: {axes: [-1], keepdims: true}
+  - expand: {id: mixed, shape: [-1, -1, 8]}
+"""
+
 DEFORM = """
 name: deform
 inputs: {x: [3, 8, 8]}
@@ -188,8 +215,8 @@ body:
 """
 
 ALL_SPECS = {"image_ops": IMAGE_OPS, "multi_io": MULTI_IO, "volume": VOLUME, "tokens": TOKENS,
-             "extra_ops": EXTRA_OPS, "deform": DEFORM}
-OPSET_SPECS = (IMAGE_OPS, TOKENS, EXTRA_OPS)
+             "extra_ops": EXTRA_OPS, "deform": DEFORM, "transformer": TRANSFORMER}
+OPSET_SPECS = (IMAGE_OPS, TOKENS, EXTRA_OPS, TRANSFORMER)
 """Specs exported at every supported opset (deform_conv needs opset 19, and refuses below, tested apart)."""
 
 
@@ -411,6 +438,41 @@ def test_checks_run_on_a_weightless_copy() -> None:
     model.graph.initializer[0].dims[0] = 63  # a weight of the wrong shape is still caught without its data
     with pytest.raises(VerificationError, match=r"node name: a\): .*differ in dimension 1: \(63\) vs \(64\)"):
         check_model(model)
+
+class _Tracked(np.ndarray):
+    """An array that can be weakly referenced (plain ndarrays cannot)."""
+
+
+def _owned(values: np.ndarray) -> _Tracked:
+    """A copy that owns its memory: numpy's views of it keep it alive (a view's base is the memory's owner)."""
+    out = _Tracked(values.shape, values.dtype)
+    out[...] = values
+    return out
+
+
+def test_release_drops_each_layers_weights_once_emitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = compile_text(WEIGHTY)
+    state = {k: v.detach().numpy().copy() for k, v in _module(c).state_dict().items()}
+    want = export_onnx(c, dict(state)).SerializeToString()
+    tracked = {k: _owned(v) for k, v in state.items()}
+    alive = {k: weakref.ref(v) for k, v in tracked.items()}
+    del state
+    seen: dict[str, list[str]] = {}
+    emit = onnx_export._Export.emit
+
+    def spy(self: Any, node: Any, inputs: list[str], target: str) -> str:
+        seen[node.name] = sorted(k for k, ref in alive.items() if ref() is not None)
+        return emit(self, node, inputs, target)
+
+    monkeypatch.setattr(onnx_export._Export, "emit", spy)
+    model = export_onnx(c, tracked, release=True)
+    assert tracked == {} and model.SerializeToString() == want
+    assert seen["a"] == ["a.bias", "a.weight", "fc.bias", "fc.weight"]
+    assert seen["fc"] == ["fc.bias", "fc.weight"]  # conv a's weights were dropped once a was in the model
+    assert [k for k, ref in alive.items() if ref() is not None] == []
+    with pytest.raises(TypeError, match="release=True empties the state_dict"):
+        export_onnx(c, MappingProxyType(dict(tracked)), release=True)
+
 
 def test_builder_graph_is_built_in_place() -> None:
     model = onnx.ModelProto()

@@ -9,7 +9,7 @@ Writing a checked, verified file is :func:`archc.build.write_onnx`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -142,16 +142,26 @@ def folded_weights(conv: Node, cw: LayerWeights, bn: Node, bw: LayerWeights) -> 
 
 # --- export -----------------------------------------------------------------------------------------------------------
 def export_onnx(compiled: Compiled, state_dict: Mapping[str, Any] | None = None, *,
-                opset: int | None = DEFAULT_OPSET, dynamic: str = "batch", fold_bn: bool = True) -> onnx.ModelProto:
+                opset: int | None = DEFAULT_OPSET, dynamic: str = "batch", fold_bn: bool = True,
+                release: bool = False) -> onnx.ModelProto:
     """The compiled spec as an ONNX model; weights from ``state_dict`` or, when None, a fresh PyTorch module's.
 
     ``dynamic``: ``batch`` (a symbolic batch), ``batch,hw`` (symbolic height and width too) or ``none``.
+    ``release``: empty ``state_dict`` (a mutable mapping) as the export begins and drop each layer's weights once they
+    are in the model, so that a caller holding no other reference to them (no module) has them in memory once, not
+    twice. The weights of a fresh module (``state_dict=None``) are always released so.
     """
     opset = check_opset(opset)
     dyn_batch, dyn_hw = parse_dynamic(dynamic)
     graph = compiled.graph
     dims = dynamic_dims(graph) if dyn_hw else {n.name: tuple(n.out_type.shape) for n in graph.nodes()}
-    weights = numpy_state(state_dict if state_dict is not None else default_state(compiled))
+    if release and not isinstance(state_dict, MutableMapping):
+        raise TypeError("release=True empties the state_dict: pass a mutable mapping")
+    source = state_dict if state_dict is not None else default_state(compiled)
+    weights = numpy_state(source)
+    if release or state_dict is None:
+        source.clear()  # type: ignore[attr-defined]  # checked above; the arrays now hold the only references
+    del source
     model = onnx.ModelProto()
     model.ir_version = ir_version_for(opset)
     model.producer_name = "archc"
@@ -159,7 +169,9 @@ def export_onnx(compiled: Compiled, state_dict: Mapping[str, Any] | None = None,
     model.opset_import.add().version = opset
     model.graph.name = graph.name
     model.graph.doc_string = graph.doc
-    _Export(graph, weights, dims, BATCH_DIM if dyn_batch else 1, fold_bn, OnnxBuilder(model, opset)).run()
+    export = _Export(graph, weights, dims, BATCH_DIM if dyn_batch else 1, fold_bn, OnnxBuilder(model, opset))
+    del weights  # the export holds them by layer and drops each layer's once emitted
+    export.run()
     return model
 
 
@@ -241,6 +253,10 @@ class _Export:
             self.used.update(f"{bn.name}.{k}" for k in self.by_layer.get(bn.name, {}))
         self.b.begin_layer(node.name, [self.dims[s] for s in sources], node.out_type, self.dims[node.name])
         out = op.onnx(self.b, params, inputs, [g.node(s).out_type for s in sources], node.out_type, weights)
+        # the weights are in the model now: a released state_dict's arrays can go
+        self.by_layer.pop(node.name, None)
+        if node.name in self.folds:
+            self.by_layer.pop(self.folds[node.name], None)
         return self.b.end_layer(out, target)
 
 
