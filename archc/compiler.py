@@ -1,4 +1,5 @@
-"""The compiler pipeline: an explicit list of named passes from YAML text to an analysed graph.
+"""The compiler pipeline: YAML text -> validated header and params -> lowered graph -> the named passes of
+archc/passes/pipeline.py (lint, costs, budgets, warnings) -> a :class:`Compiled` graph with its analyses.
 
 Never imports torch or onnx: `archc check`, `summary` and `schema` run on this alone.
 """
@@ -8,48 +9,18 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from archc import expr
 from archc.errors import Diagnostic, Problem, SpecError
-from archc.ir.graph import Graph, GraphLintError, Node
+from archc.ir.graph import Graph
 from archc.limits import DEFAULT_LIMITS, Limits
 from archc.lower import check_expansion, check_inputs, lower, stack_room
-from archc.passes.costs import CostReport, analyse_costs, check_budgets
-from archc.passes.receptive_field import Field, analyse_receptive_fields
-from archc.passes.warnings import find_warnings
+from archc.passes.pipeline import Compiled, run_passes
 from archc.spec.model import SpecHeader
 from archc.spec.report import Reporter, describe
 from archc.yaml_loader import LoadedDoc, collector_paused, load_yaml_file, load_yaml_text, resolve_plain
-
-
-@dataclass
-class Compiled:
-    """The result of compiling a spec: the typed graph with each layer's cost in node meta."""
-
-    graph: Graph
-    costs: CostReport
-    header: SpecHeader
-    doc: LoadedDoc
-    params: dict[str, Any] = field(default_factory=dict)
-    limits: Limits = DEFAULT_LIMITS
-    """The limits it was compiled under; building and exporting check their own budgets against them."""
-    warnings: list[Diagnostic] = field(default_factory=list)
-    """Located W-code diagnostics (archc/passes/warnings.py): the spec is valid, but probably not what was meant."""
-    _fields: dict[str, Field | None] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def receptive_fields(self) -> dict[str, Field | None]:
-        """Each layer's receptive field by name (None where no spatial input reaches it), computed on first use:
-        building modules and exporting ONNX never need them."""
-        if self._fields is None:
-            self._fields = analyse_receptive_fields(self.graph)
-        return self._fields
-
-
-class InternalError(Exception):
-    """A bug in archc (a broken IR invariant), never a user mistake."""
 
 
 def compile_text(text: str | bytes, file: str = "<spec>", overrides: dict[str, str] | None = None,
@@ -114,34 +85,9 @@ def _compile_doc(doc: LoadedDoc, overrides: dict[str, str], limits: Limits, lowe
         report.error("E103", "the model has no outputs: `outputs` is empty or names only steps switched off by "
                              "their `if:`", ("outputs",), key=True)
         report.raise_if_any()
-    for name, run in ANALYSES:
-        try:
-            run(graph)
-        except GraphLintError as exc:
-            raise InternalError(f"pass {name}: {exc}") from exc
-    costs = analyse_costs(graph)
-    try:
-        check_budgets(costs, limits)
-    except Problem as problem:
-        raise SpecError([_budget_diagnostic(problem, graph, doc)]) from None
-    return Compiled(graph, costs, header, doc, params, limits, find_warnings(graph))
-
-
-def _budget_diagnostic(problem: Problem, graph: Graph, doc: LoadedDoc) -> Diagnostic:
-    """A whole-model budget error, located at the layer that weighs most in it."""
-    by_params = "(limit max_params)" in problem.message
-
-    def weight(node: Node) -> int:
-        cost = node.meta["cost"]
-        return cost.params + cost.buffers if by_params else node.out_type.nbytes if node.out_type else 0
-
-    layers = [n for n in graph.nodes() if not n.is_input and "cost" in n.meta]
-    if not layers:
-        return Diagnostic(problem.code, problem.message, doc.file, doc.pos(("body",), key=True))
-    big = max(layers, key=weight)
-    what = "parameters and buffers" if by_params else "bytes of output"
-    return Diagnostic(problem.code, f"{problem.message}; the largest layer is '{big.name}' with {weight(big):,} {what}",
-                      doc.file, big.pos, big.name)
+    compiled = Compiled(graph, header, doc, params, limits)
+    run_passes(compiled)
+    return compiled
 
 
 def validate_header(doc: LoadedDoc, report: Reporter) -> SpecHeader | None:
@@ -198,14 +144,3 @@ def _same_kind(default: Any, value: Any) -> bool:
     if isinstance(default, str) and expr.is_expression(default):
         return True
     return isinstance(value, type(default))
-
-
-def _lint(graph: Graph) -> None:
-    graph.lint(typed=True)
-
-
-ANALYSES: list[tuple[str, Callable[[Graph], None]]] = [
-    ("lint", _lint),
-]
-"""Passes run on every compiled graph (receptive fields are computed on demand: Compiled.receptive_fields)."""
-

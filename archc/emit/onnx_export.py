@@ -19,10 +19,10 @@ from onnx import helper
 from archc import __version__
 from archc.compiler import Compiled
 from archc.emit.onnx_builder import Dims, DimSpec, OnnxBuilder
-from archc.emit.shape_probe import dynamic_dims
 from archc.errors import UsageError
 from archc.ir.graph import Graph, Node
 from archc.ops.registry import known_op
+from archc.passes.input_sizes import dynamic_dims
 
 # The ONNX contract, stated once. archc writes the default domain at opset DEFAULT_OPSET, or any opset from MIN_OPSET
 # to MAX_OPSET on request (each one is tested against onnxruntime), with the lowest IR version that opset needs.

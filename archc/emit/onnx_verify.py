@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archc.compiler import Compiled
-from archc.emit.shape_probe import other_size
 from archc.errors import ArchcError
 from archc.extras import emit_extra
 from archc.ir.graph import Graph
 from archc.ir.types import TensorType
+from archc.passes.input_sizes import other_size
 from archc.passes.resources import check_resources
 
 with emit_extra():

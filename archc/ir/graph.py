@@ -75,6 +75,15 @@ class GraphLintError(Exception):
     """The IR broke one of its own invariants: a bug in archc, not in the user's spec."""
 
 
+class NodeFailure(Exception):
+    """A pass failed on one node of the graph: a bug in archc (an op's rule), not in the user's spec."""
+
+    def __init__(self, node: str, message: str) -> None:
+        super().__init__(f"{node}: {message}")
+        self.node = node
+        self.message = message
+
+
 @dataclass
 class _Index:
     """Plain-dict views of the networkx graph, derived from it in one walk (never updated: rebuilt after a change)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archc.errors import Problem
-from archc.ir.graph import Graph
+from archc.ir.graph import Graph, NodeFailure
 from archc.limits import Limits
 from archc.ops.base import Cost
 from archc.ops.registry import known_op
@@ -44,7 +44,10 @@ def analyse_costs(graph: Graph) -> CostReport:
             continue
         op = known_op(node.op)
         ins = [t for t in (p.out_type for p in graph.inputs_of(node.name)) if t is not None]
-        cost = op.cost(node.params, ins, node.out_type)
+        try:
+            cost = op.cost(node.params, ins, node.out_type)
+        except Exception as exc:  # a bug in the op's cost rule: name the layer it failed on
+            raise NodeFailure(node.name, f"{node.op} cost: {type(exc).__name__}: {exc}") from exc
         node.meta["cost"] = cost
         nbytes = node.out_type.nbytes
         report.total.add(cost, nbytes)

@@ -25,17 +25,16 @@ Compute: verifying runs every sample of every run in both runtimes; its multiply
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from archc.errors import Diagnostic, SpecError
 from archc.ir.graph import Graph, Node
 from archc.ir.types import TensorType
 from archc.limits import Limits
 from archc.ops.registry import known_op
+from archc.passes.input_sizes import other_size
+from archc.passes.pipeline import Compiled
+from archc.passes.shapes import infer_at
 from archc.yaml_loader import collector_paused
-
-if TYPE_CHECKING:
-    from archc.compiler import Compiled
 
 FLOAT_BYTES = 4
 """Weights and activations are float32."""
@@ -96,11 +95,9 @@ def verification_runs(graph: Graph, dynamic: str) -> list[Run]:
     if "batch" in parts:
         runs.append(Run(None, 2))
     if "hw" in parts:
-        from archc.emit.shape_probe import other_size, probe  # pure IR, like this module
-
         other = other_size(graph)
         if other is not None:
-            runs.append(Run(probe(graph, other), 2))
+            runs.append(Run(infer_at(graph, other), 2))
     return runs
 
 

@@ -1,4 +1,8 @@
-"""Static shape inference: each op's shape rule applied in data-flow order, with budgets checked on the way."""
+"""Static shape inference: each op's shape rule applied in data-flow order.
+
+Lowering infers each node as it adds it (:func:`infer_node`, with the budgets checked on the way); :func:`infer_at`
+re-runs the same rules over a finished graph at other input sizes (archc/passes/input_sizes.py).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from archc.errors import Problem
 from archc.ir.graph import Graph, Node
 from archc.ir.types import TensorType
 from archc.limits import Limits
-from archc.ops.registry import get_op
+from archc.ops.registry import get_op, known_op
 
 
 def infer_node(graph: Graph, node: Node, limits: Limits) -> None:
@@ -60,14 +64,16 @@ def check_tensor_budget(shape: tuple[int, ...], limits: Limits) -> None:
                               f"{limits.max_tensor_elements:,} (limit max_tensor_elements)")
 
 
-def infer_shapes(graph: Graph, limits: Limits) -> list[tuple[Node, Problem]]:
-    """Infer every node of a graph built without the lowerer; returns the problems found."""
-    problems: list[tuple[Node, Problem]] = []
+def infer_at(graph: Graph, inputs: dict[str, TensorType]) -> dict[str, TensorType]:
+    """Every node's type for other input types (the graph's own types stay as they are), by the same shape rules;
+    raises :class:`Problem` naming the layer that refuses them."""
+    types: dict[str, TensorType] = {}
     for node in graph.topological():
         if node.is_input:
+            types[node.name] = inputs[node.name]
             continue
         try:
-            infer_node(graph, node, limits)
+            types[node.name] = known_op(node.op).infer(node.params, [types[s] for s in graph.input_names(node.name)])
         except Problem as problem:
-            problems.append((node, problem))
-    return problems
+            raise Problem(problem.code, f"layer {node.name}: {problem.message}") from None
+    return types

@@ -1,4 +1,4 @@
-"""Which dimensions follow the input's spatial size: the shape rules re-run at other input sizes.
+"""Which dimensions follow the input's spatial size: the shape rules re-run at other input sizes (shapes.infer_at).
 
 A dimension that changes when the inputs' spatial sizes change is dynamic in an export with dynamic height and width
 (its declared ONNX dimension is left unknown); a layer whose weight count changes with the input size (a linear layer
@@ -13,6 +13,7 @@ from archc.errors import Problem, UsageError
 from archc.ir.graph import Graph
 from archc.ir.types import TensorType
 from archc.ops.registry import known_op
+from archc.passes.shapes import infer_at
 
 Dims = tuple[int | None, ...]
 
@@ -27,28 +28,13 @@ def scaled_input(t: TensorType, scale: Callable[[int], int]) -> TensorType:
     return t.with_shape((t.channels, *(scale(d) for d in t.spatial)))
 
 
-def probe(graph: Graph, inputs: dict[str, TensorType]) -> dict[str, TensorType]:
-    """Every node's type for the given input types; raises :class:`Problem` naming the layer that refuses them."""
-    types: dict[str, TensorType] = {}
-    for node in graph.topological():
-        if node.is_input:
-            types[node.name] = inputs[node.name]
-            continue
-        op = known_op(node.op)
-        try:
-            types[node.name] = op.infer(node.params, [types[s] for s in graph.input_names(node.name)])
-        except Problem as problem:
-            raise Problem(problem.code, f"layer {node.name}: {problem.message}") from None
-    return types
-
-
 def dynamic_dims(graph: Graph) -> dict[str, Dims]:
     """Per node, its shape with None where it follows the input size; raises UsageError when that cannot be."""
     changed: dict[str, set[int]] = {n.name: set() for n in graph.nodes()}
     for label, scale in SCALES:
         inputs = {name: scaled_input(graph.node(name).out_type, scale) for name in graph.inputs}
         try:
-            types = probe(graph, inputs)
+            types = infer_at(graph, inputs)
         except Problem as problem:
             raise UsageError(f"dynamic height and width: the network does not accept {label} its input size "
                              f"({problem.message}); export with --dynamic batch") from None
@@ -87,7 +73,7 @@ def other_size(graph: Graph) -> dict[str, TensorType] | None:
         if all(t == graph.node(name).out_type for name, t in inputs.items()):
             return None
         try:
-            probe(graph, inputs)
+            infer_at(graph, inputs)
         except Problem:
             continue
         return inputs
