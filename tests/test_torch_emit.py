@@ -71,13 +71,31 @@ def layer_modules(module: torch.nn.Module, compiled: Compiled) -> dict[str, torc
     return {path: sub for path, sub in module.named_modules() if path in paths}
 
 
+def _first(y: torch.Tensor | tuple) -> torch.Tensor:
+    """A module's output tensor: nn.MultiheadAttention returns (output, weights)."""
+    return y[0] if isinstance(y, tuple) else y
+
+
+def _module_gives_output(call: str) -> bool:
+    """The layer's output is its module's (first) output: ``{m}(...)`` or ``{m}(...)[0]``, not a module call wrapped
+    in more code (a channels-first layernorm moves the channels around its module)."""
+    if not call.startswith("{m}("):
+        return False
+    depth = 0
+    for i, char in enumerate(call):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == ")" and depth == 0:
+            return call[i + 1:] in ("", "[0]")
+    return False
+
+
 def hooked_shapes(module: torch.nn.Module, compiled: Compiled, batch: int = 2) -> tuple[dict[str, tuple], tuple]:
     """Shapes produced by every layer module of the normal (untraced) build, from forward hooks."""
     shapes: dict[str, tuple[int, ...]] = {}
     for path, sub in layer_modules(module, compiled).items():
-        if "{m}(" not in _torch_code(compiled.graph, compiled.graph.node(path)).call:
+        if not _module_gives_output(_torch_code(compiled.graph, compiled.graph.node(path)).call):
             continue  # the forward uses its weights directly (conv_table, scale, gated_conv's sub-modules)
-        sub.register_forward_hook(lambda _m, _a, y, path=path: shapes.__setitem__(path, tuple(y.shape[1:])))
+        sub.register_forward_hook(lambda _m, _a, y, path=path: shapes.__setitem__(path, tuple(_first(y).shape[1:])))
     with torch.no_grad():
         out = module(*random_inputs(compiled, batch))
     return shapes, out if isinstance(out, tuple) else (out,)
@@ -96,7 +114,7 @@ def assert_module_matches_ir(compiled: Compiled) -> torch.nn.Module:
     assert set(layers) == {n.name for n in graph.nodes() if not n.is_input and _torch_code(graph, n).module}
     hooked, out = hooked_shapes(module, compiled)
     computed = set(graph.outputs.values()).union(*(nx.ancestors(graph.nx, o) for o in graph.outputs.values()))
-    called = {p for p in layers if "{m}(" in _torch_code(graph, graph.node(p)).call}
+    called = {p for p in layers if _module_gives_output(_torch_code(graph, graph.node(p)).call)}
     assert hooked == {path: expected[path] for path in called if path in computed}
     assert len(out) == len(traced_out) == len(graph.outputs)
     for a, b in zip(out, traced_out, strict=True):
@@ -356,11 +374,35 @@ body:
   - conv: {id: conv, out: 4, k: 3, p: 1}
 """
 
+TRANSFORMER = """
+name: transformer
+inputs: {tokens: [6, 8], image: [8, 4, 5]}
+outputs: [cls, mixed]
+body:
+  - layernorm: {id: ln, dims: 1, from: tokens}
+  - multihead_attention: {id: attn, heads: 2}
+  - drop_path: {id: dp, p: 0.1}
+  - linear: {id: qk, out: 8, from: tokens}
+  - matmul: {id: scores, from: [qk, dp], transpose_b: true}
+  - mul_scalar: {value: 0.125}
+  - softmax: {id: weights, axis: -1}
+  - matmul: {id: mixed_tokens, from: [weights, attn]}
+  - scaled_dot_product_attention: {from: [mixed_tokens, tokens, tokens], heads: 2, causal: true}
+  - add_scalar: {value: 1.0}
+  - select: {id: cls, index: 0}
+  - layernorm: {id: ln2d, channels_first: true, eps: 1.0e-6, from: image}
+  - permute: {axes: [1, 2, 0]}
+  - roll: {shifts: [-1, 2], axes: [0, 1]}
+  - zeropad: {p: [0, 1, 0, 2], axes: [0, 1]}
+  - sum: {axes: [-1], keepdims: true}
+  - expand: {id: mixed, shape: [-1, -1, 8]}
+"""
+
 SMALL = {
     "shortcuts": SHORTCUTS, "dense": DENSE, "branches": BRANCHES, "stages": STAGES, "two_outputs": TWO_OUTPUTS,
     "named_outputs": NAMED_OUTPUTS, "two_inputs": TWO_INPUTS, "every_op_2d": EVERY_OP_2D, "every_op_1d": EVERY_OP_1D,
     "every_op_3d": EVERY_OP_3D, "every_op_extra": EVERY_OP_EXTRA, "tensor_ops": TENSOR_OPS, "unpool": UNPOOL,
-    "deform": DEFORM, "embedding": EMBEDDING,
+    "deform": DEFORM, "embedding": EMBEDDING, "transformer": TRANSFORMER,
 }
 
 
