@@ -13,8 +13,11 @@ from archc.errors import SpecError
 from archc.limits import DEFAULT_LIMITS
 from archc.lower.budget import Counter
 from archc.lower.constructs import CONSTRUCT_COUNTS, CONSTRUCT_RULES
+from archc.lower.context import Lowering
+from archc.lower.lowerer import Lowerer
 from archc.lower.steps import BadStep, Step, parse_step
 from archc.spec.model import CONSTRUCTS, SpecHeader
+from archc.spec.report import Reporter
 
 AUX = """
 name: aux_demo
@@ -399,3 +402,12 @@ def test_a_step_that_is_not_one_is_reported_by_lowering_and_counted_as_nothing()
         "s.yaml:5:12: E103: 'relu' takes a mapping of parameters; found int 3"]
     header = SpecHeader.model_validate({"name": "t", "inputs": {"x": [4]}, "body": ["relu", {"relu": 3}]})
     assert Counter(header, {}, DEFAULT_LIMITS, CONSTRUCT_COUNTS).steps(header.body, {}, ()) == (1, 2)
+
+
+def test_the_lowerer_provides_the_interface_constructs_use() -> None:
+    """Constructs and block calls see the lowerer through the Lowering protocol: every member it names exists."""
+    compiled = compile_text("name: t\ninputs: {x: [4]}\nbody: [relu]\n")
+    lowerer = Lowerer(compiled.header, compiled.params, Reporter(compiled.doc), DEFAULT_LIMITS, "t.yaml")
+    members = {name for name in vars(Lowering) if not name.startswith("_")} | set(Lowering.__annotations__)
+    assert {"steps", "add_node", "budget", "graph", "report"} <= members
+    assert sorted(name for name in members if not hasattr(lowerer, name)) == []
