@@ -1,0 +1,214 @@
+"""What one generated class holds: its layers (or outlined sub-modules) in order, and the module tree they make.
+
+A :class:`Body` is the emitter's view of one class: the model, or a block definition outlined as its own class. Its
+items are layers of the graph or whole sub-modules (a block instance, a stage as ``nn.Sequential``), each with a
+module constructor and a forward expression, named by its module path inside the class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archc.errors import Diagnostic, SpecError
+from archc.ir.graph import Graph, Node
+from archc.lower.reserved import RESERVED_MODULE_NAMES
+from archc.ops.base import TorchCode
+from archc.ops.registry import known_op
+
+from .text import INDENT, LINE, attr_ok, literal
+
+
+class TorchEmitError(SpecError):
+    """A layer path PyTorch cannot hold: a located diagnostic and exit code 1, like any invalid spec."""
+
+    def __init__(self, graph: Graph, node: Node, code: str, message: str) -> None:
+        super().__init__([Diagnostic(code, message, graph.file, node.pos, node.name)])
+
+
+@dataclass
+class Item:
+    """One statement of ``forward`` and (with a module) one entry of the module tree."""
+
+    name: str
+    """Module path inside the class (``conv1``, ``downsample.0``, ``layer1``); also the key of its value."""
+    label: str
+    """Base of its variable name: the op (``relu``) or the outlined block (``bottleneck``)."""
+    sources: list[str]
+    """Item names or input keys feeding it, by port."""
+    code: TorchCode
+    node: Node
+    """The graph node it stands for (an outlined sub-module: its output layer), for positions and messages."""
+    overwritable: bool = False
+    """Its output may be overwritten by a following in-place op (see ``Op.output_overwritable``)."""
+    ctor: list[str] | None = None
+    """A multi-line module constructor (a stage); None: ``code.module`` on one line."""
+    guard: str = ""
+    """Set on layers present only in some instances of a block: the constructor flag that builds them."""
+    scope: str = ""
+    """The graph scope it sits in, for section comments in the model's forward."""
+    record: str = ""
+    """Layer path recorded in trace mode."""
+    line: int = 0
+    """The spec line it comes from when not its node's (an outlined sub-module: where it is called)."""
+
+
+@dataclass
+class Body:
+    """A class's forward: input keys with their argument names, items in a topological order, outputs."""
+
+    inputs: list[tuple[str, str]]
+    items: list[Item]
+    outputs: dict[str, str]
+    """Output name -> the item (or input key) producing it."""
+    inputs_are_arguments: bool = True
+    """Model inputs are never overwritten nor deleted; a block class's input is a local it may rebind."""
+    guards: dict[str, str] = field(default_factory=dict)
+    """Guard flag -> the top-level attribute that is None when the flag is false."""
+
+
+def graph_items(graph: Graph, codes: dict[str, TorchCode]) -> list[Item]:
+    """Every layer of ``graph`` as an item named by its full path (the unrolled form)."""
+    items = []
+    for node in graph.topological():
+        if node.is_input:
+            continue
+        items.append(Item(node.name, node.op, graph.input_names(node.name), codes[node.name], node,
+                          known_op(node.op).output_overwritable, scope=node.scope, record=node.name))
+    return items
+
+
+# --- the module tree --------------------------------------------------------------------------------------------------
+Tree = dict[str, Any]
+"""Path component -> :class:`Item` or a nested ``Tree`` (an ``nn.ModuleDict``)."""
+
+
+def module_tree(graph: Graph, items: list[Item]) -> Tree:
+    root: Tree = {}
+    owners: dict[int, Item] = {}  # id(container) -> the first item placed inside it, for error messages
+    for item in items:
+        if item.code.module is None:
+            continue
+        *parents, last = item.name.split(".")
+        level = root
+        for part in parents:
+            child = level.setdefault(part, {})
+            if isinstance(child, Item):
+                raise _clash(graph, item.node, child.node)
+            owners.setdefault(id(child), item)
+            level = child
+        if last in level:  # a container made for earlier layers inside this one's path
+            raise _clash(graph, owners.get(id(level[last]), item).node, item.node)
+        level[last] = item
+    _check_attribute_names(graph, root)
+    return root
+
+
+def _clash(graph: Graph, inner: Node, outer: Node) -> TorchEmitError:
+    return TorchEmitError(graph, inner, "E203", f"PyTorch cannot nest this layer's module inside the {outer.op} "
+                                               f"layer '{outer.name}' (a module is not a container); give one of the "
+                                               "two steps a different id")
+
+
+def _check_attribute_names(graph: Graph, tree: Tree) -> None:
+    """`archc check` refuses these names already (E206, the same rule); this guards specs compiled some other way."""
+    for key, child in tree.items():
+        if key in RESERVED_MODULE_NAMES:
+            node = child.node if isinstance(child, Item) else first_item(child).node
+            raise TorchEmitError(graph, node, "E206", f"'{key}' is an attribute of PyTorch modules and cannot name a "
+                                                      "layer; choose another id")
+        if not isinstance(child, Item):
+            _check_attribute_names(graph, child)
+
+
+def first_item(tree: Tree) -> Item:
+    for child in tree.values():
+        return child if isinstance(child, Item) else first_item(child)
+    raise AssertionError("empty container")
+
+
+def init_lines(tree: Tree, comment: Any) -> list[str]:
+    """``__init__``'s assignments (without indentation); ``comment(item)`` gives a line's provenance comment."""
+    lines: list[str] = []
+    for key, child in tree.items():
+        value = _ctor(child, 0, comment)
+        guard = child.guard if isinstance(child, Item) else first_item(child).guard
+        target = f"self.{key} = " if attr_ok(key) else f"self.add_module({literal(key)}, )"
+        suffix = f" if {guard} else None" if guard else ""
+        if len(value) == 1 and 2 * len(INDENT) + len(target) + len(value[0]) + len(suffix) > LINE:
+            value = split_call(value[0], 2 * len(INDENT))
+        if guard:
+            value[-1] += f" if {guard} else None"
+        if attr_ok(key):
+            value[0] = f"self.{key} = {value[0]}"
+        else:
+            value[0] = f"self.add_module({literal(key)}, {value[0]}"
+            value[-1] += ")"
+        if isinstance(child, Item):
+            value[0] = _commented(value[0], comment(child))
+        lines.extend(value)
+    return lines
+
+
+def _ctor(child: Item | Tree, depth: int, comment: Any) -> list[str]:
+    """Constructor lines, indented relative to the first; ``depth``: nesting below ``__init__``'s body."""
+    if isinstance(child, Item):
+        return list(child.ctor) if child.ctor else [child.code.module or ""]
+    lines = ["nn.ModuleDict({"]
+    for key, sub in child.items():
+        value = _ctor(sub, depth + 1, comment)
+        if len(value) == 1 and len(INDENT) * (3 + depth) + len(f"{literal(key)}: {value[0]},") > LINE:
+            value = split_call(value[0], len(INDENT) * (3 + depth))
+        value[0] = f"{literal(key)}: {value[0]}"
+        value[-1] += ","
+        if isinstance(sub, Item):
+            value[0] = _commented(value[0], comment(sub), depth + 1)
+        lines.extend(INDENT + line for line in value)
+    lines.append("})")
+    return lines
+
+
+def _commented(line: str, text: str, depth: int = 0) -> str:
+    # __init__'s body is indented by two levels: keep the comment only where the line stays within the length
+    return f"{line}  # {text}" if text and len(INDENT) * (2 + depth) + len(line) + 4 + len(text) <= LINE else line
+
+
+def split_call(text: str, indent: int) -> list[str]:
+    """A long constructor call over several lines, its arguments wrapped at top-level commas (``indent``: the
+    column the call's first line starts at); other text as is."""
+    start = 0 if text[:1] in "([" else text.find("(")
+    close = "]" if text[start:start + 1] == "[" else ")"
+    if start < 0 or not text.endswith(close):
+        return [text]
+    args, depth, quote, current = [], 0, "", ""
+    for ch in text[start + 1:-1]:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0 and not quote:
+            args.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if depth != 0 or quote:
+        return [text]
+    args.append(current.strip())
+    groups: list[list[str]] = [[]]
+    for arg in args:
+        if groups[-1] and indent + len(INDENT) + len(" ".join(groups[-1])) + 2 + len(arg) > LINE:
+            groups.append([])
+        groups[-1].append(f"{arg},")
+    out = [text[: start + 1]]
+    for group in groups:
+        line = " ".join(group)
+        if indent + len(INDENT) + len(line) > LINE and len(group) == 1:  # one long argument: split it too
+            out.extend(INDENT + part for part in split_call(line[:-1], indent + len(INDENT)))
+            out[-1] += ","
+        else:
+            out.append(INDENT + line)
+    return [*out, close]

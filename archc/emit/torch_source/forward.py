@@ -1,0 +1,213 @@
+"""Writes a class's ``forward``: one statement per computed item, with the variable-name allocator.
+
+Variable names: a value takes over the name of an input that dies at its statement (the oldest such name, so the main
+trunk keeps ``x``); otherwise it is called ``x`` when that name is free, else by the shortest tail of its path that no
+live value uses (``conv1``, then ``layer1_0_conv1``). Values that die without being taken over are released with
+``del``, as torch.fx frees dead values, so peak memory is what the data flow needs. An item whose forward is its input
+unchanged (``identity``) shares its input's variable. Items with no path to an output are not computed.
+
+Items present only in some instances of a block (a projection shortcut) form a chain guarded by ``if``: they rebind
+their input's variable, so after the ``if`` it holds the chain's output or, without the chain, its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .body import Body, Item
+from .text import INDENT, RECORD, RESERVED, literal, module_ref, one_line, with_comment
+
+_CHAIN = "x"
+
+
+class Forward:
+    def __init__(self, body: Body, trace: bool, comment: Callable[[Item], str],
+                 section: Callable[[Item, set[str]], list[str]] | None = None) -> None:
+        self.body = body
+        self.trace = trace
+        self.comment = comment
+        self.section = section
+        self.items = {item.name: item for item in body.items}
+        self.input_keys = {key for key, _ in body.inputs}
+        self.var: dict[str, str] = {}
+        """Value (an alias root) -> the variable holding it."""
+        self.root: dict[str, str] = {}
+        """Item -> the item whose value it is (itself unless it is an alias or a guarded chain's)."""
+        self.aliases: set[str] = set()
+        self.live: set[str] = set()
+        self.age: dict[str, int] = {}
+        """Variable name -> when its current value stream began (the oldest dying input's name is taken over)."""
+        self.clock = 0
+        self.issued: set[str] = set()
+        self.args = self._arg_names()
+
+    def _arg_names(self) -> list[str]:
+        args: list[str] = []
+        for key, name in self.body.inputs:
+            base = name if name.isidentifier() else f"input_{name}"
+            base = base + "_" if base in RESERVED else base
+            arg = self._unique(base)
+            self.issued.add(arg)
+            self.var[key] = arg
+            args.append(arg)
+            if not self.body.inputs_are_arguments:
+                self.live.add(arg)
+                self.age[arg] = 0
+        return args
+
+    def _unique(self, base: str) -> str:
+        candidate, k = base, 1
+        while candidate in self.issued or candidate in self.live or candidate in RESERVED:
+            k += 1
+            candidate = f"{base}_{k}"
+        return candidate
+
+    def _fresh_name(self, item: Item) -> str:
+        """``x`` when free, else the shortest tail of the item's path that is no live variable's name."""
+        for name in (_CHAIN, *_path_names(item)):
+            if name not in self.live and name not in self.args and name not in RESERVED:
+                return name
+        name = self._unique(f"{item.label}_{item.name.replace('.', '_')}")
+        self.issued.add(name)
+        return name
+
+    def _is_argument(self, key: str) -> bool:
+        return key in self.input_keys and self.body.inputs_are_arguments
+
+    def statements(self) -> tuple[list[str], int]:
+        """The body of ``forward`` (indented by one level) and the number of items not computed."""
+        computed = self._computed()
+        order = [item for item in self.body.items if item.name in computed]
+        self._find_aliases(order)
+        last_use = self._last_uses(order)
+        out: list[str] = []
+        if self.trace:
+            out.extend(f"{RECORD}({literal(key)}, {self.var[key]})" for key, _ in self.body.inputs)
+        seen: set[str] = set()
+        guard = ""
+        previous = ""
+        for i, item in enumerate(order):
+            lines = self._statement(item, i, last_use)
+            if not lines:
+                continue
+            comment = self.comment(item)
+            if comment == previous:
+                comment = ""  # one comment per spec line, not one per statement it makes
+            else:
+                previous = comment
+            head = self.section(item, seen) if self.section else []
+            if item.guard != guard:
+                guard = item.guard
+                if guard:
+                    head.append(f"if self.{self.body.guards[guard]} is not None:")
+            pad = INDENT if item.guard else ""
+            out.extend(head)
+            out.extend(with_comment(pad + lines[0], comment, 2 * len(INDENT)))
+            out.extend(pad + line for line in lines[1:])
+        if out[:1] == [""]:  # no blank line right under the docstring
+            del out[0]
+        out.extend(self._return())
+        return out, len(self.body.items) - len(order)
+
+    def _computed(self) -> set[str]:
+        if self.trace:
+            return set(self.items)
+        needed: set[str] = set()
+        stack = [src for src in self.body.outputs.values() if src in self.items]
+        while stack:
+            name = stack.pop()
+            if name in needed:
+                continue
+            needed.add(name)
+            stack.extend(s for s in self.items[name].sources if s in self.items)
+        return needed
+
+    def _find_aliases(self, order: list[Item]) -> None:
+        """Items whose forward is their input unchanged share its variable; so do the items of a guarded chain."""
+        self.root = {key: key for key in self.input_keys}
+        for item in order:
+            if item.guard or (item.code.module is None and item.code.call == "{0}"):
+                self.aliases.add(item.name)
+                self.root[item.name] = self.root[item.sources[0]]
+            else:
+                self.root[item.name] = item.name
+
+    def _last_uses(self, order: list[Item]) -> dict[str, float]:
+        """Value (alias root) -> index of the last statement reading it; outputs live to the end."""
+        last: dict[str, float] = {}
+        for i, item in enumerate(order):
+            if item.name in self.aliases and not item.guard:
+                if self.trace:  # its record reads the shared value here
+                    last[self.root[item.name]] = i
+                continue
+            last.setdefault(item.name, i)  # unused (trace mode only): dead right after its own statement
+            for src in item.sources:
+                last[self.root[src]] = i
+        for src in self.body.outputs.values():
+            last[self.root[src]] = float("inf")
+        return last
+
+    def signature(self) -> str:
+        params = ["self", *(f"{a}: torch.Tensor" for a in self.args)]
+        if self.trace:
+            params += ["*", RECORD]
+        return ", ".join(params)
+
+    def _statement(self, item: Item, i: int, last_use: dict[str, float]) -> list[str]:
+        sources = [self.root[s] for s in item.sources]
+        dying = [s for s in dict.fromkeys(sources) if last_use[s] == i and not self._is_argument(s)]
+        if item.guard:  # rebinds its input's variable, which lives on as the chain's value
+            var = self.var[sources[0]]
+            call = item.code.call.format(var, m=module_ref(item.name))
+            return [f"{var} = {call}"]
+        if item.name in self.aliases:
+            lines = [f"{RECORD}({literal(item.record)}, {self.var[sources[0]]})"] if self.trace else []
+            freed = [self.var[s] for s in dying]
+        else:
+            code = item.code
+            form = code.inplace if code.inplace is not None and self._may_overwrite(sources, dying) else code.call
+            call = form.format(*(self.var[s] for s in sources), m=module_ref(item.name))
+            if dying:
+                target = min((self.var[s] for s in dying), key=lambda v: self.age[v])
+            else:
+                target = self._fresh_name(item)
+                self.clock += 1
+                self.age[target] = self.clock
+                self.live.add(target)
+            self.var[item.name] = target
+            lines = [f"{target} = {call}"]
+            if self.trace:
+                lines.append(f"{RECORD}({literal(item.record)}, {target})")
+            freed = [self.var[s] for s in dying if self.var[s] != target]
+            if last_use[item.name] == i:  # computed for the trace only
+                freed.append(target)
+        for name in freed:
+            self.live.discard(name)
+        if freed:
+            lines.append(f"del {', '.join(freed)}")
+        return lines
+
+    def _may_overwrite(self, sources: list[str], dying: list[str]) -> bool:
+        """Whether an item may use its in-place form: its first input is read by nothing after it (not an output, not
+        an input, not its own other inputs) and comes from an op whose output autograd does not keep (traces keep
+        every value)."""
+        if self.trace or sources[0] not in dying or sources[0] in sources[1:] or sources[0] in self.input_keys:
+            return False
+        return self.items[sources[0]].overwritable
+
+    def _return(self) -> list[str]:
+        values = [self.var[self.root[src]] for src in self.body.outputs.values()]
+        if len(values) == 1:
+            return [f"return {values[0]}"]
+        return [f"# outputs in the spec's order: {', '.join(one_line(o) for o in self.body.outputs)}",
+                f"return {', '.join(values)}"]
+
+
+def _path_names(item: Item) -> list[str]:
+    """Candidate variable names from the path, shortest first: ``conv1``, ``0_conv1`` (skipped: not an identifier),
+    ``layer1_0_conv1``; anonymous steps (numeric names) say their op: ``relu``, ``relu_2``, ..."""
+    parts = item.name.split(".")
+    tails = ["_".join(parts[-k:]) for k in range(1, len(parts) + 1)]
+    if parts[-1].isdigit():
+        tails = [item.label, *(f"{item.label}_{t}" for t in tails)]
+    return [t for t in tails if t.isidentifier()]
