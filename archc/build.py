@@ -144,9 +144,14 @@ def onnx_artifact(compiled: Compiled, *, weights_path: str | os.PathLike[str] | 
 
     opset = check_opset(opset)
     parse_dynamic(dynamic)
-    if module is None:
+    own_module = module is None
+    if own_module:
         module = _reference_module(compiled, load_weights(weights_path) if weights_path is not None else None)
-    model = export_onnx(compiled, module.state_dict(), opset=opset, dynamic=dynamic, fold_bn=fold_bn)
+    state = module.state_dict()
+    if own_module and not verify:
+        module = None  # nothing else reads it: its weights, released as they are exported, are then held once
+    model = export_onnx(compiled, state, opset=opset, dynamic=dynamic, fold_bn=fold_bn, release=module is None)
+    del state
     if model.ByteSize() > MAX_PROTO_BYTES:
         raise UsageError(f"the model is {model.ByteSize():,} bytes; a single ONNX file holds at most 2 GiB")
     check_model(model)

@@ -474,6 +474,22 @@ def test_release_drops_each_layers_weights_once_emitted(monkeypatch: pytest.Monk
         export_onnx(c, MappingProxyType(dict(tracked)), release=True)
 
 
+def test_export_without_verification_releases_the_weights_and_writes_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = compile_file(SPECS / "lenet5.yaml")
+    released: list[bool] = []
+    export = onnx_export.export_onnx
+
+    def spy(*args: Any, **kwargs: Any) -> onnx.ModelProto:
+        released.append(kwargs["release"])
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(onnx_export, "export_onnx", spy)
+    quick = write_onnx(c, tmp_path / "quick.onnx", verify=False)
+    checked = write_onnx(c, tmp_path / "checked.onnx", verify=True)  # the module is kept for onnxruntime's check
+    assert released == [True, False] and checked.verify.ok
+    assert (tmp_path / "quick.onnx").read_bytes() == (tmp_path / "checked.onnx").read_bytes() == quick.data
+
 def test_builder_graph_is_built_in_place() -> None:
     model = onnx.ModelProto()
     b = OnnxBuilder(model, 21)
