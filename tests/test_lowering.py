@@ -180,7 +180,7 @@ body:
       body:
         - relu
         - residual: {body: [relu], merge: sum}
-        - stage: {repeat: 2, body: [relu], prefix: "-"}
+        - stage: {repeat: 2, body: [relu], prefix: "a.b"}
         - relu: {from: [zzz]}
 """
     with pytest.raises(SpecError) as info:
@@ -243,16 +243,53 @@ def _unknown_reference_message(ref: str) -> str:
 
 def test_unknown_reference_hint_leaves_out_the_enclosing_group_and_names_unnamed_steps() -> None:
     """A step cannot take its input from the group it is in, so `g` is not offered; the unnamed steps above it are
-    what the user most likely meant, and they need an id."""
+    offered by the index path that names them here."""
     assert _unknown_reference_message("zzz") == (
-        "t.yaml:11:24: E201: g.2: unknown reference 'zzz'; visible here: x, stem; steps without an `id` cannot be "
-        "referenced (g.0, g.1): give the one you mean an `id`")
+        "t.yaml:11:24: E201: g.2: unknown reference 'zzz'; visible here: x, stem; steps without an `id` are "
+        "referenced by their index: 0, 1")
 
 
-def test_referencing_an_unnamed_step_by_its_index_says_it_needs_an_id() -> None:
-    assert _unknown_reference_message("'1'") == (
-        "t.yaml:11:24: E201: g.2: unknown reference '1'; '1' is a step without an `id`, and only ids can be "
-        "referenced: give that step an `id`")
+def test_an_unnamed_step_is_taken_by_its_index_path() -> None:
+    """`from: 1` in a group is the group's unnamed step 1 (written as a number or quoted); from outside, `g.1`."""
+    for ref in ("1", "'1'"):
+        graph = compile_text(GROUPED.replace("REF", ref), "t.yaml").graph
+        assert [n.name for n in graph.inputs_of("g.2")] == ["g.1", "stem"]
+    outside = GROUPED.replace("REF", "1") + "  - add: {from: [g.1, g.0]}\n"
+    graph = compile_text(outside, "t.yaml").graph
+    assert [n.name for n in graph.inputs_of("2")] == ["g.1", "g.0"]
+
+
+def test_index_paths_reach_into_unnamed_groups_stages_and_block_calls() -> None:
+    text = """
+name: t
+inputs: {x: [8, 16, 16]}
+blocks:
+  b:
+    body:
+      - conv: {id: c-1, out: 8, k: 1}
+      - relu
+body:
+  - group:
+      id: features
+      body:
+        - group: {body: [relu, relu]}
+        - stage: {block: b, repeat: 2}
+        - add: {from: [1.1.c-1, 1.0.1]}
+        - add: {from: ['0.1', '0.0']}
+  - add: {from: [features.2, features.3]}
+"""
+    graph = compile_text(text, "t.yaml").graph
+    assert [n.name for n in graph.inputs_of("features.2")] == ["features.1.1.c-1", "features.1.0.1"]
+    assert [n.name for n in graph.inputs_of("features.3")] == ["features.0.1", "features.0.0"]
+    assert [n.name for n in graph.inputs_of("1")] == ["features.2", "features.3"]
+
+
+def test_an_index_path_written_as_a_decimal_number_is_refused_with_the_fix() -> None:
+    with pytest.raises(SpecError) as info:
+        compile_text(GROUPED.replace("REF", "1.0"), "t.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        "t.yaml:11:24: E103: g.2: 'from': the index path 1.0 reads as a number; quote it ('1.0' as written, in "
+        "quotes)"]
 
 
 def test_residual_that_changes_the_shape_says_projection_is_the_fix() -> None:

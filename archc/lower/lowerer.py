@@ -114,8 +114,11 @@ class Lowerer:
             current, inner = self.lower_step(step, at, ctx, current, ident, anon)
             if ident is not None:
                 self.define(ctx, ident, current, at, inner)
-            else:
-                ctx.table.unnamed.append((anon, self.report.doc.pos(at, key=True).line))
+            elif anon.startswith(ctx.prefix):  # referable by its index path in the scope (`from: features.3`)
+                line = self.report.doc.pos(at, key=True).line
+                index_path = anon[len(ctx.prefix):]
+                ctx.table.unnamed.append((index_path, line))
+                ctx.table.indexed[index_path] = Entry(current, inner, line)
         return current
 
     def lower_step(self, step: Step, where: DocPath, ctx: Ctx, current: Source, ident: str | None,
@@ -173,6 +176,13 @@ class Lowerer:
         sources: list[Source] = []
         for j, ref in enumerate(ref_list):
             ref_where = where + ("from",) + ((j,) if isinstance(refs, list) else ())
+            if type(ref) is int and ref >= 0:  # `from: 3`: an unnamed step's index, as YAML reads it
+                ref = str(ref)
+            if isinstance(ref, float):  # YAML reads `2.0` as a number, which loses the path
+                self.report.error("E103", f"'from': the index path {ref!r} reads as a number; quote it ('{ref!r}' "
+                                          "as written, in quotes)", ref_where, ctx.layer(common.get("id"), layer))
+                sources.append(None)
+                continue
             if not isinstance(ref, str):
                 self.report.error("E103", f"'from': expected a step name; found {describe(ref)}", ref_where,
                                   ctx.layer(common.get("id"), layer))

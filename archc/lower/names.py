@@ -23,7 +23,10 @@ class NameTable:
     parent: NameTable | None = None
     entries: dict[str, Entry] = field(default_factory=dict)
     unnamed: list[tuple[str, int]] = field(default_factory=list)
-    """Steps of this scope without an `id` (their layer path, and line): not referable, but worth a hint."""
+    """Steps of this scope without an `id` (their layer path, and line), for hints."""
+    indexed: dict[str, Entry] = field(default_factory=dict)
+    """Steps of this scope without an `id`, by their layer path relative to the scope (`3`, or `2.0` inside an
+    unnamed group): `from: features.3` names them as PyTorch's module paths do."""
 
     def child(self) -> NameTable:
         return NameTable(parent=self)
@@ -36,20 +39,28 @@ class NameTable:
         return True
 
     def lookup(self, ref: str) -> Entry | None:
-        """Resolve ``a`` or a dotted ``a.b.c``: the first part lexically, the rest inside named constructs."""
-        head, *rest = ref.split(".")
-        table: NameTable | None = self
-        entry = None
-        while table is not None and entry is None:
-            entry = table.entries.get(head)
-            table = table.parent
-        for part in rest:
-            if entry is not None and entry.excluded:
+        """Resolve ``a`` or a dotted ``a.b.c``: the first part lexically, the rest inside named constructs. A part
+        may be an unnamed step's index (``features.3``), an unnamed group's steps' too (``2.0``)."""
+        parts = ref.split(".")
+        for table in self.chain():
+            if parts[0] in table.entries or any(".".join(parts[:n]) in table.indexed for n in range(1, len(parts) + 1)):
+                return table.resolve(parts)
+        return None
+
+    def resolve(self, parts: list[str]) -> Entry | None:
+        """``parts`` inside this table: an id, or the longest index path, then the rest inside that step."""
+        candidates = [(1, self.entries.get(parts[0]))]
+        candidates += [(n, self.indexed.get(".".join(parts[:n]))) for n in range(len(parts), 0, -1)]
+        for used, entry in candidates:
+            if entry is None:
+                continue
+            if used == len(parts) or entry.excluded:
                 return entry  # inside a switched-off step: it is the step that is missing
-            if entry is None or entry.inner is None:
-                return None
-            entry = entry.inner.entries.get(part)
-        return entry
+            if entry.inner is not None:
+                found = entry.inner.resolve(parts[used:])
+                if found is not None:
+                    return found
+        return None
 
     def chain(self) -> list[NameTable]:
         """This table and the enclosing ones, innermost first."""
@@ -70,7 +81,7 @@ class NameTable:
                 and (entry.inner is None or id(entry.inner) not in enclosing)]
 
     def unnamed_before(self, before_line: int | None = None) -> list[str]:
-        """Paths of the steps without an `id` a step on ``before_line`` could otherwise take its input from."""
+        """Index paths of the steps without an `id` a step on ``before_line`` can take its input from."""
         return [name for table in self.chain() for name, line in table.unnamed
                 if before_line is None or line < before_line]
 
@@ -82,15 +93,13 @@ class NameTable:
             return _suggest_inside(head, entry, rest)
         names = self.visible(before_line)
         unnamed = self.unnamed_before(before_line)
-        if any(ref == path or path.endswith("." + ref) for path in unnamed):
-            return f"; '{ref}' is a step without an `id`, and only ids can be referenced: give that step an `id`"
         close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
         if close:
             return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
         hint = "; visible here: " + ", ".join(names) if names and len(names) <= 12 else ""
         if unnamed:
             steps = ", ".join(unnamed) if len(unnamed) <= 6 else f"{', '.join(unnamed[:6])}, ..."
-            hint += f"; steps without an `id` cannot be referenced ({steps}): give the one you mean an `id`"
+            hint += f"; steps without an `id` are referenced by their index: {steps}"
         return hint
 
 

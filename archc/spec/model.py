@@ -25,13 +25,19 @@ def _not_reserved(name: str) -> str:
     return name
 
 
-ModuleName = Annotated[Identifier, AfterValidator(_not_reserved)]
+LAYER_NAME_PATTERN = r"^[^.\x00-\x1f\x7f]+$"
+"""What PyTorch allows in a module name (anything but `.`), control characters excepted: RegNet's `block1-0`."""
+LayerName = Annotated[str, Field(pattern=LAYER_NAME_PATTERN, max_length=64,
+                                 description="A layer name: any characters but `.` (like a PyTorch module name).")]
+ModuleName = Annotated[LayerName, AfterValidator(_not_reserved)]
 """A name that becomes a component of layer paths, so of the generated module's attributes."""
 
-Ref = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$", max_length=256,
-                           description="A step id, a model input, or a dotted path into a named construct.")]
-Refs = Annotated[Ref | list[Ref], Field(description="Where the step takes its input(s) from; default: the previous "
-                                                    "step's output.")]
+Ref = Annotated[str, Field(pattern=r"^[^.\x00-\x1f\x7f]+(\.[^.\x00-\x1f\x7f]+)*$", max_length=256,
+                           description="A step id, a model input, an unnamed step's index, or a dotted path of them "
+                                       "into a named construct (`features.3`).")]
+IndexRef = Annotated[int, Field(ge=0, description="An unnamed step's index in this scope (`from: 3`).")]
+Refs = Annotated[Ref | IndexRef | list[Ref | IndexRef],
+                 Field(description="Where the step takes its input(s) from; default: the previous step's output.")]
 Condition = Annotated[bool | str, Field(description="Include the step only when true (usually a `${...}` expression).")]
 DType = Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"]
 Dim = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -90,7 +96,7 @@ class SpecHeader(Strict):
 
 # --- constructs -------------------------------------------------------------------------------------------------------
 class StepCommon(Strict):
-    id: Identifier | None = Field(None, description="Name of the step: its layer path component and reference name.")
+    id: LayerName | None = Field(None, description="Name of the step: its layer path component and reference name.")
     from_: Refs | None = Field(None, alias="from", description="Input(s); default: the previous step's output.")
     if_: Condition = Field(True, alias="if", description="Include the step only when this is true.")
 
@@ -127,7 +133,7 @@ class StageSpec(StepCommon):
     repeat: int = Field(ge=0, le=1_000_000_000, description="Number of copies.")
     args: dict[Identifier, Any] = Field(default_factory=dict, description="Block arguments for every copy.")
     first: dict[Identifier, Any] = Field(default_factory=dict, description="Argument overrides for the first copy.")
-    prefix: Identifier | Literal[""] = Field("", description="Copy names are prefix + index (`denselayer`).")
+    prefix: LayerName | Literal[""] = Field("", description="Copy names are prefix + index (`denselayer`).")
     start: int = Field(0, ge=0, le=1_000_000, description="Index of the first copy (1 for `denselayer1`).")
 
 

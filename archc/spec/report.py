@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from archc.errors import Diagnostic, Pos, SpecError
 from archc.ops.fields import FLOAT32_MAX
+from archc.spec.model import LAYER_NAME_PATTERN
 
 DocPath = tuple[str | int, ...]
 
@@ -172,8 +173,12 @@ def _expected(err: Any) -> str:
         return f"expected {ctx.get('expected', 'one of the listed values')}"
     if kind == "string_pattern_mismatch":
         pattern = ctx.get("pattern", "")
-        return "expected a name of letters, digits and underscores" if pattern == _IDENTIFIER else \
-            f"expected text matching {pattern}"
+        if pattern == _IDENTIFIER:
+            return "expected a name of letters, digits and underscores"
+        if pattern == LAYER_NAME_PATTERN:
+            return "expected a layer name: any characters but `.` (it separates the parts of a layer path) and " \
+                "control characters, at least one"
+        return f"expected text matching {pattern}"
     if kind == "string_too_long":
         return f"expected at most {ctx.get('max_length')} characters"
     if kind in ("too_short", "too_long"):

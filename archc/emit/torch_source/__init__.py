@@ -7,8 +7,9 @@ block instances (:mod:`.sequential`), the model's constructor taking the spec's 
 are the layer paths, so ``state_dict`` keys are the spec's (``layer1.0.conv1.weight``: torchvision's). Each
 statement carries the spec line it comes from as a comment.
 
-Text from the spec reaches the source in three forms only: layer paths and input names (restricted to
-``[A-Za-z0-9_.]`` by the spec schema, still quoted with ``repr`` where they are strings), numbers inside module
+Text from the spec reaches the source in three forms only: layer paths and input names (input names restricted to
+``[A-Za-z0-9_]``; a layer name may hold any character but ``.``, reached through ``getattr``/``add_module`` and
+quoted with ``repr`` where it is not an identifier), numbers inside module
 constructors, and free text (docs, labels, param values) in docstrings and comments, escaped so it cannot end them.
 """
 

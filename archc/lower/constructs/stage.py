@@ -58,7 +58,8 @@ def stage(lowerer: Lowering, model: type[StageSpec], body: dict[str, Any], where
         lowerer.define(inner, copy, current, where, table)
         if current is None:
             break
-    return current, inner.table if ident else None
+    # an unnamed stage's copies are still reachable by index path (`3.0`); a transparent one's are in ctx's table
+    return current, inner.table if inner.table is not ctx.table else None
 
 
 def _taken(lowerer: Lowering, path: str, where: DocPath, layer: str) -> bool:
