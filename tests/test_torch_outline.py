@@ -154,3 +154,25 @@ body:
     assert "class Unit" not in source
     assert "self.u1 = nn.ModuleDict({" in source
     load_source(source, "Peek", "peek")
+
+
+def test_torch_save_of_a_built_module_loads_in_another_process(tmp_path: Path) -> None:
+    """The generated classes are not importable; a pickled module carries their source and is rebuilt from it."""
+    import copy
+
+    module = build_module(SPECS / "resnet18.yaml", classes=10).eval()
+    path = tmp_path / "resnet18.pt"
+    torch.save(module, path)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = module(x)
+        assert torch.equal(torch.load(path, weights_only=False).eval()(x), expected)
+        assert torch.equal(copy.deepcopy(module)(x), expected)
+    torch.save(x, tmp_path / "x.pt")
+    script = (f"import torch; m = torch.load({str(path)!r}, weights_only=False).eval(); "
+              f"x = torch.load({str(tmp_path / 'x.pt')!r}); "
+              "print(type(m).__name__, type(m.layer1[0]).__name__, list(m(x).shape))")
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
+                           cwd=ROOT)
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.split() == ["Resnet18", "Basic", "[1,", "10]"]

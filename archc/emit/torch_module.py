@@ -5,9 +5,10 @@ name that reaches it is an identifier checked by the spec schema, and free text 
 and comments. It is compiled under a ``<archc:...>`` file name registered with :mod:`linecache`, so tracebacks and
 ``inspect.getsource(Model.forward)`` show the generated lines.
 
-Modules built this way hold their weights normally (``state_dict`` / ``load_state_dict`` work); the class itself is
-not importable, so save weights rather than pickling the whole module, or write the source with
-:func:`write_torch_source` and import it.
+Modules built this way hold their weights normally (``state_dict`` / ``load_state_dict`` work) and pickle whole:
+``torch.save(model)`` stores, with the weights, the generated source and the class name, and ``torch.load`` (with
+``weights_only=False``, in any process where archc is installed) rebuilds the classes from that source. The classes
+are not importable by name; :func:`write_torch_source` writes a file that is.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 import linecache
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex
 
 from archc.compiler import Compiled, compile_file
 from archc.emit.torch_source import default_class_name, torch_source
@@ -58,7 +59,32 @@ def load_source(source: str, class_name: str, label: str) -> type[nn.Module]:
     cls = namespace.get(class_name)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise AssertionError(f"generated source does not define the nn.Module {class_name}")
+    for value in namespace.values():  # the model's class and its block classes pickle by their source
+        if isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == namespace["__name__"]:
+            value._archc_source = (source, value.__name__, label)  # type: ignore[attr-defined]
+            value.__reduce_ex__ = _reduce_generated  # type: ignore[method-assign,assignment]
+    _loaded[(digest, label)] = namespace
     return cls
+
+
+_loaded: dict[tuple[str, str], dict[str, Any]] = {}
+"""(source digest, label) -> the namespace it was executed in: unpickling a model rebuilds its classes once."""
+
+
+def _reduce_generated(module: nn.Module, protocol: SupportsIndex) -> tuple[Any, ...]:
+    """Pickle a generated module as (rebuild its class from the source, then its ``__dict__``): the class is not
+    importable by name, its source travels with the weights."""
+    return _restore, type(module)._archc_source, module.__dict__.copy()  # type: ignore[attr-defined]
+
+
+def _restore(source: str, class_name: str, label: str) -> nn.Module:
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    namespace = _loaded.get((digest, label))
+    cls = namespace[class_name] if namespace is not None else None
+    if cls is None:
+        load_source(source, class_name, label)
+        cls = _loaded[(digest, label)][class_name]
+    return cls.__new__(cls)
 
 
 def write_torch_source(compiled: Compiled, path: str | os.PathLike[str], force: bool = False) -> Path:
