@@ -1,0 +1,185 @@
+"""The modern CNNs of the zoo (issue 13), each exact against torchvision's model of the same name: the parameter count
+and GFLOPS torchvision publishes, its state_dict names and shapes (strict loading both ways), its eval outputs with
+its own random weights loaded, its stochastic depth in train mode (the same mask under the same seed), the ONNX export
+verified in onnxruntime, and a readable folded diagram.
+
+The totals are written here as torchvision publishes them (its weights' metadata, checked below against typos), never
+read back from archc. GFLOPS is written as printed, and compared to that many decimals.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archc.compiler import Compiled, compile_file
+from archc.emit.diagram import render, to_dot
+from archc.emit.diagram_view import plan_view, repeat_labels
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+
+@dataclass(frozen=True)
+class Modern:
+    spec: str
+    params: int
+    """Trainable parameters, as torchvision publishes them."""
+    gflops: str
+    """torchvision's GFLOPS (multiply-accumulates, in billions) as printed; compared to its decimals."""
+    folded: dict[str, str] = field(default_factory=dict)
+    """The stages the default diagram folds, and their labels."""
+    size: int = 224
+    slow: bool = False
+    """Eval outputs checked only with ``-m slow`` (several seconds of forward passes)."""
+    onnx_by_default: bool = False
+    """ONNX export and onnxruntime verification in the default suite; the rest only with ``-m slow``."""
+
+    @property
+    def places(self) -> int:
+        return -int(Decimal(self.gflops).as_tuple().exponent)
+
+
+CASES = [
+    Modern("mobilenet_v3_large", 5_483_032, "0.217"),
+    Modern("mobilenet_v3_small", 2_542_856, "0.057", onnx_by_default=True),
+]
+MODERN_SPECS = {c.spec for c in CASES}
+"""The specs this module pins (tests/test_zoo.py checks every spec is pinned somewhere)."""
+
+
+def by_spec(cases: list[Modern], slow: Callable[[Modern], bool] = lambda _: False) -> Any:
+    """Parametrise over ``cases``; those ``slow`` selects run only with ``-m slow``."""
+    params = [pytest.param(c, id=c.spec, marks=pytest.mark.slow if slow(c) else ()) for c in cases]
+    return pytest.mark.parametrize("case", params)
+
+
+_compiled: dict[str, Compiled] = {}
+
+
+def compiled(case: Modern) -> Compiled:
+    if case.spec not in _compiled:
+        _compiled[case.spec] = compile_file(SPECS / f"{case.spec}.yaml")
+    return _compiled[case.spec]
+
+
+class Torchvision:
+    """torch, torchvision's models and archc's module builder, imported only by the tests that run models."""
+
+    def __init__(self) -> None:
+        self.torch = pytest.importorskip("torch")
+        if importlib.util.find_spec("torchvision") is None:  # importorskip would import it without torchvision_ref
+            pytest.skip("torchvision is not installed")
+        from torchvision_ref import models, torchvision_model
+
+        from archc.emit.torch_module import build_module
+
+        self.models = models()
+        self.model: Callable[..., Any] = torchvision_model
+        self.build: Callable[..., Any] = build_module
+
+    def reference(self, case: Modern, **kw: Any) -> Any:
+        """torchvision's model with its own random initialisation, batch-norm statistics and shifts randomised so
+        that eval mode does not normalise with the identity."""
+        torch = self.torch
+        torch.manual_seed(0)
+        model = self.model(case.spec, **kw)
+        with torch.no_grad():
+            for bn in (m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)):
+                bn.running_mean.uniform_(-0.5, 0.5)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.bias.uniform_(-0.5, 0.5)
+        return model
+
+    def ours(self, case: Modern, state: dict[str, Any]) -> Any:
+        """archc's module for the spec with ``state`` loaded strictly."""
+        module = self.build(compiled(case))
+        module.load_state_dict(state, strict=True)
+        return module
+
+    def images(self, case: Modern, batch: int, seed: int = 1) -> Any:
+        return self.torch.randn(batch, 3, case.size, case.size, generator=self.torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module")
+def tv() -> Torchvision:
+    return Torchvision()
+
+
+# --- totals -----------------------------------------------------------------------------------------------------------
+@by_spec(CASES)
+def test_totals(case: Modern) -> None:
+    total = compiled(case).costs.total
+    assert total.params == case.params
+    assert round(Decimal(total.macs) / 10**9, case.places) == Decimal(case.gflops)
+
+
+@by_spec(CASES)
+def test_published_figures_agree_with_torchvision_metadata(case: Modern, tv: Torchvision) -> None:
+    meta = tv.models.get_model_weights(case.spec).DEFAULT.meta
+    assert (meta["num_params"], str(meta["_ops"])) == (case.params, case.gflops)
+    assert compiled(case).graph.node("image").out_type.shape == (3, case.size, case.size)
+    # the resolution the metadata is measured at is the one the weights are evaluated at
+    assert meta.get("min_size", (1, 1)) <= (case.size, case.size)
+
+
+# --- torchvision's names, shapes and outputs --------------------------------------------------------------------------
+@by_spec(CASES)
+def test_state_dict_loads_strictly_both_ways(case: Modern, tv: Torchvision) -> None:
+    with tv.torch.device("meta"):  # names and shapes only: no memory, no initialisation
+        theirs = tv.model(case.spec)
+        ours = tv.build(compiled(case))
+    their_state, our_state = theirs.state_dict(), ours.state_dict()
+    assert sorted(set(their_state) ^ set(our_state)) == []
+    assert {k for k, t in their_state.items() if t.shape != our_state[k].shape} == set()
+    assert sum(p.numel() for p in ours.parameters()) == case.params
+    ours.load_state_dict(their_state, strict=True)
+    theirs.load_state_dict(our_state, strict=True)
+
+
+@by_spec(CASES, slow=lambda c: c.slow)
+def test_eval_outputs_match_torchvision(case: Modern, tv: Torchvision) -> None:
+    theirs = tv.reference(case).eval()
+    ours = tv.ours(case, theirs.state_dict()).eval()
+    for batch in (1, 3):
+        x = tv.images(case, batch)
+        with tv.torch.no_grad():
+            expected, got = theirs(x), ours(x)
+        assert expected.shape == got.shape == (batch, 1000)
+        assert expected.abs().max() > 0.01  # a real signal, not a vanishing one
+        assert (got - expected).abs().max().item() <= 1e-5
+
+
+# --- ONNX and diagrams ------------------------------------------------------------------------------------------------
+@by_spec(CASES, slow=lambda c: not c.onnx_by_default)
+def test_onnx_export_is_verified_in_onnxruntime(case: Modern, tv: Torchvision) -> None:
+    pytest.importorskip("onnxruntime")
+    from archc.emit.onnx_export import export_onnx, verify_onnx
+
+    c = compiled(case)
+    module = tv.ours(case, tv.reference(case).state_dict()).eval()
+    report = verify_onnx(c, export_onnx(c, module.state_dict()), module)
+    assert report.ok
+    assert {d.case for d in report.diffs} == {"batch 1", "batch 2"}
+
+
+@by_spec(CASES)
+def test_default_diagram_folds_the_stages(case: Modern) -> None:
+    graph = compiled(case).graph
+    assert repeat_labels(graph) == case.folded
+    view = plan_view(graph, depth=None, fold=None)
+    folded = {item.scope for item in view.items.values() if item.scope}
+    assert folded == set(case.folded)
+    dot = to_dot(compiled(case))
+    assert all(f"{label}" in dot for label in case.folded.values())
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz `dot` is not installed")
+    svg = render(dot, "svg")
+    assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
