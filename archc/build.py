@@ -193,11 +193,11 @@ def build_artifacts(spec: str | os.PathLike[str], *, params: Mapping[str, Any] |
     announce = step or (lambda _: None)
     announce("compiling")
     compiled, spec_bytes = compile_spec(spec, params, limits)
-    from archc.emit.summary import summary_json, summary_text, totals_lines
+    from archc.emit.summary import summary_json_text, summary_text, totals_lines
 
     files: dict[str, bytes] = {
         "summary.txt": summary_text(compiled).encode(),
-        "summary.json": (json.dumps(summary_json(compiled), indent=1) + "\n").encode(),
+        "summary.json": summary_json_text(compiled).encode(),  # the same text as `archc summary --json`
     }
     announce("generating PyTorch")
     from archc.passes.resources import check_resources
