@@ -92,6 +92,10 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", me
     layers after them grey with unknown (?) shapes, the errors listed in the legend. The diagram is written, the
     errors are printed, and the exit code is 1. When nothing can be drawn (a YAML syntax error, a malformed header)
     no file is written.
+
+    Graphviz's layout time grows quickly with size, so a drawing is kept within a layout budget: beyond it a default
+    drawing collapses scopes by depth (then runs of top-level layers) and says so; an explicit --no-fold or --depth
+    beyond it is refused with the depth that fits. A .dot output is not limited.
     """
 
     def body() -> None:
