@@ -50,6 +50,9 @@ class Modern:
 CASES = [
     Modern("mobilenet_v3_large", 5_483_032, "0.217"),
     Modern("mobilenet_v3_small", 2_542_856, "0.057", onnx_by_default=True),
+    Modern("mnasnet1_0", 4_383_312, "0.314", folded={
+        **{f"layers.{i}": "inverted_residual x 3" for i in (8, 9, 10)}, "layers.11": "inverted_residual x 2",
+        "layers.12": "inverted_residual x 4", "layers.13": "inverted_residual x 1"}),
 ]
 MODERN_SPECS = {c.spec for c in CASES}
 """The specs this module pins (tests/test_zoo.py checks every spec is pinned somewhere)."""
