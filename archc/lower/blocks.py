@@ -89,6 +89,32 @@ def _default(lowerer: Lowering, block: str, name: str, default: Any, types: tupl
     return value
 
 
+def let_values(lowerer: Lowering, block: str, args: dict[str, Any], shape: Mapping[str, Any], call: DocPath,
+               layer: str) -> dict[str, Any] | None:
+    """A block's `let:` values, evaluated in order from the params, the input's shape, the arguments and the values
+    above; None after reporting a problem (at the value, naming the call; once per block, not once per call)."""
+    local: dict[str, Any] = {}
+    for name, raw in lowerer.header.blocks[block].let.items():
+        if (block, f"let {name}") in lowerer.bad_defaults:
+            return None
+        at: DocPath = ("blocks", block, "let", name)
+        site = f" (for the call on line {lowerer.report.doc.pos(call, key=True).line})"
+        if name in args:
+            lowerer.bad_defaults.add((block, f"let {name}"))
+            lowerer.report.error("E106", f"'{name}' is both an argument and a `let` value of block '{block}'; "
+                                         "rename one", at, layer, key=True)
+            return None
+        try:
+            local[name] = expr.substitute(raw, ChainMap(local, args, shape, lowerer.params))
+        except UntypedInput:
+            return None  # the input's shape is unknown after an earlier error, which is the one reported
+        except Problem as problem:
+            lowerer.bad_defaults.add((block, f"let {name}"))
+            lowerer.report.error(problem.code, f"let '{name}': {problem.message}{site}", at, layer)
+            return None
+    return local
+
+
 def call_block(lowerer: Lowering, block: str, body: dict[str, Any], where: DocPath, ctx: Ctx,
                inputs: list[Source], ident: str | None, anon: str, *, given: dict[str, Any] | None = None) -> Result:
     layer = ctx.layer(ident, anon)
@@ -114,7 +140,10 @@ def call_block(lowerer: Lowering, block: str, body: dict[str, Any], where: DocPa
     args = bind_args(lowerer, block, given, where, layer, shape)
     if args is None:
         return None, None
-    values: Mapping[str, Any] = {**lowerer.params, **args}
+    local = let_values(lowerer, block, args, shape, where, layer)
+    if local is None:
+        return None, None
+    values: Mapping[str, Any] = {**lowerer.params, **args, **local}
     values = {**values, **shape} if t is not None else AfterError(values)
     # a block call is always a scope, like an nn.Sequential child: named by its id, else by its index
     inner = ctx.named(ident) if ident else ctx.at(anon)

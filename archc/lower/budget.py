@@ -105,6 +105,10 @@ class Counter:
             value = value_of(default, {**self.params, **values})
             if value is not UNKNOWN:
                 values[key] = value
+        for key, raw in spec.let.items():  # block-local values, in order, as lowering evaluates them
+            value = value_of(raw, {**self.params, **values})
+            if value is not UNKNOWN:
+                values[key] = value
         key = (name, repr(sorted(values.items(), key=lambda item: item[0])))
         if key not in self.memo:
             scope = {k: v for k, v in {**self.params, **values}.items() if k not in SHAPE_NAMES}

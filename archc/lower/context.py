@@ -55,6 +55,15 @@ class Ctx:
         return replace(self, anon=anon_name + ".")
 
 
+@dataclass
+class BlockCounter:
+    """Stage copies outside any block, network-wide: `block_index` of the next one, and `block_count` (None when the
+    params alone cannot tell)."""
+
+    index: int = 0
+    count: int | None = None
+
+
 class Lowering(Protocol):
     """The lowerer as constructs and block calls see it (implemented by :class:`archc.lower.lowerer.Lowerer`)."""
 
@@ -66,6 +75,7 @@ class Lowering(Protocol):
     budget: Budget
     bad_defaults: set[tuple[str, str]]
     """(block, argument) whose default failed to evaluate: reported once, not once per call."""
+    block_counter: BlockCounter
 
     def steps(self, steps: list[Any], where: DocPath, ctx: Ctx, current: Source) -> Source:
         """Lower a step list in ``ctx``, the first step reading ``current``; returns the last step's output."""

@@ -19,12 +19,13 @@ from archc.limits import Limits
 from archc.lower.blocks import call_block
 from archc.lower.budget import Budget
 from archc.lower.constructs import CONSTRUCT_COUNTS, CONSTRUCT_RULES
-from archc.lower.context import Ctx, Result, Source
+from archc.lower.constructs.stage import count_network_blocks
+from archc.lower.context import BlockCounter, Ctx, Result, Source
 from archc.lower.cycles import PendingRef, explain_pending
 from archc.lower.names import Entry, NameTable
 from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.lower.steps import BadStep, Step, parse_step
-from archc.lower.untyped import AfterError, UntypedInput
+from archc.lower.untyped import SHAPE_NAMES, AfterError, UntypedInput
 from archc.ops.base import OpParams
 from archc.ops.registry import closest_ops, get_op
 from archc.passes.shapes import infer_node
@@ -47,6 +48,8 @@ class Lowerer:
         self.budget = Budget(header, params, limits, report, CONSTRUCT_COUNTS)
         self.bad_defaults: set[tuple[str, str]] = set()
         """(block, argument) whose default failed to evaluate: reported once, not once per call."""
+        scope = {k: v for k, v in params.items() if k not in SHAPE_NAMES}
+        self.block_counter = BlockCounter(count=count_network_blocks(header.body, scope))
 
     # --- entry --------------------------------------------------------------------------------------------------------
     def run(self) -> Graph:

@@ -75,6 +75,9 @@ class BlockSpec(Strict):
         default_factory=dict,
         description="Arguments: `name: default`, or `name: int|float|str|bool|list` for a required argument.",
     )
+    let: dict[Identifier, Any] = Field(
+        default_factory=dict,
+        description="Block-local values, evaluated in order after the arguments: `hidden: $in_channels * $expand`.")
     body: list[Any] = Field(min_length=1, description="The block's steps; the first takes the block's input.")
 
 

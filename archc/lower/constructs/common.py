@@ -14,9 +14,11 @@ BODY_FIELDS = ("body", "paths")
 
 
 def parse(lowerer: Lowering, model: type[StepCommon], body: dict[str, Any], where: DocPath, ctx: Ctx,
-          inputs: list[Source], layer: str) -> Any:
+          inputs: list[Source], layer: str, deferred: tuple[str, ...] = ()) -> Any:
+    """The construct's spec, its fields evaluated except nested steps and the ``deferred`` ones (validated as written:
+    a stage's `args`, evaluated once per copy)."""
     raw = {k: v for k, v in body.items() if k not in ("from", "if")}
-    nested = {k: raw.pop(k) for k in BODY_FIELDS if k in raw}
+    nested = {k: raw.pop(k) for k in (*BODY_FIELDS, *deferred) if k in raw}
     if isinstance(raw.get("shortcut"), list):
         nested["shortcut"] = raw.pop("shortcut")
     values = lowerer.values_for(ctx, inputs)
