@@ -41,8 +41,10 @@ Refs = Annotated[Ref | IndexRef | list[Ref | IndexRef],
 Condition = Annotated[bool | str, Field(description="Include the step only when true (usually a `${...}` expression).")]
 DType = Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"]
 Dim = Annotated[int, Field(ge=1, le=1_000_000)]
-Shape = Annotated[list[Dim], Field(min_length=1, max_length=5,
-                                   description="Shape without the batch, e.g. [3, 224, 224].")]
+DIM_EXPRESSION_PATTERN = r"^\$[A-Za-z_{(]"
+DimExpression = Annotated[str, Field(pattern=DIM_EXPRESSION_PATTERN, description="A size from the params: `$size`.")]
+Shape = Annotated[list[Dim | DimExpression], Field(
+    min_length=1, max_length=5, description="Shape without the batch, e.g. [3, 224, 224] or [3, $size, $size].")]
 
 
 def _not_an_op_or_construct(name: str) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from archc.errors import Diagnostic, Pos, SpecError
 from archc.ops.fields import FLOAT32_MAX
-from archc.spec.model import LAYER_NAME_PATTERN
+from archc.spec.model import DIM_EXPRESSION_PATTERN, LAYER_NAME_PATTERN
 
 DocPath = tuple[str | int, ...]
 
@@ -178,6 +178,8 @@ def _expected(err: Any) -> str:
         if pattern == LAYER_NAME_PATTERN:
             return "expected a layer name: any characters but `.` (it separates the parts of a layer path) and " \
                 "control characters, at least one"
+        if pattern == DIM_EXPRESSION_PATTERN:
+            return "expected a size (a positive integer) or an expression of the params (`$size`)"
         return f"expected text matching {pattern}"
     if kind == "string_too_long":
         return f"expected at most {ctx.get('max_length')} characters"
