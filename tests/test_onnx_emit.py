@@ -433,7 +433,7 @@ def test_checks_run_on_a_weightless_copy() -> None:
     assert [t.name for t in skeleton.graph.initializer] == ["a.bias", "fc.bias"]  # small ones are kept
     assert skeleton.graph.node == model.graph.node and skeleton.graph.value_info == model.graph.value_info
     assert skeleton.opset_import == model.opset_import and skeleton.ir_version == model.ir_version
-    assert skeleton.ByteSize() < 1_000 < 200_000 < model.ByteSize()
+    assert skeleton.ByteSize() < 2_000 < 200_000 < model.ByteSize()  # nodes carry their layer path and position
     check_model(model)
     model.graph.initializer[0].dims[0] = 63  # a weight of the wrong shape is still caught without its data
     with pytest.raises(VerificationError, match=r"node name: a\): .*differ in dimension 1: \(63\) vs \(64\)"):

@@ -6,7 +6,10 @@ import contextlib
 import os
 import sys
 
-from archc.cli import emit_cmds  # noqa: F401  (registers export, draw and build)
+from archc.cli import (
+    emit_cmds,  # noqa: F401  (registers export, draw and build)
+    where_cmd,  # noqa: F401  (registers where)
+)
 from archc.cli.app import app
 from archc.errors import EXIT_USAGE
 

@@ -98,6 +98,12 @@ def set_type(vi: onnx.ValueInfoProto, name: str, dtype: str, shape: Sequence[Dim
             dim.dim_param = d
 
 
+LAYER_KEY = "archc.layer"
+"""Node metadata key: the layer path the node computes (part of)."""
+SOURCE_KEY = "archc.source"
+"""Node metadata key: ``file:line:col`` of that layer in the spec."""
+
+
 class OnnxBuilder:
     """Collects the nodes, initializers and value infos of one graph; one layer is open at a time."""
 
@@ -107,6 +113,7 @@ class OnnxBuilder:
         self.opset = opset
         self._taken: set[str] = set()
         self._path = ""
+        self._source = ""
         self._first = 0
         self._const = 0
         self.in_dims: list[Dims] = []
@@ -146,8 +153,12 @@ class OnnxBuilder:
         n.output.append(dst)
 
     # --- the open layer -----------------------------------------------------------------------------------------------
-    def begin_layer(self, path: str, in_dims: list[Dims], out_type: TensorType, out_dims: Dims) -> None:
+    def begin_layer(self, path: str, in_dims: list[Dims], out_type: TensorType, out_dims: Dims,
+                    source: str = "") -> None:
+        """Open a layer; its nodes carry ``path`` and ``source`` (``file:line:col``) in their metadata, so an error
+        on a node leads back to the spec (``archc where``)."""
         self._path, self._first, self._const = path, len(self.graph.node), 0
+        self._source = source
         self.in_dims, self.out_type, self.out_dims = in_dims, out_type, out_dims
 
     def end_layer(self, value: str, final: str) -> str:
@@ -184,6 +195,10 @@ class OnnxBuilder:
         n.output.append(out)
         for key, value in attrs.items():
             n.attribute.append(helper.make_attribute(key, value))
+        for key, value in ((LAYER_KEY, self._path), (SOURCE_KEY, self._source)):
+            if value:
+                entry = n.metadata_props.add()
+                entry.key, entry.value = key, value
         return out
 
     def initializer(self, local_name: str, array: np.ndarray) -> str:

@@ -251,7 +251,8 @@ class _Export:
             weights = folded_weights(node, self.layer_weights(node), bn, self.layer_weights(bn))
             params = params.model_copy(update={"bias": True})
             self.used.update(f"{bn.name}.{k}" for k in self.by_layer.get(bn.name, {}))
-        self.b.begin_layer(node.name, [self.dims[s] for s in sources], node.out_type, self.dims[node.name])
+        self.b.begin_layer(node.name, [self.dims[s] for s in sources], node.out_type, self.dims[node.name],
+                           f"{g.file}:{node.pos.line}:{node.pos.col}")
         out = op.onnx(self.b, params, inputs, [g.node(s).out_type for s in sources], node.out_type, weights)
         # the weights are in the model now: a released state_dict's arrays can go
         self.by_layer.pop(node.name, None)
