@@ -21,8 +21,6 @@ from typing import Any
 import pytest
 
 from archc.compiler import Compiled, compile_file
-from archc.emit.diagram import render, to_dot
-from archc.emit.diagram_view import plan_view, repeat_labels
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -41,6 +39,9 @@ class Modern:
     """Eval outputs checked only with ``-m slow`` (several seconds of forward passes)."""
     onnx_by_default: bool = False
     """ONNX export and onnxruntime verification in the default suite; the rest only with ``-m slow``."""
+    stochastic_depth: bool = False
+    """The spec has torchvision's stochastic depth (a `stochastic_depth` param, torchvision's
+    `stochastic_depth_prob`); its train mode is then checked too."""
 
     @property
     def places(self) -> int:
@@ -53,6 +54,12 @@ CASES = [
     Modern("mnasnet1_0", 4_383_312, "0.314", folded={
         **{f"layers.{i}": "inverted_residual x 3" for i in (8, 9, 10)}, "layers.11": "inverted_residual x 2",
         "layers.12": "inverted_residual x 4", "layers.13": "inverted_residual x 1"}),
+    Modern("efficientnet_b0", 5_288_548, "0.386", stochastic_depth=True, onnx_by_default=True, folded={
+        "features.1": "mbconv x 1", "features.2": "mbconv x 2", "features.3": "mbconv x 2", "features.4": "mbconv x 3",
+        "features.5": "mbconv x 3", "features.6": "mbconv x 4", "features.7": "mbconv x 1"}),
+    Modern("efficientnet_v2_s", 21_458_488, "8.366", size=384, stochastic_depth=True, slow=True, folded={
+        "features.1": "fused_mbconv x 2", "features.2": "fused_mbconv x 4", "features.3": "fused_mbconv x 4",
+        "features.4": "mbconv x 6", "features.5": "mbconv x 9", "features.6": "mbconv x 15"}),
 ]
 MODERN_SPECS = {c.spec for c in CASES}
 """The specs this module pins (tests/test_zoo.py checks every spec is pinned somewhere)."""
@@ -160,6 +167,44 @@ def test_eval_outputs_match_torchvision(case: Modern, tv: Torchvision) -> None:
         assert (got - expected).abs().max().item() <= 1e-5
 
 
+STOCHASTIC = [c for c in CASES if c.stochastic_depth]
+
+
+@by_spec(STOCHASTIC, slow=lambda c: c.slow)
+def test_stochastic_depth_rates_are_torchvisions(case: Modern, tv: Torchvision) -> None:
+    from torchvision.ops import StochasticDepth
+
+    theirs = tv.reference(case)
+    # torchvision applies a block's StochasticDepth only where the block has its shortcut (EfficientNet's
+    # use_res_connect); archc's spec puts drop_path exactly there
+    applied = {f"{name}.{child}": module.p for name, parent in theirs.named_modules()
+               for child, module in parent.named_children()
+               if isinstance(module, StochasticDepth) and getattr(parent, "use_res_connect", True)}
+    ours = {n.name: n.params.p for n in compiled(case).graph.nodes() if n.op == "drop_path"}
+    assert ours == applied
+    assert max(ours.values()) > 0.15  # rising towards torchvision's default 0.2
+
+
+@by_spec(STOCHASTIC, slow=lambda c: c.slow)
+def test_train_mode_drops_the_same_samples_as_torchvision(case: Modern, tv: Torchvision) -> None:
+    # a high rate so that most batches drop some block for some sample, and no dropout so that only the masks differ
+    theirs = tv.reference(case, stochastic_depth_prob=0.5, dropout=0.0).train()
+    c = compile_file(SPECS / f"{case.spec}.yaml", overrides={"stochastic_depth": "0.5", "dropout": "0.0"})
+    ours = tv.build(c).train()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = tv.images(case, 4)
+    outputs = []
+    for seed in (1, 2):
+        with tv.torch.no_grad():  # train mode's sampling, without the autograd graph
+            tv.torch.manual_seed(seed)
+            expected = theirs(x)
+            tv.torch.manual_seed(seed)
+            got = ours(x)
+        assert (got - expected).abs().max().item() <= 1e-5
+        outputs.append(got)
+    assert (outputs[0] - outputs[1]).abs().max().item() > 0.01  # the masks differ between seeds, and they matter
+
+
 # --- ONNX and diagrams ------------------------------------------------------------------------------------------------
 @by_spec(CASES, slow=lambda c: not c.onnx_by_default)
 def test_onnx_export_is_verified_in_onnxruntime(case: Modern, tv: Torchvision) -> None:
@@ -175,6 +220,9 @@ def test_onnx_export_is_verified_in_onnxruntime(case: Modern, tv: Torchvision) -
 
 @by_spec(CASES)
 def test_default_diagram_folds_the_stages(case: Modern) -> None:
+    from archc.emit.diagram import render, to_dot
+    from archc.emit.diagram.view import plan_view, repeat_labels
+
     graph = compiled(case).graph
     assert repeat_labels(graph) == case.folded
     view = plan_view(graph, depth=None, fold=None)
