@@ -12,9 +12,14 @@ import pytest
 
 from archc.compiler import Compiled, compile_file, compile_text
 from archc.emit import diagram
-from archc.emit.diagram import render, to_dot, write_diagram
-from archc.emit.diagram_style import FAMILY_STYLES, SHORTCUT_COLOR
+from archc.emit.diagram import graphviz, render, to_dot, write_diagram
+from archc.emit.diagram.fold import folded_at
+from archc.emit.diagram.style import FAMILY_STYLES, SHORTCUT_COLOR
+from archc.emit.diagram.view import plan_view
+from archc.emit.summary import summary_rows
 from archc.errors import UsageError
+from archc.ops.registry import get_op
+from archc.text_escape import dot_html
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
@@ -160,6 +165,30 @@ def test_edges_follow_ports_and_concat_inputs_are_numbered(branchy: Compiled) ->
     assert "concat input order" in dot and "shortcut / skip connection" in dot
 
 
+def test_input_numbering_follows_the_op_capability_not_its_name(branchy: Compiled,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_op("concat").ordered_inputs and not get_op("add").ordered_inputs
+    monkeypatch.setattr(type(get_op("add")), "ordered_inputs", True)  # an op that declares it: "res" is an add
+    dot = to_dot(branchy)
+    into_res = [(a, _attr(attrs, "headlabel")) for a, b, attrs in _edges(dot) if b == "res"]
+    assert into_res == [("res.bn", "0"), ("mix", "1")]
+    assert _attr(_nodes(dot)["res"], "ordering") == "in"
+    monkeypatch.setattr(type(get_op("concat")), "ordered_inputs", False)
+    assert [_attr(attrs, "headlabel") for a, b, attrs in _edges(to_dot(branchy)) if b == "mix"] == [None] * 3
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_summary_and_diagram_fold_the_same_scopes_at_a_depth(resnet50: Compiled, depth: int) -> None:
+    g = resnet50.graph
+    rows = {path: op for path, op, *_ in summary_rows(resnet50, depth) if path in g.scopes and path not in g}
+    items = plan_view(g, depth=depth, fold=False).items.values()
+    assert {item.scope for item in items if item.scope} == set(rows)
+    if depth == 1:
+        assert rows == {f"layer{i}": "bottleneck" for i in range(1, 5)}  # as README shows
+    assert folded_at(["a", "a.b", "a.b.c"], depth) == ["a", "a.b", "a.b.c"][depth - 1]
+    assert folded_at(["a"], 2) is None and folded_at(["a", "a.b"], None) is None
+
+
 def test_labels_show_name_op_and_shape(branchy: Compiled) -> None:
     nodes = _nodes(to_dot(branchy))
     assert "<B>stem</B>" in nodes["stem"] and "conv 3x3, 16" in nodes["stem"] and ">16x32x32<" in nodes["stem"]
@@ -222,7 +251,7 @@ def test_escaped_text_renders_literally() -> None:
 
 
 def test_control_characters_are_replaced() -> None:
-    assert diagram.text("a\x00b\x1bc") == "a\ufffdb\ufffdc"
+    assert dot_html("a\x00b\x1bc") == "a\ufffdb\ufffdc"
 
 
 def test_dot_is_deterministic(resnet50: Compiled) -> None:
@@ -264,8 +293,8 @@ def test_png_and_pdf_render(branchy: Compiled) -> None:
 def test_png_refuses_absurd_sizes() -> None:
     c = compile_text("name: chain\ninputs: {x: [8]}\nbody:\n  - stage: {id: s, repeat: 400, body: [relu]}\n")
     dot = to_dot(c, fold=False)
-    width, height = diagram.layout_size(shutil.which("dot") or "dot", dot)
-    assert height > diagram.MAX_PNG_SIDE and width < 2000
+    width, height = graphviz.layout_size(shutil.which("dot") or "dot", dot)
+    assert height > graphviz.MAX_PNG_SIDE and width < 2000
     with pytest.raises(UsageError, match=r"PNG would be [\d,]+ x [\d,]+ pixels.*fold.*SVG"):
         render(dot, "png")
     assert render(to_dot(c), "png").startswith(b"\x89PNG")  # folded: one "s x 400" node
@@ -274,14 +303,14 @@ def test_png_refuses_absurd_sizes() -> None:
 
 def test_png_refuses_too_many_nodes_before_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     c = compile_text("name: chain\ninputs: {x: [8]}\nbody:\n  - stage: {id: s, repeat: 3001, body: [relu]}\n")
-    monkeypatch.setattr(diagram, "_run_dot", lambda *a: pytest.fail("laid out a graph it should refuse"))
-    monkeypatch.setattr(diagram.shutil, "which", lambda _: "/usr/bin/dot")
+    monkeypatch.setattr(graphviz, "_run_dot", lambda *a: pytest.fail("laid out a graph it should refuse"))
+    monkeypatch.setattr(graphviz.shutil, "which", lambda _: "/usr/bin/dot")
     with pytest.raises(UsageError, match="has 3,002 nodes, too many for a PNG"):
         render(to_dot(c, fold=False, budget=None), "png")  # the PNG guard, behind the layout budget
 
 
 def test_missing_dot_is_a_usage_error(branchy: Compiled, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(diagram.shutil, "which", lambda _: None)
+    monkeypatch.setattr(graphviz.shutil, "which", lambda _: None)
     with pytest.raises(UsageError, match="install Graphviz"):
         render(to_dot(branchy), "svg")
     assert render(to_dot(branchy), "dot").startswith(b'digraph "branchy" {')
@@ -397,7 +426,7 @@ def test_too_many_top_level_nodes_even_in_runs_is_refused() -> None:
 def test_write_diagram_prints_the_note_and_a_dot_file_is_not_budgeted(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     c = compile_text(_groups(3, 10))
-    monkeypatch.setattr(diagram, "render", lambda text, fmt: text.encode())  # no layout needed to test the wiring
+    monkeypatch.setattr(graphviz, "render", lambda text, fmt: text.encode())  # no layout needed to test the wiring
     notes: list[str] = []
     out = write_diagram(c, tmp_path / "g.svg", budget=SMALL, on_note=notes.append)
     assert len(_nodes(out.read_text())) == 4 and notes[0].startswith("31 nodes and 30 edges exceed")
@@ -409,7 +438,7 @@ def test_graphviz_killed_by_a_signal_is_a_clean_error(tmp_path: Path, monkeypatc
     fake = tmp_path / "dot"
     fake.write_text("#!/bin/sh\nkill -SEGV $$\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(diagram.shutil, "which", lambda _: str(fake))
+    monkeypatch.setattr(graphviz.shutil, "which", lambda _: str(fake))
     with pytest.raises(UsageError) as err:
         render(to_dot(compile_text(_flat(3))), "svg")
     assert str(err.value) == ("Graphviz crashed (SIGSEGV) laying out the diagram; draw fewer nodes (fold repeated "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from archc.emit.diagram_style import FAMILY_STYLES
+from archc.emit.diagram.style import FAMILY_STYLES
 from archc.ops.families import BY_KEY, FAMILIES
 from archc.ops.reference import describe_op
 from archc.ops.registry import all_ops

@@ -17,9 +17,16 @@ from typer.testing import CliRunner, Result
 from archc.cli import emit_cmds  # noqa: F401  (registers draw)
 from archc.cli.app import app
 from archc.compiler import compile_partial
-from archc.emit.diagram_style import FAMILY_STYLES
-from archc.emit.diagram_view import LayoutBudget
-from archc.emit.partial import ERROR_COLOR, ERROR_FILL, LOST_EDGE_COLOR, UNTYPED_FILL, partial_dot, to_dot_partial
+from archc.emit.diagram.partial import (
+    ERROR_COLOR,
+    ERROR_FILL,
+    LOST_EDGE_COLOR,
+    UNTYPED_FILL,
+    partial_dot,
+    to_dot_partial,
+)
+from archc.emit.diagram.style import FAMILY_STYLES
+from archc.emit.diagram.view import LayoutBudget
 from archc.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent

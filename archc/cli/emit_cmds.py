@@ -111,7 +111,7 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", me
             return
         if result.graph is None:
             raise SpecError(result.diagnostics)
-        from archc.emit.partial import write_partial_diagram
+        from archc.emit.diagram import write_partial_diagram
 
         write_partial_diagram(result.graph, result.diagnostics, output, fmt=fmt, depth=depth, fold=fold,
                               direction=direction, force=force)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from archc.compiler import Compiled
+from archc.emit.diagram.fold import folded_at, scope_caption
 from archc.ir.graph import Graph, Node
 from archc.ops.base import Cost
 from archc.passes.costs import Totals
@@ -133,7 +134,7 @@ def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, in
     for n in g.nodes():
         if n.is_input:
             continue
-        folded = _folded_scope(g, n, depth)
+        folded = None if depth is None else folded_at(g.scope_chain(n.scope), depth)  # no chain walk per layer
         if folded is None:
             cost: Cost = n.meta.get("cost", Cost())
             rf = fields.get(n.name)
@@ -145,18 +146,9 @@ def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, in
         s = c.costs.by_scope.get(folded, Totals())
         last = _last_node(g, folded)
         rf = fields.get(last.name) if last else None
-        scope = g.scopes[folded]
-        label = scope.label if scope.label and scope.label != folded.rsplit(".", 1)[-1] else scope.kind
-        rows.append((folded, label, str(last.out_type) if last else "-", s.params, s.macs,
+        rows.append((folded, scope_caption(g.scopes[folded]), str(last.out_type) if last else "-", s.params, s.macs,
                      str(rf) if rf else "-"))
     return rows
-
-
-def _folded_scope(g: Graph, n: Node, depth: int | None) -> str | None:
-    if depth is None:
-        return None
-    chain = g.scope_chain(n.scope)
-    return chain[depth - 1] if len(chain) >= depth else None
 
 
 def _last_node(g: Graph, scope: str) -> Node | None:

@@ -92,6 +92,8 @@ class Op:
     max_inputs: ClassVar[int | None] = 1
     label_fields: ClassVar[tuple[str, ...]] = ()
     """Parameters shown in diagram labels."""
+    ordered_inputs: ClassVar[bool] = False
+    """The order of the inputs is the layout of the output (concat's channels), so diagrams number the input edges."""
     output_overwritable: ClassVar[bool] = False
     """The op's output is a new tensor (not a view of its input) that autograd does not keep for the backward pass,
     so a following in-place op may overwrite it (torchvision's ``ReLU(inplace=True)`` after conv and batch norm)."""

@@ -96,6 +96,7 @@ class ConcatParams(OpParams):
 class Concat(Op):
     name = "concat"
     output_overwritable = True
+    ordered_inputs = True
     family = "merge"
     Params = ConcatParams
     summary = "Concatenation of two or more inputs along an axis (channels by default)."

@@ -13,23 +13,12 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from archc.emit.diagram import (
-    _attrs,
-    _muted,
-    _shape,
-    _Writer,
-    check_direction,
-    format_for,
-    print_note,
-    quote,
-    render,
-    text,
-)
-from archc.emit.diagram_view import DEFAULT_BUDGET, LayoutBudget, View, plan_view
+from archc.emit.diagram.dot import Decoration, muted, view_dot
+from archc.emit.diagram.graphviz import write_drawing
+from archc.emit.diagram.view import DEFAULT_BUDGET, LayoutBudget, View
 from archc.errors import Diagnostic
-from archc.io import check_target, write_atomic
 from archc.ir.graph import Graph, Node
-from archc.yaml_loader import collector_paused
+from archc.text_escape import dot_html
 
 ERROR_COLOR = "#d00000"
 ERROR_FILL = "#ffd9d9"
@@ -55,27 +44,22 @@ def to_dot_partial(graph: Graph, diagnostics: list[Diagnostic], *, depth: int | 
 def partial_dot(graph: Graph, diagnostics: list[Diagnostic], *, depth: int | None = None, fold: bool | None = None,
                 direction: str = "TB", budget: LayoutBudget | None = DEFAULT_BUDGET) -> tuple[str, str]:
     """:func:`to_dot_partial`'s text and the note on what was collapsed to fit the budget ("" when nothing was)."""
-    check_direction(direction)
     failing = {d.path for d in diagnostics if d.path in graph}
     keep_open = frozenset(p for name in failing for p in graph.scope_chain(graph.node(name).scope))
-    with collector_paused():  # as in diagram_dot
-        view = plan_view(graph, depth=depth, fold=fold, keep_open=keep_open, budget=budget)
-        return _PartialWriter(view, direction, diagnostics).write(), view.note
+    layers = [n for n in graph.nodes() if not n.is_input]
+    typed = sum(n.out_type is not None for n in layers)
+    return view_dot(graph, f"{typed} of {len(layers)} layers typed", depth=depth, fold=fold, direction=direction,
+                    budget=budget, keep_open=keep_open, decoration=ErrorMarking(graph, diagnostics))
 
 
 def write_partial_diagram(graph: Graph, diagnostics: list[Diagnostic], path: str | os.PathLike[str], *,
                           fmt: str | None = None, depth: int | None = None, fold: bool | None = None,
                           direction: str = "TB", force: bool = False, budget: LayoutBudget | None = DEFAULT_BUDGET,
                           on_note: Callable[[str], None] | None = None) -> Path:
-    target = Path(path)
-    fmt = fmt or format_for(target)
-    check_target(target, force=force)  # before rendering, which can take a while
-    dot_text, note = partial_dot(graph, diagnostics, depth=depth, fold=fold, direction=direction,
-                                 budget=None if fmt == "dot" else budget)
-    data = render(dot_text, fmt)
-    if note:
-        (on_note or print_note)(note)
-    return write_atomic(target, data, force=force)
+    def make(fitted: LayoutBudget | None) -> tuple[str, str]:
+        return partial_dot(graph, diagnostics, depth=depth, fold=fold, direction=direction, budget=fitted)
+
+    return write_drawing(make, path, fmt=fmt, force=force, budget=budget, on_note=on_note)
 
 
 _ERROR_LEGEND = [
@@ -88,74 +72,61 @@ _ERROR_LEGEND = [
 ]
 """Legend rows for the error styles a partial diagram uses: (style, swatch cell, meaning)."""
 
-class _PartialWriter(_Writer):
-    def __init__(self, view: View, direction: str, diagnostics: list[Diagnostic]) -> None:
-        super().__init__(None, view, direction)
+
+
+class ErrorMarking(Decoration):
+    """The partial diagram's marking: failing layers and their inputs red, layers without a shape grey, lost inputs
+    dotted, and the diagnostics under the title."""
+
+    def __init__(self, graph: Graph, diagnostics: list[Diagnostic]) -> None:
+        self.g = graph
         self.diagnostics = diagnostics
         self.errors: dict[str, list[Diagnostic]] = {}
         for d in diagnostics:
-            if d.path in self.g:
+            if d.path in graph:
                 self.errors.setdefault(d.path, []).append(d)
         self.used: set[str] = set()
         """Which of the partial styles were drawn, for the legend."""
 
-    def _members(self, item_id: str) -> list[Node]:
-        item = self.view.items[item_id]
-        return [item.node] if item.node is not None else item.members
-
-    # --- nodes --------------------------------------------------------------------------------------------------------
-    def _styled(self, family: str, rows: list[str], item_id: str) -> dict[str, str]:
-        members = self._members(item_id)
+    def node(self, members: list[Node], rows: list[str]) -> tuple[list[str], dict[str, str]]:
         if not any("cost" in n.meta for n in members):  # costs come after a successful compile only
-            rows = [_muted("? params") if row == _muted("0 params") else row for row in rows]
+            rows = [muted("? params") if row == muted("0 params") else row for row in rows]
         codes = sorted({d.code for n in members for d in self.errors.get(n.name, [])})
         if codes:
-            rows = [*rows, f'<FONT COLOR="{ERROR_COLOR}"><B>{text(" ".join(codes))}</B></FONT>']
-        attrs = super()._styled(family, rows, item_id)
-        if codes:
             self.used.add("error")
-            attrs.update(fillcolor=ERROR_FILL, color=ERROR_COLOR, penwidth="2")
-        elif all(n.out_type is None for n in members):
+            rows = [*rows, f'<FONT COLOR="{ERROR_COLOR}"><B>{dot_html(" ".join(codes))}</B></FONT>']
+            return rows, {"fillcolor": ERROR_FILL, "color": ERROR_COLOR, "penwidth": "2"}
+        if all(n.out_type is None for n in members):
             self.used.add("untyped")
-            attrs.update(fillcolor=UNTYPED_FILL, color=UNTYPED_BORDER, fontcolor=UNTYPED_TEXT)
-        return attrs
+            return rows, {"fillcolor": UNTYPED_FILL, "color": UNTYPED_BORDER, "fontcolor": UNTYPED_TEXT}
+        return rows, {}
 
-    # --- edges --------------------------------------------------------------------------------------------------------
-    def _edge_style(self, src: str, dst: Node) -> dict[str, str]:
+    def edge(self, src: str, dst: Node) -> dict[str, str]:
         if dst.name not in self.errors:
             return {}
         self.used.add("error-edge")
         return {"color": ERROR_COLOR, "penwidth": "2"}
 
-    def _edges(self) -> list[str]:
-        out = super()._edges()
-        rep = self.view.rep
+    def extra_edges(self, view: View) -> list[tuple[str, str, dict[str, str]]]:
+        """A dotted edge into each step that lost its input to an earlier error, from the layer before it."""
+        rep = view.rep
+        out = []
         previous: Node | None = None
         for n in self.g.nodes():
             lost = not n.is_input and n.name not in self.errors and not self.g.input_names(n.name)
             if lost and previous is not None and rep[previous.name] != rep[n.name]:
                 self.used.add("lost")
-                attrs = {"style": "dotted", "color": LOST_EDGE_COLOR, "arrowhead": "empty"}
-                out.append(f"  {quote(rep[previous.name])} -> {quote(rep[n.name])} {_attrs(attrs)};")
+                out.append((rep[previous.name], rep[n.name],
+                            {"style": "dotted", "color": LOST_EDGE_COLOR, "arrowhead": "empty"}))
             previous = n
         return out
 
-    # --- heading and legend -------------------------------------------------------------------------------------------
-    def _title(self) -> str:
+    def title(self, rows: list[str]) -> str:
         """The title, and below it the diagnostics in a box of their own (in a cell beside the legend they would
         stretch its swatch columns)."""
-        g = self.g
-        rows = [f'<FONT POINT-SIZE="16"><B>{text(g.name)}</B></FONT>']
-        doc = " ".join(g.doc.split())
-        if doc:
-            rows += [text(line) for line in textwrap.wrap(doc, 100, max_lines=4, placeholder=" …")]
-        ins = ", ".join(f"{n} {_shape(g.node(n).out_type)}" for n in g.inputs)
-        layers = [n for n in g.nodes() if not n.is_input]
-        typed = sum(n.out_type is not None for n in layers)
-        rows.append(f'<FONT COLOR="#555555">{text(ins)}  ·  {typed} of {len(layers)} layers typed</FONT>')
         n_err = len(self.diagnostics)
-        rows.append(f'<FONT COLOR="{ERROR_COLOR}"><B>partial diagram: the spec has {n_err} '
-                    f'error{"s" if n_err != 1 else ""}</B></FONT>')
+        rows = [*rows, f'<FONT COLOR="{ERROR_COLOR}"><B>partial diagram: the spec has {n_err} '
+                       f'error{"s" if n_err != 1 else ""}</B></FONT>']
         return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
                 f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{"<BR/>".join(rows)}</TD></TR>'
                 f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{self._errors_box()}</TD></TR></TABLE>')
@@ -165,13 +136,13 @@ class _PartialWriter(_Writer):
         for d in self.diagnostics[:MAX_LISTED]:
             line = f"{d.pos.line}:{d.pos.col}  {d.code}  " + (f"{d.path}: " if d.path else "") + d.message
             wrapped = textwrap.wrap(line, NOTE_WIDTH, max_lines=NOTE_LINES, placeholder=" …") or [line]
-            notes.append("<BR/>".join(text(part) for part in wrapped))
+            notes.append("<BR/>".join(dot_html(part) for part in wrapped))
         if len(self.diagnostics) > MAX_LISTED:
-            notes.append(text(f"… and {len(self.diagnostics) - MAX_LISTED} more (see the command's output)"))
+            notes.append(dot_html(f"… and {len(self.diagnostics) - MAX_LISTED} more (see the command's output)"))
         cells = "".join(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{cell}</TD></TR>' for cell in notes)
         return (f'<TABLE BORDER="1" COLOR="{ERROR_COLOR}" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">{cells}'
                 '</TABLE>')
 
-    def _more_legend_entries(self) -> list[str]:
+    def legend_entries(self) -> list[str]:
         return [f"{swatch}<TD ALIGN=\"LEFT\">{meaning}</TD>" for kind, swatch, meaning in _ERROR_LEGEND
                 if kind in self.used]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from archc.emit.diagram.fold import folded_at
 from archc.errors import UsageError
 from archc.ir.graph import Graph, Node
 
@@ -104,9 +105,11 @@ class View:
 
 
 def _collapse_point(chain: list[str], level: int | None, folds: set[str]) -> str | None:
-    """The outermost scope around a node that is drawn as a single node, if any."""
-    for i, path in enumerate(chain):
-        if path in folds or (level is not None and i == level - 1):
+    """The outermost scope around a node that is drawn as a single node, if any: a folded stage, or the scope at the
+    depth level (the summary's rule)."""
+    at_depth = folded_at(chain, level)
+    for path in chain:
+        if path in folds or path == at_depth:
             return path
     return None
 
