@@ -136,6 +136,31 @@ body:
                                            "u2.b.weight", "u3.a.bias", "u3.a.weight"]
 
 
+def test_a_varying_value_of_an_unnamed_layer_is_named_as_python_allows() -> None:
+    """A value no argument explains is named after its layer; an unnamed layer's name is its index ('0'), no Python
+    name (it was an internal error, `0_arg0`: invalid decimal literal), so the argument is `layer0_arg0`."""
+    compiled = compile_text("""
+name: downsampling
+inputs: {image: [96, 16, 16]}
+blocks:
+  downsample:
+    args: {out: int}
+    body:
+      - layernorm: {channels_first: true, eps: 1.0e-6}
+      - conv: {out: $out, k: 2, s: 2}
+body:
+  - downsample: {out: 192}
+  - downsample: {out: 384}
+""")
+    source = torch_source(compiled)
+    assert "    def __init__(self, layer0_arg0: tuple[int, ...], in_channels: int, out: int) -> None:\n" in source
+    assert "        self.add_module(\"0\", nn.LayerNorm(layer0_arg0, eps=1e-06))" in source
+    assert "        self.add_module(\"1\", Downsample((192,), 192, 384))" in source
+    module = build_module(compiled)
+    assert [tuple(t.shape) for t in module.state_dict().values()] == [(96,), (96,), (192, 96, 2, 2), (192,), (192,),
+                                                                      (192,), (384, 192, 2, 2), (384,)]
+
+
 def test_a_block_read_from_inside_stays_unrolled() -> None:
     """An instance whose inner layer is read from outside cannot be one call: it stays unrolled, still correct."""
     compiled = compile_text("""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -351,7 +352,7 @@ def _name_holes(holes: list[_Hole], members: list[Instance], declared: dict[str,
     for hole in holes:  # descriptive names last, so they never take an argument's name
         if hole.name.startswith("__descriptive"):
             if hole.name not in renamed:
-                renamed[hole.name] = _unique_name(hole.hint, used)
+                renamed[hole.name] = _unique_name(_identifier(hole.hint), used)
                 used.add(renamed[hole.name])
             hole.name = renamed[hole.name]
     return True
@@ -378,6 +379,12 @@ def _expression(values: list[Any], candidates: list[tuple[str, list[Any]]]) -> s
             if all(v == bound[k] // divisor for k, v in pairs):
                 return f"{name} // {divisor}"
     return None
+
+
+def _identifier(hint: str) -> str:
+    """``hint`` as a Python name: a layer named by its index (``0_arg0``) or holding ``-`` (``block1-0``) is not one."""
+    name = re.sub(r"\W", "_", hint)
+    return name if name.isidentifier() else f"layer{name}"
 
 
 def _unique_name(base: str, used: set[str]) -> str:
