@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from archc.text_escape import terminal_line
+
 EXIT_OK = 0
 EXIT_INVALID_SPEC = 1
 EXIT_USAGE = 2
@@ -22,14 +24,6 @@ class Pos:
 
     line: int = 1
     col: int = 1
-
-
-def one_line(text: str) -> str:
-    """``text`` with line breaks and other unprintable characters escaped (``\\n``, ``\\u2028``): a name in a spec
-    may hold any of them, and a diagnostic must stay one readable line."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 SNIPPET_WIDTH = 100
@@ -45,7 +39,7 @@ class SourceNote:
     label: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "label", one_line(self.label))
+        object.__setattr__(self, "label", terminal_line(self.label))
 
     def to_json(self) -> dict[str, object]:
         return {"line": self.pos.line, "col": self.pos.col, "source_line": self.line_text, "label": self.label}
@@ -53,7 +47,7 @@ class SourceNote:
 
 def _shown(text: str) -> str:
     """A source fragment as printed: tabs as four spaces, unprintable characters escaped (one line, caret aligned)."""
-    return "".join("    " if ch == "\t" else one_line(ch) for ch in text)
+    return "".join("    " if ch == "\t" else terminal_line(ch) for ch in text)
 
 
 def _snippet(notes: list[SourceNote], number_width: int) -> list[str]:
@@ -90,10 +84,10 @@ class Diagnostic:
     notes: tuple[SourceNote, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "message", one_line(self.message))
-        object.__setattr__(self, "path", one_line(self.path))
-        object.__setattr__(self, "file", one_line(self.file))  # a file name may hold a line break too
-        object.__setattr__(self, "hint", one_line(self.hint))
+        object.__setattr__(self, "message", terminal_line(self.message))
+        object.__setattr__(self, "path", terminal_line(self.path))
+        object.__setattr__(self, "file", terminal_line(self.file))  # a file name may hold a line break too
+        object.__setattr__(self, "hint", terminal_line(self.hint))
 
     def format(self) -> str:
         where = f"{self.file}:{self.pos.line}:{self.pos.col}"
@@ -152,7 +146,7 @@ class UsageError(ArchcError):
     exit_code = EXIT_USAGE
 
     def __init__(self, message: str) -> None:
-        super().__init__(one_line(message))  # it is printed as one line and may quote a path holding a line break
+        super().__init__(terminal_line(message))  # it is printed as one line and may quote a path holding a line break
 
 
 class Problem(Exception):

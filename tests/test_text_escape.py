@@ -6,9 +6,12 @@ from __future__ import annotations
 import ast
 import tokenize
 from io import StringIO
+from pathlib import Path
 
 import pytest
 
+from archc.compiler import compile_file
+from archc.emit.torch_source import torch_source
 from archc.text_escape import dot_html, dot_quoted, python_comment, python_docstring, terminal_line
 
 HOSTILE = 'a "q" \'s\' \\N \\ """ */ <b>&amp; x\ny\u2028z\u2029\x00\x1b\x7f end'
@@ -75,3 +78,59 @@ def test_terminal_line_exact() -> None:
     assert terminal_line("plain ü") == "plain ü"
     assert terminal_line("a\nb\u2028c\x1b") == "a\\nb\\u2028c\\x1b"
     assert len(terminal_line(HOSTILE).splitlines()) == 1
+
+
+# --- every emitter: a spec whose file name, layer names and doc hold hostile text -------------------------------------
+HOSTILE_SPEC = r"""name: tiny
+doc: "say \"\"\" */ <b> & \\ \u2028 end"
+inputs: {image: [3, 8, 8]}
+blocks:
+  unit:
+    body:
+      - conv: {id: c, out: 4, k: 3, p: 1}
+body:
+  - conv: {id: "st\u2028em", out: 4, k: 3, p: 1}
+  - group: {id: "gr\u2028p", body: [relu, unit]}
+"""
+
+
+@pytest.fixture
+def hostile_spec(tmp_path: Path) -> Path:
+    spec = tmp_path / 'ti\nny""".yaml'
+    spec.write_text(HOSTILE_SPEC, encoding="utf-8")
+    return spec
+
+
+def test_generated_python_keeps_hostile_names_in_its_comments_and_docstrings(hostile_spec: Path) -> None:
+    source = torch_source(compile_file(hostile_spec))
+    tree = ast.parse(source)  # was an IndentationError: the file name's line break ended a comment
+    doc = ast.get_docstring(tree, clean=False) or ""
+    assert doc.startswith('tiny: the PyTorch module Tiny.\n\nsay """ */ <b> & \\\n end')  # U+2028 splits the paragraph
+    assert 'from ti\nny""".yaml; edit the spec' in doc
+    lines = source.splitlines()
+    file_comment = "# ti\\nny\\'\\'\\'.yaml"  # the line break escaped, the quotes made single
+    stem = "        self.add_module('st\\u2028em', nn.Conv2d(3, 4, kernel_size=3, padding=1))"
+    assert f"{stem}  {file_comment}:9" in lines
+    assert "        # gr\\u2028p (group)" in lines
+    assert f"    \"\"\"The block 'unit' ({file_comment[2:]}:5).\"\"\"" in lines
+    comments = [t.string for t in tokenize.generate_tokens(StringIO(source).readline) if t.type == tokenize.COMMENT]
+    assert comments and all(len(c.splitlines()) == 1 and "\u2028" not in c for c in comments)
+
+
+def test_onnx_stores_hostile_text_as_it_is_and_where_prints_it_on_one_line(hostile_spec: Path, tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from typer.testing import CliRunner
+
+    from archc.cli.main import app
+
+    out = tmp_path / "t.onnx"
+    result = CliRunner().invoke(app, ["export", "onnx", str(hostile_spec), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    model = onnx.load(str(out))
+    assert model.graph.doc_string == 'say """ */ <b> & \\ \u2028 end'  # protobuf strings need no escaping
+    meta = {e.key: e.value for e in model.graph.node[0].metadata_props}
+    assert meta == {"archc.layer": "st\u2028em", "archc.source": f"{hostile_spec}:9:5"}
+    result = CliRunner().invoke(app, ["where", str(out), "st\u2028em"])
+    assert result.exit_code == 0, result.stderr
+    escaped_file = str(hostile_spec).replace("\n", "\\n")
+    assert result.stdout == f"{escaped_file}:9:5: st\\u2028em\n"

@@ -12,6 +12,7 @@ import os
 from archc.emit.onnx_builder import LAYER_KEY, SOURCE_KEY
 from archc.errors import UsageError
 from archc.extras import emit_extra
+from archc.text_escape import terminal_line
 
 with emit_extra():
     import onnx
@@ -38,7 +39,8 @@ def where(path: str | os.PathLike[str], name: str) -> str:
     if SOURCE_KEY not in meta:
         raise UsageError(f"node '{found.name}' carries no spec position (it was not written by archc's exporter, or "
                          "it joins layers, like an output's Identity)")
-    return f"{meta[SOURCE_KEY]}: {meta.get(LAYER_KEY, found.name)}"
+    # the metadata holds the file name and path as they are: a line break in either must not split the printed line
+    return terminal_line(f"{meta[SOURCE_KEY]}: {meta.get(LAYER_KEY, found.name)}")
 
 
 def _meta(node: onnx.NodeProto) -> dict[str, str]:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from archc.text_escape import python_comment
+
 from .body import Body, Item
-from .text import INDENT, RECORD, RESERVED, literal, module_ref, one_line, with_comment
+from .text import INDENT, RECORD, RESERVED, literal, module_ref, with_comment
 
 _CHAIN = "x"
 
@@ -199,7 +201,7 @@ class Forward:
         values = [self.var[self.root[src]] for src in self.body.outputs.values()]
         if len(values) == 1:
             return [f"return {values[0]}"]
-        return [f"# outputs in the spec's order: {', '.join(one_line(o) for o in self.body.outputs)}",
+        return [f"# outputs in the spec's order: {', '.join(python_comment(o) for o in self.body.outputs)}",
                 f"return {', '.join(values)}"]
 
 

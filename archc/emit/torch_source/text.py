@@ -65,24 +65,6 @@ def wrap(text: str) -> list[str]:
     return lines
 
 
-def doc_escape(text: str) -> str:
-    """Text inside a triple-quoted docstring: backslashes, control characters and triple quotes escaped."""
-    out = []
-    for ch in text.rstrip():
-        if ch == "\\":
-            out.append("\\\\")
-        elif not ch.isprintable():
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(ch)
-    return "".join(out).replace('"""', '\\"\\"\\"')
-
-
-def one_line(text: str) -> str:
-    """Text for a comment or a one-line docstring: control characters (newlines) and quotes cannot escape it."""
-    return doc_escape(text).replace('"', "'")
-
-
 def with_comment(line: str, comment: str, indent: int = 0) -> list[str]:
     """``line`` with a trailing ``# comment`` when both fit the line length (``line`` is to be indented by ``indent``
     more columns), else the comment on the line above."""
