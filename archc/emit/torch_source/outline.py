@@ -46,6 +46,10 @@ class Outliner:
         self.taken = {model_class}
         self.defaults = dict(TORCH_DEFAULTS)
         self.plan_of: dict[str, ClassPlan] = {}
+        self.members: dict[str, list[Node]] = {}
+        """Block instance or stage -> the layers inside it, in order."""
+        self.children: dict[str, list[str]] = defaultdict(list)
+        """Scope -> the scopes directly inside it."""
         self.outputs: dict[str, str] = dict(self.graph.outputs)
         """Output name -> the model item producing it."""
 
@@ -54,9 +58,12 @@ class Outliner:
         members: dict[str, list[Node]] = defaultdict(list)
         for node in graph.topological():
             for path in graph.scope_chain(node.scope):
-                if graph.scopes[path].kind == "block":
+                if graph.scopes[path].kind in ("block", "stage"):
                     members[path].append(node)
-        heights = self._heights(list(members))
+        self.members = members
+        for path in graph.scopes:
+            self.children[graph.scopes[path].parent].append(path)
+        heights = self._heights([path for path in members if graph.scopes[path].kind == "block"])
         for height in sorted(set(heights.values())):
             groups: dict[str, list[Instance]] = defaultdict(list)
             for path, h in heights.items():
@@ -119,8 +126,7 @@ class Outliner:
     def _stage(self, scope: Scope) -> _Unit | None:
         """A stage whose blocks are all outlined and chained, each reading the one before: an ``nn.Sequential``."""
         prefix = scope.path + "."
-        children = [s for path, s in self.graph.scopes.items()
-                    if path.startswith(prefix) and "." not in path[len(prefix):]]
+        children = [self.graph.scopes[path] for path in self.children.get(scope.path, [])]
         if not children or any(path not in self.plan_of or self.units.get(path) is None for path in
                                (c.path for c in children)):
             return None
@@ -133,17 +139,18 @@ class Outliner:
         if first.input.startswith(prefix):
             return None
         # nothing but the last block's output may leave the stage, and the stage holds nothing but its blocks
-        for node in self.graph.nodes():
-            if node.name.startswith(prefix) and not any(node.name.startswith(c.path + ".") for c in children):
+        keys = {c.path[len(prefix):] for c in children}
+        nodes = self.members.get(scope.path, [])
+        inside = {n.name for n in nodes}
+        exits = set(self.graph.outputs.values())
+        for node in nodes:
+            if node.name[len(prefix):].split(".")[0] not in keys:
                 return None
-            if not node.name.startswith(prefix) and any(
-                    src.startswith(prefix) and src != last.output.name for src in self.graph.input_names(node.name)):
+            if node.name != last.output.name and (node.name in exits or any(
+                    user not in inside for user in self.graph.users(node.name))):
                 return None
-        if any(src.startswith(prefix) and src != last.output.name for src in self.graph.outputs.values()):
-            return None
-        keys = [c.path[len(prefix):] for c in children]
         calls = [(self.plan_of[c.path], self.plan_of[c.path].values[c.path]) for c in children]
-        ctor = sequential_ctor(keys, calls)
+        ctor = sequential_ctor([c.path[len(prefix):] for c in children], calls)
         if ctor is None:
             return None
         return _Unit(scope.path, last.label, first.input, last.output, TorchCode(ctor[0], "{m}({0})"), ctor)
