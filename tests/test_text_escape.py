@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from archc.compiler import compile_file
+from archc.emit.summary import summary_json, summary_text
 from archc.emit.torch_source import torch_source
 from archc.text_escape import dot_html, dot_quoted, python_comment, python_docstring, terminal_line
 
@@ -134,3 +135,15 @@ def test_onnx_stores_hostile_text_as_it_is_and_where_prints_it_on_one_line(hosti
     assert result.exit_code == 0, result.stderr
     escaped_file = str(hostile_spec).replace("\n", "\\n")
     assert result.stdout == f"{escaped_file}:9:5: st\\u2028em\n"
+
+
+def test_summary_rows_stay_one_line_each(hostile_spec: Path) -> None:
+    table = summary_text(compile_file(hostile_spec)).split("\n\n", 1)[0].split("\n")
+    assert table == [
+        "Layer          Op    Output shape  Params   MACs  Receptive field",
+        "-------------  ----  ------------  ------  -----  ---------------",
+        "st\\u2028em     conv  [4, 8, 8]        112  6,912  3 (stride 1)",
+        "gr\\u2028p.0    relu  [4, 8, 8]          0      0  3 (stride 1)",
+        "gr\\u2028p.1.c  conv  [4, 8, 8]        148  9,216  5 (stride 1)",
+    ]
+    assert summary_json(compile_file(hostile_spec))["layers"][0]["path"] == "st\u2028em"  # JSON escapes it itself

@@ -12,6 +12,7 @@ from archc.ir.graph import Graph, Node
 from archc.ops.base import Cost
 from archc.passes.costs import Totals
 from archc.passes.receptive_field import Field
+from archc.text_escape import terminal_line
 from archc.yaml_loader import collector_paused
 
 MACS_COUNTED = "MACs count convolutions, linear layers and matrix products (attention's QK^T and AV included)"
@@ -117,7 +118,8 @@ def _layer_json(n: Node, rf: Field | None) -> dict[str, Any]:
 
 
 def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, int, int, str]]:
-    """(indented path, op, output shape, params, MACs, receptive field) per row; scopes deeper than ``depth`` fold.
+    """(path, op, output shape, params, MACs, receptive field) per row; scopes deeper than ``depth`` fold. A path
+    holding a line break (a layer id may) is written with it escaped, so each row stays one line.
 
     Depth 0 is the model alone, one row (torchinfo's ``depth=0``); depth 1 the top-level steps with their scopes
     folded; None every layer.
@@ -138,7 +140,7 @@ def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, in
         if folded is None:
             cost: Cost = n.meta.get("cost", Cost())
             rf = fields.get(n.name)
-            rows.append((n.name, n.op, str(n.out_type), cost.params, cost.macs, str(rf) if rf else "-"))
+            rows.append((terminal_line(n.name), n.op, str(n.out_type), cost.params, cost.macs, str(rf) if rf else "-"))
             continue
         if folded in shown:
             continue
@@ -146,8 +148,8 @@ def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, in
         s = c.costs.by_scope.get(folded, Totals())
         last = _last_node(g, folded)
         rf = fields.get(last.name) if last else None
-        rows.append((folded, scope_caption(g.scopes[folded]), str(last.out_type) if last else "-", s.params, s.macs,
-                     str(rf) if rf else "-"))
+        rows.append((terminal_line(folded), scope_caption(g.scopes[folded]), str(last.out_type) if last else "-",
+                     s.params, s.macs, str(rf) if rf else "-"))
     return rows
 
 
