@@ -6,6 +6,7 @@ still exits 1 with the diagnostics; a spec that never gets to a graph (YAML synt
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -251,3 +252,16 @@ def test_draw_help_documents_partial_drawing() -> None:
     flat = " ".join(result.stdout.split())
     assert "still drawn as far as it compiles" in flat
     assert "exit code is 1" in flat
+
+
+def test_the_diagram_modules_import_no_private_names_from_each_other() -> None:
+    # the partial diagram is a decoration of the one DOT writer, not a second writer built from its private parts
+    package = ROOT / "archc" / "emit" / "diagram"
+    private = []
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("archc."):
+                private += [f"{module.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert sorted(p.name for p in package.glob("*.py")) == ["__init__.py", "dot.py", "fold.py", "graphviz.py",
+                                                             "partial.py", "style.py", "view.py"]
+    assert private == []

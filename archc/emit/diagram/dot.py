@@ -132,6 +132,9 @@ def check_direction(direction: str) -> None:
 
 
 class _Writer:
+    """One DOT text of a planned view: clusters per drawn scope, a node per item, edges by destination and port, the
+    title and legend in the graph label; the decoration is asked at each of those points."""
+
     def __init__(self, view: View, direction: str, facts: str, decoration: Decoration) -> None:
         self.g = view.g
         self.view = view
