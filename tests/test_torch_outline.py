@@ -111,8 +111,9 @@ def test_params_the_class_cannot_follow_are_refused(zoo: dict[str, Compiled]) ->
         module_class(zoo["inception_v3"])(aux_logits=True)
 
 
-def test_block_instances_that_differ_in_structure_get_their_own_class() -> None:
-    """A layer present only in some instances, but not as a chain under one attribute: two classes, both right."""
+def test_a_blocks_if_becomes_a_python_if() -> None:
+    """A layer only some instances have (the block's `if:`) is built under the block's boolean argument and run under
+    an `if` in forward; the renumbered unnamed relu after it does not split the class."""
     compiled = compile_text("""
 name: variants
 inputs: {x: [4, 8, 8]}
@@ -129,11 +130,46 @@ body:
   - unit: {id: u3}
 """)
     source = torch_source(compiled)
-    assert "class Unit(nn.Module):" in source and "class Unit2(nn.Module):" in source
-    assert "self.u1 = Unit2()" in source or "self.u1 = Unit()" in source
+    assert source.count("class Unit") == 1
+    assert "    def __init__(self, deep: bool = False) -> None:\n" in source
+    assert "        self.b = nn.Conv2d(4, 4, kernel_size=1) if deep else None\n" in source
+    assert ("        x = self.a(x)\n        if self.b is not None:\n            x = self.b(x)\n"
+            "        x = torch.relu_(x)\n") in source
+    assert "        self.u2 = Unit(deep=True)\n" in source and "        self.u3 = Unit()\n" in source
     module = build_module(compiled)
     assert sorted(module.state_dict()) == ["u1.a.bias", "u1.a.weight", "u2.a.bias", "u2.a.weight", "u2.b.bias",
                                            "u2.b.weight", "u3.a.bias", "u3.a.weight"]
+    assert module.u1.b is None and isinstance(module.u2.b, torch.nn.Conv2d)
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        steps = [module.u1.a, torch.relu, module.u2.a, module.u2.b, torch.relu, module.u3.a, torch.relu]
+        expected = x
+        for step in steps:
+            expected = step(expected)
+        assert torch.allclose(module(x), expected)
+
+
+def test_instances_that_differ_in_two_places_get_a_class_each() -> None:
+    """Neither instance is the other plus one chain: two classes, both right."""
+    compiled = compile_text("""
+name: variants
+inputs: {x: [4, 8, 8]}
+blocks:
+  unit:
+    args: {p: false, q: false}
+    body:
+      - conv: {id: a, out: 4, k: 1, if: $p}
+      - conv: {id: b, out: 4, k: 1}
+      - conv: {id: c, out: 4, k: 1, if: $q}
+body:
+  - unit: {id: u1, p: true}
+  - unit: {id: u2, q: true}
+""")
+    source = torch_source(compiled)
+    assert "class Unit(nn.Module):" in source and "class Unit2(nn.Module):" in source
+    module = build_module(compiled)
+    assert sorted(module.state_dict()) == ["u1.a.bias", "u1.a.weight", "u1.b.bias", "u1.b.weight", "u2.b.bias",
+                                           "u2.b.weight", "u2.c.bias", "u2.c.weight"]
 
 
 def test_a_varying_value_of_an_unnamed_layer_is_named_as_python_allows() -> None:

@@ -36,6 +36,8 @@ class Forward:
         self.root: dict[str, str] = {}
         """Item -> the item whose value it is (itself unless it is an alias or a guarded chain's)."""
         self.aliases: set[str] = set()
+        self.chain_end: dict[str, bool] = {}
+        """Value rebound by a guarded chain -> whether the chain's output may be overwritten."""
         self.live: set[str] = set()
         self.age: dict[str, int] = {}
         """Variable name -> when its current value stream began (the oldest dying input's name is taken over)."""
@@ -131,6 +133,8 @@ class Forward:
             if item.guard or (item.code.module is None and item.code.call == "{0}"):
                 self.aliases.add(item.name)
                 self.root[item.name] = self.root[item.sources[0]]
+                if item.guard:  # the value is the chain's last output, or its input without the chain
+                    self.chain_end[self.root[item.name]] = item.overwritable
             else:
                 self.root[item.name] = item.name
 
@@ -195,7 +199,7 @@ class Forward:
         every value)."""
         if self.trace or sources[0] not in dying or sources[0] in sources[1:] or sources[0] in self.input_keys:
             return False
-        return self.items[sources[0]].overwritable
+        return self.items[sources[0]].overwritable and self.chain_end.get(sources[0], True)
 
     def _return(self) -> list[str]:
         values = [self.var[self.root[src]] for src in self.body.outputs.values()]

@@ -127,11 +127,12 @@ def _chain_difference(full: Instance, part: Instance) -> list[str] | None:
     """The layers of ``full`` missing from ``part`` when they are a chain under one attribute that ``part`` skips
     (its users read the chain's input instead), built only from stateful-or-not layers read by nothing else."""
     names = {i.name for i in part.items}
-    extra = [i for i in full.items if i.name not in names]
-    if not extra or len(names) + len(extra) != len(full.items):
+    # unnamed stateless steps are numbered by position, which the chain shifts: they are compared by wiring below
+    extra = [i for i in full.items if i.name not in names and not _renumbered(i)]
+    if not extra:
         return None
     tops = {i.name.split(".")[0] for i in extra}
-    if len(tops) != 1 or any(i.name.split(".")[0] in tops for i in part.items) or "." not in extra[0].name:
+    if len(tops) != 1 or any(i.name.split(".")[0] in tops for i in part.items):
         return None
     if not any(i.code.module for i in extra):
         return None  # the guard tests the attribute, which only modules set
@@ -151,14 +152,27 @@ def _chain_difference(full: Instance, part: Instance) -> list[str] | None:
             continue
         if start[0] in item.sources and position[item.name] > first:
             return None
-        if extra[0].name in item.sources or any(s in extra_names and s != end for s in item.sources):
+        if any(s in extra_names and s != end for s in item.sources):
             return None
     replaced = {i.name: [start[0] if s == end else s for s in i.sources] for i in full.items}
     if full.output in extra_names:
         return None
     part_items = [i for i in full.items if i.name not in extra_names]
     mapped = [replace(i, sources=replaced[i.name]) for i in part_items]
-    return [i.name for i in extra] if _wiring(mapped, full.output) == _wiring(part.items, part.output) else None
+    same = _positional(mapped, full.output) == _positional(part.items, part.output)
+    return [i.name for i in extra] if same else None
+
+
+def _renumbered(item: Item) -> bool:
+    return item.code.module is None and item.name.rsplit(".", 1)[-1].isdigit()
+
+
+def _positional(items: list[Item], output: str) -> tuple:
+    """:func:`_wiring` with unnamed stateless steps named by their order (their names hold no state)."""
+    rename = {i.name: f"#{k}" for k, i in enumerate(i for i in items if _renumbered(i))}
+    mapped = [replace(i, name=rename.get(i.name, i.name), sources=[rename.get(s, s) for s in i.sources])
+              for i in items]
+    return _wiring(mapped, rename.get(output, output))
 
 
 def _unify(members: list[Instance], chain: list[str], taken: set[str], defaults: dict[str, dict[str, Any]],
@@ -181,7 +195,13 @@ def _unify(members: list[Instance], chain: list[str], taken: set[str], defaults:
         return None
     block = rep.scope.label
     name = _class_name(block, taken)
-    flag = chain[0].split(".")[0] if chain else ""
+    attribute = chain[0].split(".")[0] if chain else ""
+    flag = attribute
+    if chain:  # a block's boolean argument that says which instances have the chain (its `if:`) names the flag
+        presence = [any(i.name == chain[0] for i in inst.items) for inst in members]
+        flag = next((arg for arg in declared if all(
+            type(inst.scope.args.get(arg)) is bool and inst.scope.args.get(arg) == has
+            for inst, has in zip(members, presence))), attribute)
     params: list[tuple[str, Any]] = []
     values: dict[str, dict[str, Any]] = {inst.scope.path: {} for inst in members}
     for hole in holes:
@@ -193,10 +213,11 @@ def _unify(members: list[Instance], chain: list[str], taken: set[str], defaults:
             params.append((param, declared.get(param, NO_DEFAULT) if param in declared else NO_DEFAULT))
             for inst, value in zip(members, hole.values):
                 values[inst.scope.path][param] = _argument(inst, param, value, declared)
-    if flag:
-        if flag in dict(params) or not attr_ok(flag) or flag in RESERVED:
+    if flag and flag not in dict(params):
+        if not attr_ok(flag) or flag in RESERVED:
             return None
-        params.append((flag, False))
+        default = declared.get(flag)
+        params.append((flag, default if isinstance(default, bool) else False))
         for inst in members:
             values[inst.scope.path][flag] = any(i.name == chain[0] for i in inst.items)
     params.sort(key=lambda p: p[1] is not NO_DEFAULT)  # arguments without a default come first
@@ -208,7 +229,7 @@ def _unify(members: list[Instance], chain: list[str], taken: set[str], defaults:
         else:
             code = item.code
         items.append(replace(item, code=code, guard=flag if item.name in chain else "", record=""))
-    return ClassPlan(name, block, params, items, rep.output, {flag: flag} if flag else {}, values)
+    return ClassPlan(name, block, params, items, rep.output, {flag: attribute} if flag else {}, values)
 
 
 def _names_in(expression: str) -> list[str]:
