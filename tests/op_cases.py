@@ -23,6 +23,8 @@ class Case:
     """Hand formula of t's MACs."""
     params: int | None = None
     """Expected parameters of t when they differ from PyTorch's count (conv_table only)."""
+    batched: bool = True
+    """False: t is a tensor the model holds, used as stored (a buffer; a parameter without a batch axis)."""
 
     @property
     def text(self) -> str:
@@ -235,6 +237,16 @@ CASES: list[Case] = [
     one("mean", [2, 3], "axes: [-1]", (2,)),
     one("sum", [3, 4, 5], "axes: [1, 2]", (3,)), one("sum", [6, 4], "axes: [-1], keepdims: true", (6, 1)),
     one("sum", [2, 3, 4], "axes: [0]", (3, 4)),
+    Case("parameter", "{x: [4, 8]}", ("parameter: {id: t, shape: [1, 1, 8], batch_axis: true}",), (1, 8)),
+    one("parameter", [3, 4, 4], "shape: [1, 3, 4, 4], init: trunc_normal, std: 0.5, batch_axis: true", (3, 4, 4)),
+    Case("parameter", "{x: [4, 8]}", ("parameter: {id: t, shape: [96, 1, 1], init: constant, value: 0.5}",),
+         (96, 1, 1), batched=False),
+    Case("buffer", "{x: [4]}", ("buffer: {id: t, kind: relative_position_index, window: [7, 7]}",), (2401,),
+         batched=False),
+    Case("buffer", "{x: [4]}", ("buffer: {id: t, kind: relative_position_index, window: [2, 3]}",), (36,),
+         batched=False),
+    Case("buffer", "{x: [4]}", ("buffer: {id: t, kind: relative_position_index, window: [1, 1]}",), (1,),
+         batched=False),
     one("select", [5, 8], "", (8,)), one("select", [3, 4, 5], "axis: -1, index: -1", (3, 4)),
     one("select", [4, 6], "axis: 1, index: 2", (4,)),
     one("roll", [4, 5, 3], "shifts: [-3, 2], axes: [0, 1]", (4, 5, 3)),

@@ -214,8 +214,20 @@ body:
   - deform_conv: {id: t, from: [x, off], out: 4, k: 3, p: 1}
 """
 
+MODEL_TENSORS = """
+name: model_tensors
+inputs: {tokens: [4, 8]}
+body:
+  - parameter: {id: class_token, shape: [1, 1, 8], init: normal, batch_axis: true}
+  - concat: {from: [class_token, tokens], axis: 0}
+  - parameter: {id: scale, shape: [1, 8], init: constant, value: 0.5}
+  - mul: {from: [1, scale]}
+  - buffer: {id: relative_position_index, kind: relative_position_index, window: [2, 2]}
+  - add: {from: [3, 3]}
+"""
+
 ALL_SPECS = {"image_ops": IMAGE_OPS, "multi_io": MULTI_IO, "volume": VOLUME, "tokens": TOKENS,
-             "extra_ops": EXTRA_OPS, "deform": DEFORM, "transformer": TRANSFORMER}
+             "extra_ops": EXTRA_OPS, "deform": DEFORM, "transformer": TRANSFORMER, "model_tensors": MODEL_TENSORS}
 OPSET_SPECS = (IMAGE_OPS, TOKENS, EXTRA_OPS, TRANSFORMER)
 """Specs exported at every supported opset (deform_conv needs opset 19, and refuses below, tested apart)."""
 

@@ -61,7 +61,7 @@ def test_op_contract(case: Case) -> None:
     seed = len(case.label)
     randomise(module, seed)
     torch_params = {name: p.numel() for name, p in module.named_parameters()}
-    mine = sum(n for name, n in torch_params.items() if name.startswith("t."))
+    mine = sum(n for name, n in torch_params.items() if name == "t" or name.startswith("t."))
     cost = node.meta["cost"]
     assert cost.params == (case.params if case.params is not None else mine)
     if case.params is None:
@@ -75,7 +75,8 @@ def test_op_contract(case: Case) -> None:
         inputs = feeds(compiled, batch, seed + batch)
         with torch.no_grad():
             want = module(*(torch.from_numpy(inputs[n]) for n in compiled.graph.inputs)).numpy()
-        assert want.shape == (batch, *case.shape), f"PyTorch gives {want.shape[1:]}, archc infers {case.shape}"
+        shape = (batch, *case.shape) if case.batched else case.shape
+        assert want.shape == shape, f"PyTorch gives {want.shape}, archc infers {case.shape}"
         (got,) = sess.run(None, inputs)
         ok, rel = close(got, want)
         assert ok, f"batch {batch}: ONNX differs from PyTorch by {rel:.2e} (relative)"

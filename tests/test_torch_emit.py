@@ -30,6 +30,7 @@ from archc.errors import SpecError, UsageError  # noqa: E402
 from archc.ir.graph import Graph, Node  # noqa: E402
 from archc.ops.base import TorchCode  # noqa: E402
 from archc.ops.registry import all_ops, get_op  # noqa: E402
+from archc.ops.tensor_state import batch_free  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -56,6 +57,9 @@ def traced_shapes(compiled: Compiled, batch: int = 2) -> tuple[dict[str, tuple[i
     shapes: dict[str, tuple[int, ...]] = {}
 
     def record(path: str, value: torch.Tensor) -> None:
+        if path in compiled.graph and batch_free(compiled.graph.node(path).op, compiled.graph.node(path).params):
+            shapes[path] = tuple(value.shape)  # a tensor the model holds, used as stored: no batch axis
+            return
         assert value.shape[0] == batch, f"{path}: the batch axis was lost"
         shapes[path] = tuple(value.shape[1:])
 
@@ -111,7 +115,9 @@ def assert_module_matches_ir(compiled: Compiled) -> torch.nn.Module:
     module = module_class(compiled)().eval()
     module.load_state_dict(traced.state_dict(), strict=True)
     layers = layer_modules(module, compiled)
-    assert set(layers) == {n.name for n in graph.nodes() if not n.is_input and _torch_code(graph, n).module}
+    # a `parameter` or `buffer` layer is a tensor registered on its owner, not a module
+    assert set(layers) == {n.name for n in graph.nodes()
+                           if not n.is_input and _torch_code(graph, n).module and not _torch_code(graph, n).state}
     hooked, out = hooked_shapes(module, compiled)
     computed = set(graph.outputs.values()).union(*(nx.ancestors(graph.nx, o) for o in graph.outputs.values()))
     called = {p for p in layers if _module_gives_output(_torch_code(graph, graph.node(p)).call)}
@@ -126,8 +132,8 @@ def assert_module_matches_ir(compiled: Compiled) -> torch.nn.Module:
     state = module.state_dict()  # non-persistent buffers (conv_table's fixed mask) are not model state
     assert sum(b.numel() for name, b in module.named_buffers() if name in state) == compiled.costs.total.buffers
     for key in module.state_dict():  # every key is a layer path and a local name: `layer1.0.conv1.weight`
-        parts = key.split(".")
-        assert any(".".join(parts[:i]) in graph for i in range(1, len(parts))), key
+        parts = key.split(".")  # or a layer path alone: a `parameter` or `buffer` layer's own tensor
+        assert any(".".join(parts[:i]) in graph for i in range(1, len(parts) + 1)), key
     return module
 
 
@@ -398,11 +404,23 @@ body:
   - expand: {id: mixed, shape: [-1, -1, 8]}
 """
 
+MODEL_TENSORS = """
+name: model_tensors
+inputs: {tokens: [4, 8]}
+body:
+  - parameter: {id: class_token, shape: [1, 1, 8], init: normal, batch_axis: true}
+  - concat: {from: [class_token, tokens], axis: 0}
+  - parameter: {id: scale, shape: [1, 8], init: constant, value: 0.5}
+  - mul: {from: [1, scale]}
+  - buffer: {id: relative_position_index, kind: relative_position_index, window: [2, 2]}
+  - add: {from: [3, 3]}
+"""
+
 SMALL = {
     "shortcuts": SHORTCUTS, "dense": DENSE, "branches": BRANCHES, "stages": STAGES, "two_outputs": TWO_OUTPUTS,
     "named_outputs": NAMED_OUTPUTS, "two_inputs": TWO_INPUTS, "every_op_2d": EVERY_OP_2D, "every_op_1d": EVERY_OP_1D,
     "every_op_3d": EVERY_OP_3D, "every_op_extra": EVERY_OP_EXTRA, "tensor_ops": TENSOR_OPS, "unpool": UNPOOL,
-    "deform": DEFORM, "embedding": EMBEDDING, "transformer": TRANSFORMER,
+    "deform": DEFORM, "embedding": EMBEDDING, "transformer": TRANSFORMER, "model_tensors": MODEL_TENSORS,
 }
 
 

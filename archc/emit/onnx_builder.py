@@ -205,6 +205,11 @@ class OnnxBuilder:
         """A weight of the open layer, named by its state_dict key ``{path}.{local_name}``."""
         return self._tensor(f"{self._path}.{local_name}", array)
 
+    def state_tensor(self, array: np.ndarray) -> str:
+        """The open layer's own tensor (a `parameter` or `buffer` step, whose state_dict key is the layer path),
+        named ``{path}/tensor``: the layer path itself names the layer's result."""
+        return self._tensor(f"{self._path}/tensor", array)
+
     def constant(self, what: str, array: np.ndarray) -> str:
         """A constant that is not a weight (a shape, a bound), named ``{path}/{what}``."""
         return self._tensor(f"{self._path}/{what}", array)

@@ -22,6 +22,7 @@ from archc.emit.onnx_builder import Dims, DimSpec, OnnxBuilder
 from archc.errors import UsageError
 from archc.ir.graph import Graph, Node
 from archc.ops.registry import known_op
+from archc.ops.tensor_state import batch_free
 from archc.passes.input_sizes import dynamic_dims
 
 # The ONNX contract, stated once. archc writes the default domain at opset DEFAULT_OPSET, or any opset from MIN_OPSET
@@ -80,7 +81,7 @@ class LayerWeights(Mapping[str, np.ndarray]):
     def __getitem__(self, key: str) -> np.ndarray:
         if key not in self._items:
             raise UsageError(f"the weights have no {self.path}.{key!s}, which layer {self.path} needs")
-        self._used.add(f"{self.path}.{key}")
+        self._used.add(f"{self.path}.{key}" if key else self.path)  # "": the layer's own tensor
         value = self._items[key]
         if self._dtype is not None and value.dtype.kind == "f":
             value = value.astype(self._dtype, copy=False)
@@ -185,6 +186,9 @@ class _Export:
         self.b = b
         self.by_layer: dict[str, dict[str, np.ndarray]] = {}
         for key, value in weights.items():
+            if key in graph:  # a `parameter` or `buffer` layer: its state_dict key is its path
+                self.by_layer.setdefault(key, {})[""] = value
+                continue
             path, _, local = key.rpartition(".")
             while path not in graph and "." in path:  # a sub-module's weight: gated_conv's t.conv.weight is t's
                 path, _, head = path.rpartition(".")
@@ -200,6 +204,8 @@ class _Export:
         """[batch, *dims] with unknown dims left open; a model input's spatial dims get symbolic names."""
         node = self.graph.node(name)
         dims: list[DimSpec] = list(self.dims[name])
+        if batch_free(node.op, node.params):
+            return dims
         if node.is_input and None in dims:
             names = _SPATIAL_NAMES.get(len(dims) - 1, tuple(f"dim{i}" for i in range(1, len(dims))))
             prefix = f"{name}_" if len(self.graph.inputs) > 1 else ""

@@ -235,6 +235,11 @@ class Lowerer:
         if resolved is None:
             return self.add_node(name, kind, None, where, ctx, inputs, failed=True)
         params = self.report.validate(op.Params, resolved, where, name)
+        if params is not None and not op.uses_input(params):  # a tensor the model holds: it reads nothing
+            if "from" in body:
+                self.report.error("E204", f"'{kind}' takes no input; remove `from`", (*where, "from"), name, key=True)
+                return self.add_node(name, kind, None, where, ctx, [], failed=True)
+            inputs = []
         return self.add_node(name, kind, params, where, ctx, inputs, failed=params is None)
 
     def values_for(self, ctx: Ctx, inputs: list[Source]) -> Mapping[str, Any]:

@@ -77,6 +77,9 @@ class TorchCode:
     """The forward expression overwriting its first input (``torch.relu_({0})``, ``{0}.add_({1})``), used when
     nothing reads that input again and its producer allows it (:attr:`Op.output_overwritable`): no new tensor is
     allocated."""
+    state: str | None = None
+    """``parameter`` or ``buffer``: ``module`` is a tensor expression registered under the layer's name on the module
+    holding it (``nn.Parameter``, or a persistent buffer), and ``{m}`` reads it; None: ``module`` is a module."""
 
 
 class Op:
@@ -99,6 +102,11 @@ class Op:
     so a following in-place op may overwrite it (torchvision's ``ReLU(inplace=True)`` after conv and batch norm)."""
 
     # --- analysis -----------------------------------------------------------------------------------------------------
+    def uses_input(self, p: Any) -> bool:
+        """Whether the step reads its input (the previous step's output by default); False for a tensor the model
+        holds (a `parameter` or `buffer` step), which then takes none."""
+        return True
+
     def infer(self, p: Any, inputs: list[TensorType]) -> TensorType:
         """Shape rule. Default: same type as the single input."""
         return inputs[0]

@@ -48,7 +48,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("merge", "Merges", FamilyStyle("#b7e2a8", "#3f8a2e", "merge (add / concat / mul)"), 6, ("merge",)),
     Family("reg", "Regularisation", FamilyStyle("#e3e8ee", "#6b7785", "regularisation"), 7, ("dropout",)),
     Family("tensor", "Tensor plumbing", FamilyStyle("#e6e6e6", "#777777", "tensor plumbing"), 8,
-           ("tensor_shape", "tensor_shuffle", "tensor_pad", "tensor_reduce", "tensor_index")),
+           ("tensor_shape", "tensor_shuffle", "tensor_pad", "tensor_reduce", "tensor_index", "tensor_state")),
     Family("math", "Arithmetic and matrix products", FamilyStyle("#f0ecc2", "#8a7f2a", "arithmetic (matmul, x * c)"),
            10, ("tensor_math",)),
     Family("attention", "Attention", FamilyStyle("#bfe8ec", "#237f8a", "attention"), 11, ("attention",)),

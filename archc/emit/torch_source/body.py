@@ -16,7 +16,7 @@ from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.ops.base import TorchCode
 from archc.ops.registry import known_op
 
-from .text import INDENT, LINE, attr_ok, literal
+from .text import INDENT, LINE, attr_ok, literal, module_ref
 
 
 class TorchEmitError(SpecError):
@@ -131,6 +131,9 @@ def init_lines(tree: Tree, comment: Any) -> list[str]:
     """``__init__``'s assignments (without indentation); ``comment(item)`` gives a line's provenance comment."""
     lines: list[str] = []
     for key, child in tree.items():
+        if isinstance(child, Item) and child.code.state:
+            lines.extend(_state_lines(state_line("self", key, child), comment(child)))
+            continue
         value = _ctor(child, 0, comment)
         guard = child.guard if isinstance(child, Item) else first_item(child).guard
         target = f"self.{key} = " if attr_ok(key) else f"self.add_module({literal(key)}, )"
@@ -147,6 +150,36 @@ def init_lines(tree: Tree, comment: Any) -> list[str]:
         if isinstance(child, Item):
             value[0] = _commented(value[0], comment(child))
         lines.extend(value)
+        if not isinstance(child, Item):
+            for line, item in _nested_state(child, key):
+                lines.extend(_state_lines(line, comment(item)))
+    return lines
+
+
+def _state_lines(line: str, text: str) -> list[str]:
+    if 2 * len(INDENT) + len(line) <= LINE:
+        return [_commented(line, text)]
+    split = split_call(line, 2 * len(INDENT))
+    return [_commented(split[0], text), *split[1:]]
+
+
+def state_line(owner: str, key: str, item: Item) -> str:
+    """Registration of a `parameter` or `buffer` layer on ``owner`` (a module expression): a tensor is not a module,
+    so it cannot sit in an ``nn.ModuleDict``'s constructor; buffers persist, as torchvision's do."""
+    if item.code.state == "parameter":
+        return f"{owner}.register_parameter({literal(key)}, nn.Parameter({item.code.module}))"
+    return f"{owner}.register_buffer({literal(key)}, {item.code.module})"
+
+
+def _nested_state(tree: Tree, path: str) -> list[tuple[str, Item]]:
+    """The registrations of the `parameter`/`buffer` layers inside the container at ``path``, after it is built."""
+    lines: list[tuple[str, Item]] = []
+    for key, child in tree.items():
+        if isinstance(child, Item):
+            if child.code.state:
+                lines.append((state_line(module_ref(path), key, child), child))
+        else:
+            lines.extend(_nested_state(child, f"{path}.{key}"))
     return lines
 
 
@@ -154,8 +187,12 @@ def _ctor(child: Item | Tree, depth: int, comment: Any) -> list[str]:
     """Constructor lines, indented relative to the first; ``depth``: nesting below ``__init__``'s body."""
     if isinstance(child, Item):
         return list(child.ctor) if child.ctor else [child.code.module or ""]
+    if all(isinstance(sub, Item) and sub.code.state for sub in child.values()):
+        return ["nn.ModuleDict()"]  # holds only tensors, registered once it is built
     lines = ["nn.ModuleDict({"]
     for key, sub in child.items():
+        if isinstance(sub, Item) and sub.code.state:
+            continue  # registered on the container once it is built
         value = _ctor(sub, depth + 1, comment)
         if len(value) == 1 and len(INDENT) * (3 + depth) + len(f"{literal(key)}: {value[0]},") > LINE:
             value = split_call(value[0], len(INDENT) * (3 + depth))

@@ -1,0 +1,148 @@
+"""Tensors a model holds that are not a layer's weight: a learned `parameter` (ViT's class token and position
+embedding, ConvNeXt's layer scale) and a fixed `buffer` computed at build time from spec values (Swin's relative
+position index). Each is stored under its layer path exactly (state_dict key `class_token`, `encoder.pos_embedding`).
+
+Shapes are the stored tensor's, as torchvision stores it. A parameter with `batch_axis: true` is stored with a leading
+size-1 batch axis (`class_token` [1, 1, 768]): its output is that tensor broadcast over the batch of its input (the
+previous step, or `from:`), ViT's `class_token.expand(n, -1, -1)`, so it concatenates with activations; its type is the
+shape without that axis ([1, 768]). Without it, the tensor takes no input and is used as stored (`layer_scale`
+[96, 1, 1] broadcasts against [N, 96, H, W] in `mul`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from archc.errors import Problem
+from archc.ir.types import TensorType
+from archc.ops.base import Cost, Op, OpParams, TorchCode
+from archc.ops.fields import MAX_RANK, Float32, Positive, Size
+from archc.ops.registry import register
+
+StoredShape = Annotated[list[Size], Field(min_length=1, max_length=MAX_RANK + 1,
+                                          description="The stored tensor's shape, e.g. [1, 1, 768] or [96, 1, 1].")]
+
+
+class ParameterParams(OpParams):
+    shape: StoredShape
+    init: Literal["zeros", "ones", "constant", "normal", "trunc_normal"] = Field(
+        "zeros", description="Initial values: zeros, ones, `constant` (`value`), `normal` or `trunc_normal` (`mean`, "
+                             "`std`; truncated at two standard deviations around the mean, as nn.init's default "
+                             "bounds are for std 1).")
+    value: Float32 = Field(0.0, description="The constant of `init: constant` (ConvNeXt's layer scale: 1e-6).")
+    mean: Float32 = Field(0.0, description="Mean of `normal` and `trunc_normal`.")
+    std: Positive = Field(1.0, description="Standard deviation of `normal` and `trunc_normal` (ViT: 0.02).")
+    batch_axis: bool = Field(False, description="The shape starts with a size-1 batch axis, broadcast over the batch "
+                                                "of the input (ViT's class token).")
+
+
+def _ctor(shape: list[int], p: ParameterParams) -> str:
+    dims = ", ".join(str(d) for d in shape)
+    if p.init == "zeros":
+        return f"torch.zeros({dims})"
+    if p.init == "ones":
+        return f"torch.ones({dims})"
+    if p.init == "constant":
+        return f"torch.full(({dims},), {p.value!r})"
+    if p.init == "normal":
+        return f"torch.empty({dims}).normal_(mean={p.mean!r}, std={p.std!r})"
+    return (f"nn.init.trunc_normal_(torch.empty({dims}), mean={p.mean!r}, std={p.std!r}, "
+            f"a={p.mean - 2 * p.std!r}, b={p.mean + 2 * p.std!r})")
+
+
+@register
+class Parameter(Op):
+    name = "parameter"
+    family = "tensor"
+    Params = ParameterParams
+    summary = ("A learned tensor stored under the step's layer path (`nn.Parameter`; an ONNX initializer): a class "
+               "token, a position embedding, a layer scale.")
+    example = "parameter: {id: class_token, shape: [1, 1, 768], batch_axis: true}"
+    min_inputs = 0
+    label_fields = ("shape", "init")
+
+    def uses_input(self, p: ParameterParams) -> bool:
+        return p.batch_axis
+
+    def infer(self, p: ParameterParams, inputs: list[TensorType]) -> TensorType:
+        if not p.batch_axis:
+            if len(p.shape) > MAX_RANK:
+                raise Problem("E306", f"a parameter without a batch axis has at most {MAX_RANK} dimensions; found "
+                                      f"{p.shape}")
+            return TensorType(tuple(p.shape), "float32")
+        if len(p.shape) < 2 or p.shape[0] != 1:
+            raise Problem("E306", f"with `batch_axis: true` the shape starts with the batch axis of size 1 "
+                                  f"([1, 1, 768]); found {p.shape}")
+        return TensorType(tuple(p.shape[1:]), "float32")
+
+    def cost(self, p: ParameterParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost(params=math.prod(p.shape))
+
+    def torch(self, p: ParameterParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        call = f"{{m}}.expand({{0}}.shape[0], {', '.join(['-1'] * out.rank)})" if p.batch_axis else "{m}"
+        return TorchCode(_ctor(p.shape, p), call, state="parameter")
+
+    def onnx(self, b: Any, p: ParameterParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        stored = b.state_tensor(weights[""])
+        if not p.batch_axis:
+            return stored
+        batch = b.node("Slice", [b.node("Shape", [inputs[0]]), b.const_int64([0]), b.const_int64([1])])
+        shape = b.node("Concat", [batch, b.const_int64(list(out.shape))], axis=0)
+        return b.node("Expand", [stored, shape])
+
+
+def batch_free(op: str, params: Any) -> bool:
+    """A tensor the model holds used as stored, without a batch axis (a buffer, a parameter without `batch_axis`):
+    exported with its stored shape, not ``[batch, ...]``."""
+    return op in ("parameter", "buffer") and not getattr(params, "batch_axis", False)
+
+
+class BufferParams(OpParams):
+    kind: Literal["relative_position_index"] = Field(
+        description="What is computed: `relative_position_index`, Swin's index of the relative position bias table "
+                    "for every pair of positions in a window ([Wh*Ww*Wh*Ww], int64).")
+    window: list[Size] = Field(min_length=2, max_length=2, description="The window's height and width, e.g. [7, 7].")
+
+
+def relative_position_index(height: int, width: int) -> list[int]:
+    """torchvision's SwinTransformer index, flattened: (dy + Wh - 1) * (2 Ww - 1) + dx + Ww - 1 for every pair."""
+    cells = [(i // width, i % width) for i in range(height * width)]
+    return [(ya - yb + height - 1) * (2 * width - 1) + xa - xb + width - 1 for ya, xa in cells for yb, xb in cells]
+
+
+@register
+class Buffer(Op):
+    name = "buffer"
+    family = "tensor"
+    Params = BufferParams
+    summary = ("A fixed tensor computed at build time from spec values, stored under the step's layer path (a "
+               "persistent registered buffer; an ONNX initializer): Swin's relative position index.")
+    example = "buffer: {id: relative_position_index, kind: relative_position_index, window: [7, 7]}"
+    min_inputs = 0
+    max_inputs = 0
+    label_fields = ("kind", "window")
+
+    def uses_input(self, p: BufferParams) -> bool:
+        return False
+
+    def infer(self, p: BufferParams, inputs: list[TensorType]) -> TensorType:
+        cells = p.window[0] * p.window[1]
+        return TensorType((cells * cells,), "int64")
+
+    def cost(self, p: BufferParams, inputs: list[TensorType], out: TensorType) -> Cost:
+        return Cost(buffers=out.numel)
+
+    def torch(self, p: BufferParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        h, w = p.window
+        # (dy + Wh - 1) * (2 Ww - 1) + dx + Ww - 1 = cell(i) - cell(j) + offset; cell(k) = k // Ww * (2 Ww - 1) + k % Ww
+        cells = f"torch.arange({h * w}) // {w} * {2 * w - 1} + torch.arange({h * w}) % {w}"
+        expr = f"((_cells := {cells})[:, None] - _cells + {(h - 1) * (2 * w - 1) + w - 1}).flatten()"
+        return TorchCode(expr, "{m}", state="buffer")
+
+    def onnx(self, b: Any, p: BufferParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.state_tensor(weights[""])
