@@ -237,3 +237,24 @@ def test_torch_save_of_a_built_module_loads_in_another_process(tmp_path: Path) -
                            cwd=ROOT)
     assert other.returncode == 0, other.stderr
     assert other.stdout.split() == ["Resnet18", "Basic", "[1,", "10]"]
+
+
+def test_a_class_never_takes_the_name_of_a_param() -> None:
+    """The model's constructor arguments are the params: a block class named like one would be shadowed by it."""
+    compiled = compile_text("""
+name: clash
+inputs: {x: [4, 8, 8]}
+params: {Unit: 4}
+blocks:
+  unit:
+    body:
+      - conv: {id: a, out: $Unit, k: 1}
+      - relu
+body:
+  - unit: {id: u1}
+  - unit: {id: u2}
+""")
+    source = torch_source(compiled)
+    assert "class Unit2(nn.Module):" in source and "class Unit(" not in source
+    assert "        self.u1 = Unit2()\n" in source
+    assert build_module(compiled)(torch.randn(1, 4, 8, 8)).shape == (1, 4, 8, 8)

@@ -43,7 +43,8 @@ class Outliner:
         self.units: dict[str, _Unit | None] = {}
         """Scope path -> its unit; None: decided against (a stage that is no chain)."""
         self.plans: list[ClassPlan] = []
-        self.taken = {model_class}
+        # the model's constructor arguments are the params: no class may take one's name and be shadowed by it
+        self.taken = {model_class, *compiled.params}
         self.defaults = dict(TORCH_DEFAULTS)
         self.plan_of: dict[str, ClassPlan] = {}
         self.members: dict[str, list[Node]] = {}
