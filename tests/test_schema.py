@@ -16,6 +16,7 @@ import pytest
 
 from archc.compiler import compile_file
 from archc.errors import SpecError
+from archc.lower.library import library_names
 from archc.ops.registry import all_ops
 from archc.spec.schema import json_schema
 from archc.yaml_loader import load_yaml_file
@@ -101,6 +102,9 @@ def test_every_op_is_a_step_key_and_bare_only_without_required_params() -> None:
     bare, _ = definitions["OpStep"]["anyOf"]
     ops = all_ops()
     needs_params = {name for name, op in ops.items() if op.Params.model_json_schema().get("required")}
-    assert set(definitions["OpStep"]["anyOf"][1]["properties"]) == {*ops, "residual", "branches", "stage", "group"}
-    assert set(bare["enum"]) == set(ops) - needs_params
+    # in a spec without `blocks:`, the block library's blocks are steps too
+    library = set(library_names())
+    assert set(definitions["OpStep"]["anyOf"][1]["properties"]) == {*ops, "residual", "branches", "stage", "group",
+                                                                     *library}
+    assert set(bare["enum"]) == (set(ops) - needs_params) | library
     assert {"conv", "linear", "maxpool"} <= needs_params

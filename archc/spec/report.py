@@ -30,15 +30,25 @@ class Reporter:
     def __init__(self, doc: Any) -> None:
         self.doc = doc
         self.diagnostics: list[Diagnostic] = []
-        self._seen: set[tuple[str, Pos, str]] = set()
+        self._seen: set[tuple[str, str, Pos, str]] = set()
+        self.block_docs: dict[str, Any] = {}
+        """Blocks defined in another file (the block library): name -> that file's document, where paths
+        ``("blocks", name, ...)`` are looked up."""
+
+    def doc_at(self, where: DocPath) -> Any:
+        """The document ``where`` is a path of: the spec's, or the file a block from elsewhere is written in."""
+        if len(where) >= 2 and where[0] == "blocks" and where[1] in self.block_docs:
+            return self.block_docs[str(where[1])]
+        return self.doc
 
     def error(self, code: str, message: str, where: DocPath, layer: str = "", *, key: bool = False) -> None:
-        pos = self.doc.pos(where, key=key)
-        mark = (code, pos, message)
+        doc = self.doc_at(where)
+        pos = doc.pos(where, key=key)
+        mark = (code, doc.file, pos, message)
         if mark in self._seen:
             return
         self._seen.add(mark)
-        self.diagnostics.append(Diagnostic(code, message, self.doc.file, pos, layer))
+        self.diagnostics.append(Diagnostic(code, message, doc.file, pos, layer))
 
     def raise_if_any(self) -> None:
         if self.diagnostics:
@@ -89,7 +99,7 @@ class Reporter:
             if kinds == {"value_error"}:  # a model rule's own sentence, about several fields
                 self.error("E103", subject + "; ".join(m for _, m in messages), where + loc, layer)
                 return
-            note = _not_read_as_expression(_value_at(self.doc.data, where + loc), found)
+            note = _not_read_as_expression(_value_at(self.doc_at(where).data, where + loc), found)
             self.error("E103", f"{subject}{_either(m for _, m in messages)}; found {describe(found)}{note}",
                        where + loc, layer)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from archc.lower.library import library_names
 from archc.ops.registry import all_ops
 from archc.spec.model import CONSTRUCTS, ShortcutKind, ShortcutSpec, SpecHeader, StageSpec, StepCommon
 
@@ -104,9 +105,14 @@ def _step_family(defs: dict[str, Any], ops: dict[str, str], needs_params: list[s
         mapping["additionalProperties"] = {
             "description": "A call of a block defined under `blocks:`, with its arguments.",
             "anyOf": [{"type": "null"}, {"type": "object", "properties": _common(defs), "propertyNames": NAME}]}
-    else:
+    else:  # no `blocks:`: only ops, constructs and the block library's blocks
         no_params = [name for name in ops if name not in needs_params]
-        bare = {"enum": no_params, "description": "An op without parameters (`relu`)."}
+        bare = {"enum": [*no_params, *library_names()],
+                "description": "An op without parameters (`relu`), or a library block called without arguments."}
+        for name in library_names():
+            named[name] = {"description": "A call of the block library's block of this name, with its arguments.",
+                           "anyOf": [{"type": "null"}, {"type": "object", "properties": _common(defs),
+                                                        "propertyNames": NAME}]}
         mapping["additionalProperties"] = False
     defs[step] = {"anyOf": [bare, mapping]}
     defs[steps] = {"type": "array", "minItems": 1, "items": step_ref, "description": "Steps, in order."}
