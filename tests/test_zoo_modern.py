@@ -1,7 +1,8 @@
-"""The modern CNNs of the zoo (issue 13), each exact against torchvision's model of the same name: the parameter count
-and GFLOPS torchvision publishes, its state_dict names and shapes (strict loading both ways), its eval outputs with
-its own random weights loaded, its stochastic depth in train mode (the same mask under the same seed), the ONNX export
-verified in onnxruntime, and a readable folded diagram.
+"""The modern networks of the zoo (issue 13: MobileNetV3, MnasNet, EfficientNet, RegNet, ConvNeXt, ViT), each exact
+against torchvision's model of the same name: the parameter count and GFLOPS torchvision publishes, its state_dict
+names and shapes (strict loading both ways), its eval outputs with its own random weights loaded, its stochastic depth
+in train mode (the same mask under the same seed), the ONNX export verified in onnxruntime, and a readable folded
+diagram.
 
 The totals are written here as torchvision publishes them (its weights' metadata, checked below against typos), never
 read back from archc. GFLOPS is written as printed, and compared to that many decimals.
@@ -64,6 +65,9 @@ CASES = [
         "features.4": "mbconv x 6", "features.5": "mbconv x 9", "features.6": "mbconv x 15"}),
     Modern("regnet_y_400mf", 4_344_144, "0.402", folded={
         f"trunk_output.block{i}": f"bottleneck x {n}" for i, n in enumerate((1, 3, 6, 6), start=1)}),
+    Modern("convnext_tiny", 28_589_128, "4.456", stochastic_depth=True, slow=True, folded={
+        f"features.{i}": f"cn_block x {n}" for i, n in zip((1, 3, 5, 7), (3, 3, 9, 3), strict=True)}),
+    Modern("vit_b_16", 86_567_656, "17.564", slow=True, folded={"encoder.layers": "encoder_block x 12"}),
 ]
 MODERN_SPECS = {c.spec for c in CASES}
 """The specs this module pins (tests/test_zoo.py checks every spec is pinned somewhere)."""
@@ -246,3 +250,19 @@ def test_default_diagram_folds_the_stages(case: Modern) -> None:
         pytest.skip("Graphviz `dot` is not installed")
     svg = render(dot, "svg")
     assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
+
+
+# --- input sizes from params ------------------------------------------------------------------------------------------
+def test_vit_at_384_is_torchvisions_swag_model(tv: Torchvision) -> None:
+    # `--set size=384` lengthens the position embedding to (384 / 16)^2 + 1 tokens: torchvision's 384x384 weights
+    c = compile_file(SPECS / "vit_b_16.yaml", overrides={"size": "384"})
+    weights = tv.models.ViT_B_16_Weights.IMAGENET1K_SWAG_E2E_V1
+    assert weights.transforms().crop_size == [384]
+    assert (c.costs.total.params, round(c.costs.total.macs / 10**9, 3)) == (86_859_496, 55.484)
+    assert (weights.meta["num_params"], weights.meta["_ops"]) == (86_859_496, 55.484)
+    with tv.torch.device("meta"):
+        theirs = tv.model("vit_b_16", image_size=384)
+        ours = tv.build(c)
+    assert {k: tuple(t.shape) for k, t in ours.state_dict().items()} == {
+        k: tuple(t.shape) for k, t in theirs.state_dict().items()}
+    assert tuple(ours.state_dict()["encoder.pos_embedding"].shape) == (1, 577, 768)
