@@ -153,9 +153,10 @@ def gallery_markdown(root: str | os.PathLike[str] = ".") -> str:
 def _markdown(zoo: list[Entry]) -> str:
     out = ["# Model zoo", "",
            f"Generated from `specs/` by `python -m tools.gallery`; do not edit by hand (`tests/test_gallery.py` "
-           f"checks that it is current). {len(zoo)} specs; every total is pinned by `tests/test_zoo.py` against "
-           "torchvision or the paper. Parameters are trainable ones; MACs are the multiply-accumulates of "
-           "convolution and linear layers and of matrix products (attention's QK^T and AV) for one sample "
+           f"checks that it is current). {len(zoo)} specs; every total is pinned by `tests/test_zoo.py` (the "
+           "modern networks by `tests/test_zoo_modern.py`) against torchvision or the paper. Parameters are "
+           "trainable ones; MACs are the multiply-accumulates of convolution and linear layers and of matrix "
+           "products (attention's QK^T and AV) for one sample "
            "(torchvision's GFLOPS convention; FLOPs = 2 x MACs). "
            "See [the spec language](spec-language.md) and [the op reference](ops.md).", "",
            "| model | parameters | GMACs | layers | input |", "|---|---:|---:|---:|---|"]
