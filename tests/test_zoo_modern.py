@@ -11,6 +11,7 @@ read back from archc. GFLOPS is written as printed, and compared to that many de
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -134,6 +135,18 @@ class Torchvision:
 @pytest.fixture(scope="module")
 def tv() -> Torchvision:
     return Torchvision()
+
+
+# --- the spec files ---------------------------------------------------------------------------------------------------
+@by_spec(CASES)
+def test_spec_is_short_and_cites_its_sources(case: Modern) -> None:
+    text = (SPECS / f"{case.spec}.yaml").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=../docs/archc.schema.json"
+    assert len(text.splitlines()) <= 120
+    header = compiled(case).header
+    assert header.name == case.spec
+    assert f"(`torchvision.models.{case.spec}`)" in header.doc  # the builder
+    assert re.search(r"\(\w[\w ]*(et al\.|and \w+) (19|20)\d\d, \"", header.doc)  # the paper: authors, year, title
 
 
 # --- totals -----------------------------------------------------------------------------------------------------------
