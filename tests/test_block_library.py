@@ -115,3 +115,10 @@ def test_a_mistake_in_the_call_points_at_the_spec() -> None:
         compile_text(_spec("mbconv: {id: t, out: 24, kk: 3}", [16, 8, 8]), "lib.yaml")
     assert [d.format() for d in info.value.diagnostics] == [
         "lib.yaml:4:30: E106: t: block 'mbconv' has no argument 'kk'; did you mean 'k'?"]
+
+
+def test_hints_for_an_unknown_name_offer_the_specs_own_blocks_not_the_library() -> None:
+    with pytest.raises(SpecError) as info:
+        compile_text(_spec("stage: {block: mbconvv, repeat: 2}", [8, 4, 4]), "lib.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [
+        "lib.yaml:4:20: E104: 0: unknown block 'mbconvv'; this spec defines no `blocks:`"]

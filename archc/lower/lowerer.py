@@ -212,7 +212,8 @@ class Lowerer:
             return call_block(self, kind, body, where, ctx, inputs, ident, anon)
         if get_op(kind) is not None:
             return self.op_step(kind, body, where, ctx, inputs, ident or None, anon), None
-        names = closest_ops(kind, [*self.header.blocks, *CONSTRUCT_RULES])
+        own = [name for name in self.header.blocks if name not in self.report.block_docs]  # not the library's
+        names = closest_ops(kind, [*own, *CONSTRUCT_RULES])
         hint = f"; did you mean {' or '.join(repr(n) for n in names)}?" if names else "; see `archc ops`"
         self.report.error("E104", f"unknown op or block '{kind}'{hint}", where, ctx.layer(ident, anon),
                           key=True)

@@ -34,7 +34,7 @@ def stage(lowerer: Lowering, model: type[StageSpec], body: dict[str, Any], where
                              key=True)
         return None, None
     if spec.block is not None and spec.block not in lowerer.header.blocks:
-        known = list(lowerer.header.blocks)
+        known = [name for name in lowerer.header.blocks if name not in lowerer.report.block_docs]  # the spec's own
         close = difflib.get_close_matches(spec.block, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else (
             f"; blocks of this spec: {', '.join(known)}" if known else "; this spec defines no `blocks:`")
