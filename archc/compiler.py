@@ -17,6 +17,7 @@ from archc.errors import Diagnostic, Problem, SpecError
 from archc.ir.graph import Graph
 from archc.limits import DEFAULT_LIMITS, Limits
 from archc.lower import check_expansion, check_inputs, lower, stack_room
+from archc.lower.includes import with_includes
 from archc.lower.inputs import resolve_inputs
 from archc.lower.library import with_library
 from archc.passes.pipeline import Compiled, run_passes
@@ -71,7 +72,10 @@ def _compile_doc(doc: LoadedDoc, overrides: dict[str, str], limits: Limits, lowe
     report.raise_if_any()
     assert header is not None and params is not None
     header = resolve_inputs(header, params, report)  # `image: [3, $size, $size]` follows `--set size=384`
+    header, included = with_includes(header, doc.file, report, limits)
+    report.raise_if_any()
     header, report.block_docs = with_library(header)
+    report.block_docs.update(included)
     report.raise_if_any()
     try:
         with stack_room():

@@ -48,6 +48,10 @@ _CODES = [
               "- bottleneck: {widht: 64}", "Pass the arguments the block declares under `args:`."),
     ErrorCode("E107", "bad --set override", "A `--set` names an unknown param or gives a value of the wrong type.",
               "archc summary resnet50.yaml --set clases=10", "Use a param declared under `params:`."),
+    ErrorCode("E108", "bad include", "An `include:` names a file that cannot be read or is no spec with `blocks:`, a "
+                                     "file outside the including spec's directory tree, or one that includes the "
+                                     "spec back (a cycle).",
+              "include: [../shared.yaml]", "Include a spec file in the spec's directory or below it."),
     # --- references ---------------------------------------------------------------------------------------------------
     ErrorCode("E201", "unknown reference", "`from:` or `outputs:` names a step that does not exist in scope.",
               "add: {from: [conv1, conv_2]}", "Use one of the names suggested, or give the step an `id`."),

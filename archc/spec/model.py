@@ -96,6 +96,9 @@ class SpecHeader(Strict):
         default_factory=dict, description="Model-level values used in `${...}` expressions; `--set k=v` overrides.")
     blocks: dict[BlockName, BlockSpec] = Field(
         default_factory=dict, description="Reusable parameterised blocks, named apart from every op and construct.")
+    include: list[str] = Field(
+        default_factory=list, description="Spec files whose `blocks:` this spec may call (paths relative to this "
+                                          "file, inside its directory tree); its own blocks replace theirs.")
     body: list[Any] = Field(min_length=1, description="The network's steps, in order.")
 
 
