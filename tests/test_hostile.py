@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import tomllib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -83,26 +81,38 @@ class Run:
     stderr: str
 
 
-def _limit_child() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-    resource.setrlimit(resource.RLIMIT_CPU, (10, 10))  # a hang dies by SIGXCPU, which the test reports
+_MEASURED_CHILD = """
+import os, resource, signal, sys
+address_space, cpu, wall = (int(v) for v in sys.argv[1:4])
+def limit():
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))  # a hang dies by SIGXCPU, which the test reports
+pid = os.fork()
+if pid == 0:
+    limit()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stdout carries only this launcher's report
+    os.execv(sys.argv[4], sys.argv[4:])
+signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+signal.alarm(wall)
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+"""
+"""Runs ``archc check`` as its own child and reports that child's rusage. A child forked from the test process would
+report the test process's resident size at the fork (Linux counts the address space replaced by ``exec`` in the peak),
+which is hundreds of MB once torch is loaded; a small launcher's own size is a few MB."""
 
 
 def run_check(path: Path) -> Run:
-    """``archc check path`` with limits; CPU time and peak RSS of exactly this child, from wait4."""
+    """``archc check path`` with limits; CPU time and peak RSS of exactly that process, from wait4."""
     with open(os.devnull, "rb") as stdin, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([str(ARCHC), "check", str(path)], stdin=stdin, stdout=subprocess.DEVNULL,
-                                stderr=err, preexec_fn=_limit_child)
-        timer = threading.Timer(WALL_TIMEOUT, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        launcher = subprocess.run(
+            [sys.executable, "-c", _MEASURED_CHILD, str(ADDRESS_SPACE), "10", str(int(WALL_TIMEOUT)), str(ARCHC),
+             "check", str(path)],
+            stdin=stdin, stdout=subprocess.PIPE, stderr=err, check=True, text=True)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
-    return Run(proc.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, stderr)
+    code, cpu, rss = launcher.stdout.split()
+    return Run(int(code), float(cpu), int(rss), stderr)
 
 
 def _cases(tmp: Path) -> dict[str, Path]:
