@@ -3,6 +3,7 @@ spec's params as constructor arguments, spec lines as comments; and it is the sa
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,25 @@ def test_model_params_give_the_module_set_gives(zoo: dict[str, Compiled], spec: 
     """The generated class called with other params builds what compiling with --set builds."""
     cls = module_class(zoo[spec])
     assert repr(cls(**params)) == repr(build_module(SPECS / f"{spec}.yaml", **params))
+
+
+def test_build_module_skips_the_param_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_module compiles the spec with its params once: the class it builds fixes them (no extra compile to find
+    the constructor numbers a param reaches), while module_class and model.py still take them."""
+    from archc.emit.torch_source import params as params_module
+
+    compiles: list[dict] = []
+    real = params_module._compile
+    monkeypatch.setattr(params_module, "_compile", lambda doc, overrides, limits: compiles.append(overrides)
+                        or real(doc, overrides, limits))
+    params_module._cache.clear()
+    module = build_module(SPECS / "resnet50.yaml", classes=10)
+    assert compiles == []
+    assert list(inspect.signature(type(module).__init__).parameters) == ["self"]
+    assert module.fc.out_features == 10
+    followed = module_class(compile_file(SPECS / "resnet50.yaml"))
+    assert len(compiles) == 1
+    assert str(inspect.signature(followed.__init__)) == "(self, classes: 'int' = 1000) -> 'None'"
 
 
 def test_params_the_class_cannot_follow_are_refused(zoo: dict[str, Compiled]) -> None:

@@ -36,15 +36,19 @@ def build_module(spec: str | os.PathLike[str] | Compiled, /, **params: Any) -> n
     spec path, since a :class:`Compiled` has its params resolved already.
     """
     compiled = _compiled(spec, params)
-    return module_class(compiled)()
+    # the params are resolved already: a constructor following them would cost extra compiles for nothing
+    return module_class(compiled, follow_params=False)()
 
 
-def module_class(compiled: Compiled, class_name: str | None = None, *, trace: bool = False) -> type[nn.Module]:
-    """The generated ``nn.Module`` subclass for ``compiled`` (``trace``: see :func:`torch_source`); refuses (E502)
-    a model whose weights do not fit ``max_build_bytes`` before any is allocated."""
+def module_class(compiled: Compiled, class_name: str | None = None, *, trace: bool = False,
+                 follow_params: bool = True) -> type[nn.Module]:
+    """The generated ``nn.Module`` subclass for ``compiled`` (``trace``, ``follow_params``: see
+    :func:`torch_source`); refuses (E502) a model whose weights do not fit ``max_build_bytes`` before any is
+    allocated."""
     check_resources(compiled, export=False, verify=False)
     name = class_name or default_class_name(compiled.graph.name)
-    return load_source(torch_source(compiled, name, trace=trace), name, compiled.graph.name)
+    source = torch_source(compiled, name, trace=trace, follow_params=follow_params)
+    return load_source(source, name, compiled.graph.name)
 
 
 def load_source(source: str, class_name: str, label: str) -> type[nn.Module]:

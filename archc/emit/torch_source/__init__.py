@@ -39,8 +39,13 @@ __all__ = ["TorchEmitError", "default_class_name", "module_ref", "torch_source"]
 _USES_FUNCTIONAL = re.compile(r"(?<![\w.])F\.")
 
 
-def torch_source(compiled: Compiled, class_name: str | None = None, *, trace: bool = False) -> str:
+def torch_source(compiled: Compiled, class_name: str | None = None, *, trace: bool = False,
+                 follow_params: bool = True) -> str:
     """Standalone Python source of an ``nn.Module`` for ``compiled``.
+
+    With ``follow_params=False`` the model's constructor takes no params (the spec's values are fixed in it): that
+    skips the extra compiles which find the constructor numbers a param reaches (:mod:`.params`), for a module built
+    in memory from a spec already compiled with its params.
 
     With ``trace=True``, ``forward`` takes a keyword argument ``_archc_record(path, tensor)`` and calls it after every
     layer (and for every input); used by tests to compare runtime shapes with the inferred ones. A traced module is
@@ -60,7 +65,7 @@ def torch_source(compiled: Compiled, class_name: str | None = None, *, trace: bo
         items = outliner.model_items()
         plans = outliner.plans
         outputs = outliner.outputs
-    params = model_params(compiled, items) if not trace else ModelParams()
+    params = model_params(compiled, items) if follow_params and not trace else ModelParams()
     writer = _Writer(compiled, trace)
     texts = [writer.block_class(plan) for plan in plans]
     texts.append(writer.model_class(name, items, outputs, params))
@@ -70,7 +75,8 @@ def torch_source(compiled: Compiled, class_name: str | None = None, *, trace: bo
             item.ctor and item.ctor[0].startswith("nn.Sequential(OrderedDict") for p in plans for item in p.items):
         imports += ["from collections import OrderedDict", ""]
     imports.append("import torch")
-    if any(_USES_FUNCTIONAL.search(code.call) or _USES_FUNCTIONAL.search(code.module or "") for code in every):
+    if any(_USES_FUNCTIONAL.search(" ".join([code.call, code.module or "", *(e for _, e in code.steps)]))
+           for code in every):
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
     text = "\n\n\n".join(texts)
