@@ -2,7 +2,8 @@
 
 Every layer's ``Op.onnx`` emits its nodes through an :class:`OnnxBuilder`, with attributes taken from the IR; the
 inferred per-sample shapes become declared value infos. Weights come from a state_dict keyed like the PyTorch module
-(``layer1.0.conv1.weight``); batch norms that follow a convolution used by nothing else are folded into it.
+(``layer1.0.conv1.weight``). The layers are those of the graph's one schedule (archc/passes/schedule.py: a layer no
+output needs has no node), and a norm folds into the layer before it where archc/passes/fold.py says so.
 Writing a checked, verified file is :func:`archc.build.write_onnx`.
 """
 
@@ -20,9 +21,10 @@ from archc import __version__
 from archc.compiler import Compiled
 from archc.emit.onnx_builder import Dims, DimSpec, OnnxBuilder
 from archc.errors import UsageError
-from archc.ir.graph import Graph, Node
+from archc.ir.graph import Node
 from archc.ops.registry import known_op
 from archc.ops.tensor_state import batch_free
+from archc.passes.fold import fold_pairs
 from archc.passes.input_sizes import dynamic_dims
 
 # The ONNX contract, stated once. archc writes the default domain at opset DEFAULT_OPSET, or any opset from MIN_OPSET
@@ -114,30 +116,25 @@ def default_state(compiled: Compiled) -> dict[str, Any]:
     return dict(build_module(compiled).state_dict())
 
 
-def fold_pairs(graph: Graph) -> dict[str, str]:
-    """conv -> the batch norm folded into it: the bn is the conv's only user and the conv is no model output."""
-    outputs = set(graph.outputs.values())
-    pairs: dict[str, str] = {}
-    for node in graph.nodes():
-        if node.op != "bn":
-            continue
-        src = graph.input_names(node.name)[0]
-        if graph.node(src).op == "conv" and graph.users(src) == [node.name] and src not in outputs:
-            pairs[src] = node.name
-    return pairs
-
-
-def folded_weights(conv: Node, cw: LayerWeights, bn: Node, bw: LayerWeights) -> dict[str, np.ndarray]:
-    """Conv weights with the batch norm folded in, computed in float64: w * g / sqrt(v + eps), (b - m) * s + beta."""
-    w = cw["weight"]
-    cout = w.shape[0]
-    mean = bw["running_mean"].astype(np.float64)
-    var = bw["running_var"].astype(np.float64)
-    gamma = bw["weight"].astype(np.float64) if bn.params.affine else np.ones(cout)
-    beta = bw["bias"].astype(np.float64) if bn.params.affine else np.zeros(cout)
-    bias = cw["bias"].astype(np.float64) if conv.params.bias else np.zeros(cout)
-    scale = gamma / np.sqrt(var + bn.params.eps)
-    fused_w = w.astype(np.float64) * scale.reshape(-1, *(1,) * (w.ndim - 1))
+def folded_weights(layer: Node, lw: LayerWeights, norm: Node, nw: LayerWeights) -> dict[str, np.ndarray]:
+    """A layer's weights with the norm after it folded in, computed in float64: w * g / sqrt(v + eps) along the
+    layer's output channels (its op's ``norm_fold_axis`` within each group), (b - m) * s + beta."""
+    w = lw["weight"]
+    axis = known_op(layer.op).norm_fold_axis
+    assert axis is not None, f"{layer.op} takes no folded norm"  # fold_pairs pairs only ops that do
+    groups = getattr(layer.params, "groups", 1) if axis else 1  # axis 0 holds every output channel already
+    cout = w.shape[axis] * groups
+    mean = nw["running_mean"].astype(np.float64)
+    var = nw["running_var"].astype(np.float64)
+    gamma = nw["weight"].astype(np.float64) if norm.params.affine else np.ones(cout)
+    beta = nw["bias"].astype(np.float64) if norm.params.affine else np.zeros(cout)
+    bias = lw["bias"].astype(np.float64) if layer.params.bias else np.zeros(cout)
+    scale = gamma / np.sqrt(var + norm.params.eps)
+    # [groups, ..., out / groups at axis + 1, ...]: output channel o is group o // (out / groups)
+    grouped = w.astype(np.float64).reshape(groups, w.shape[0] // groups, *w.shape[1:])
+    shape = [groups] + [1] * (w.ndim)
+    shape[axis + 1] = w.shape[axis]
+    fused_w = (grouped * scale.reshape(shape)).reshape(w.shape)
     return {"weight": fused_w.astype(w.dtype), "bias": ((bias - mean) * scale + beta).astype(w.dtype)}
 
 
@@ -170,19 +167,22 @@ def export_onnx(compiled: Compiled, state_dict: Mapping[str, Any] | None = None,
     model.opset_import.add().version = opset
     model.graph.name = graph.name
     model.graph.doc_string = graph.doc
-    export = _Export(graph, weights, dims, BATCH_DIM if dyn_batch else 1, fold_bn, OnnxBuilder(model, opset))
+    export = _Export(compiled, weights, dims, BATCH_DIM if dyn_batch else 1, fold_bn, OnnxBuilder(model, opset))
     del weights  # the export holds them by layer and drops each layer's once emitted
     export.run()
     return model
 
 
 class _Export:
-    def __init__(self, graph: Graph, weights: dict[str, np.ndarray], dims: dict[str, Dims], batch: DimSpec,
+    def __init__(self, compiled: Compiled, weights: dict[str, np.ndarray], dims: dict[str, Dims], batch: DimSpec,
                  fold_bn: bool, b: OnnxBuilder) -> None:
+        graph = compiled.graph
         self.graph = graph
+        self.schedule = compiled.schedule()
+        self.in_types = {step.node.name: step.in_types for step in self.schedule.steps}
         self.dims = dims
         self.batch = batch
-        self.folds = fold_pairs(graph) if fold_bn else {}
+        self.folds = fold_pairs(self.schedule, set(graph.outputs.values())) if fold_bn else {}
         self.b = b
         self.by_layer: dict[str, dict[str, np.ndarray]] = {}
         for key, value in weights.items():
@@ -224,15 +224,16 @@ class _Export:
             final.setdefault(src, out)
         folded = {bn: conv for conv, bn in self.folds.items()}
         value: dict[str, str] = {name: name for name in g.inputs}
-        for node in g.topological():
-            if node.is_input:
-                continue
+        for name in self.schedule.dead:  # not computed (the liveness policy): their weights go unread
+            self.used.update(f"{name}.{k}" if k else name for k in self.by_layer.pop(name, {}))
+        for step in self.schedule.steps:
+            node = step.node
             if node.name in folded:
                 value[node.name] = value[folded[node.name]]
                 continue
             result = self.folds.get(node.name, node.name)
             target = final.get(result) or b.fresh(result)
-            produced = self.emit(node, [value[s] for s in g.input_names(node.name)], target)
+            produced = self.emit(node, [value[s] for s in step.sources], target)
             value[node.name] = produced
             if produced == target and target not in g.outputs:
                 b.add_value_info(target, node.out_type.dtype, self.declared(node.name))
@@ -259,7 +260,7 @@ class _Export:
             self.used.update(f"{bn.name}.{k}" for k in self.by_layer.get(bn.name, {}))
         self.b.begin_layer(node.name, [self.dims[s] for s in sources], node.out_type, self.dims[node.name],
                            f"{g.file}:{node.pos.line}:{node.pos.col}")
-        out = op.onnx(self.b, params, inputs, [g.node(s).out_type for s in sources], node.out_type, weights)
+        out = op.onnx(self.b, params, inputs, self.in_types[node.name], node.out_type, weights)
         # the weights are in the model now: a released state_dict's arrays can go
         self.by_layer.pop(node.name, None)
         if node.name in self.folds:

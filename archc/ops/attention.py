@@ -169,9 +169,11 @@ class ScaledDotProductAttention(Op):
         heads = self.heads(p, inputs[0])
         if inputs[0].rank == 3 or heads == 1:
             return TorchCode(None, f"F.scaled_dot_product_attention({{0}}, {{1}}, {{2}}{causal})")
+        # [N, L, E] -> [N, heads, L, E / heads] per input, attended, and the heads joined back
         split = f".unflatten(-1, ({heads}, -1)).transpose(1, 2)"
-        return TorchCode(None, f"F.scaled_dot_product_attention({{0}}{split}, {{1}}{split}, {{2}}{split}{causal})"
-                               ".transpose(1, 2).flatten(2)")
+        steps = tuple((name, f"{{{i}}}{split}") for i, name in enumerate(("q", "k", "v")))
+        call = f"F.scaled_dot_product_attention({{q}}, {{k}}, {{v}}{causal}).transpose(1, 2).flatten(2)"
+        return TorchCode(None, call, steps=steps)
 
     def onnx(self, b: Any, p: AttentionParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

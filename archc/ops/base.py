@@ -67,7 +67,8 @@ class Window:
 
 @dataclass(frozen=True)
 class TorchCode:
-    """PyTorch code for one layer: an optional module constructor and the forward expression."""
+    """PyTorch code for one layer: an optional module constructor, the forward expression and the statements it
+    needs first."""
 
     module: str | None
     """Source of the ``nn.Module`` constructor, e.g. ``nn.Conv2d(3, 64, kernel_size=3)``; None when stateless."""
@@ -80,6 +81,11 @@ class TorchCode:
     state: str | None = None
     """``parameter`` or ``buffer``: ``module`` is a tensor expression registered under the layer's name on the module
     holding it (``nn.Parameter``, or a persistent buffer), and ``{m}`` reads it; None: ``module`` is a module."""
+    steps: tuple[tuple[str, str], ...] = ()
+    """Statements run before ``call``, for a composite too long for one expression: (temporary, expression) pairs in
+    order, each expression written like ``call`` and free to read the temporaries bound before it as ``{name}``
+    (``call`` reads them all). The emitter names each temporary (unique in the forward, after the hint ``name``) and
+    deletes them after the layer's statement."""
 
 
 class Op:
@@ -100,6 +106,13 @@ class Op:
     output_overwritable: ClassVar[bool] = False
     """The op's output is a new tensor (not a view of its input) that autograd does not keep for the backward pass,
     so a following in-place op may overwrite it (torchvision's ``ReLU(inplace=True)`` after conv and batch norm)."""
+    norm_fold_axis: ClassVar[int | None] = None
+    """A following per-channel norm (:attr:`foldable_norm`) folds into this op's ``weight`` and ``bias`` at inference:
+    the weight's axis of output channels within a group (0 for conv's [out, in / groups, *k], 1 for transposed conv's
+    [in, out / groups, *k]); None: nothing folds into it (archc/passes/fold.py)."""
+    foldable_norm: ClassVar[bool] = False
+    """At inference the op is ``x * scale + shift`` per channel from ``running_mean``/``running_var`` (and ``weight``/
+    ``bias`` when affine) with ``eps``: it folds into a producer with :attr:`norm_fold_axis`."""
 
     # --- analysis -----------------------------------------------------------------------------------------------------
     def uses_input(self, p: Any) -> bool:

@@ -108,6 +108,7 @@ def same_upper_pad(p: Any, g: ConvGeometry) -> str | None:
 @register
 class Conv(Op):
     name = "conv"
+    norm_fold_axis = 0
     output_overwritable = True
     family = "conv"
     Params = ConvParams
@@ -280,9 +281,10 @@ class ConvTable(Op):
         module = (f"{conv_module(cp, g)}.apply("
                   f'lambda c: c.register_buffer("mask", {mask}, persistent=False))')
         bias = "{m}.bias" if p.bias else "None"
-        call = (f"F.conv{n}d({padded_input(cp, g)}, {{m}}.weight * {{m}}.mask, {bias}, {{m}}.stride, "
-                "{m}.padding, {m}.dilation)")
-        return TorchCode(module, call)
+        steps, x = _padded_step(padded_input(cp, g))
+        steps += (("weight", "{m}.weight * {m}.mask"),)
+        return TorchCode(module, f"F.conv{n}d({x}, {{weight}}, {bias}, {{m}}.stride, {{m}}.padding, {{m}}.dilation)",
+                         steps=steps)
 
     def onnx(self, b: Any, p: ConvTableParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -328,9 +330,9 @@ class GatedConv(Op):
     def torch(self, p: GatedConvParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         g = ConvGeometry(p, inputs[0])
         ctor = conv_module(p, g)
-        x = padded_input(p, g)
+        steps, x = _padded_step(padded_input(p, g))  # padded once, read by both convolutions
         return TorchCode(f'nn.ModuleDict([("conv", {ctor}), ("gate", {ctor})])',
-                         f"{{m}}.conv({x}) * torch.sigmoid({{m}}.gate({x}))")
+                         f"{{m}}.conv({x}) * torch.sigmoid({{m}}.gate({x}))", steps=steps)
 
     def onnx(self, b: Any, p: GatedConvParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -341,3 +343,9 @@ class GatedConv(Op):
             bias = b.initializer(f"{part}.bias", weights[f"{part}.bias"]) if p.bias else None
             halves.append(conv_onnx(b, p, g, inputs[0], w, bias))
         return b.node("Mul", [halves[0], b.node("Sigmoid", [halves[1]])])
+
+
+def _padded_step(padded: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    """A composite's padded input as a temporary ``padded`` (none when the input is read as is), and how the call
+    reads it."""
+    return ((), padded) if padded == "{0}" else ((("padded", padded),), "{padded}")

@@ -101,35 +101,41 @@ class DeformConv(Op):
     def torch(self, p: DeformConvParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         g = DeformGeometry(p, inputs[0])
         options = (("stride", g.s, 1), ("padding", g.p, 0), ("dilation", g.d, 1))
-        return TorchCode(conv_ctor("nn.Conv2d", g.cin, g.cout, g.k, options, p.groups, p.bias), self.torch_call(p, g))
+        ctor = conv_ctor("nn.Conv2d", g.cin, g.cout, g.k, options, p.groups, p.bias)
+        bias = " + {m}.bias.view(-1, 1, 1)" if p.bias else ""
+        return TorchCode(ctor, f"{{y}}.reshape(-1, {g.cout}, {{1}}.shape[2], {{1}}.shape[3]){bias}",
+                         steps=self.torch_steps(p, g))
 
-    def torch_call(self, p: DeformConvParams, g: DeformGeometry) -> str:
-        """One expression: x is {0} [N, C, H, W], the offsets {1} [N, 2 * og * kh * kw, Ho, Wo]."""
+    def torch_steps(self, p: DeformConvParams, g: DeformGeometry) -> tuple[tuple[str, str], ...]:
+        """Bilinear sampling at the offset taps, then one einsum with the weight: x is {0} [N, C, H, W], the offsets
+        {1} [N, 2 * og * kh * kw, Ho, Wo]; leaves ``y`` [N, groups, out / groups, Ho * Wo]."""
         og, (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.offset_groups, g.k, g.s, g.p, g.d
-        dev = "device={0}.device"
-        taps = "{1}.unflatten(1, (" + f"{og}, {kh}, {kw}, 2))"
-
-        def coord(i: int, n_kernel: int, dil: int, stride: int, pad: int, axis: int) -> str:
+        steps = [("taps", "{1}.unflatten(1, (" + f"{og}, {kh}, {kw}, 2))")]
+        for i, axis, n_kernel, dil, stride, pad in ((0, "y", kh, dh, sh, ph), (1, "x", kw, dw, sw, pw)):
             # sampling position of tap k at output o: o * stride - pad + k * dilation + offset, normalised for
             # grid_sample's align_corners=False: (2 * pos + 1) / size - 1
             kernel_view = [1, 1, 1, 1, 1, 1]
             kernel_view[2 + i] = n_kernel
             out_view = [1, 1, 1, 1, 1, 1]
             out_view[4 + i] = -1
-            kernel = _scaled(f"torch.arange({n_kernel}, {dev})", dil, 0)
-            grid = _scaled(f"torch.arange({{1}}.shape[{2 + i}], {dev})", stride, pad)
-            pos = f"{taps}[:, :, :, :, {i}] + {kernel}.view{tuple(kernel_view)} + {grid}.view{tuple(out_view)}"
-            return f"(2 * ({pos}) + 1) / {{0}}.shape[{axis}] - 1"
-
-        grid = (f"torch.stack([{coord(1, kw, dw, sw, pw, 3)}, {coord(0, kh, dh, sh, ph, 2)}], -1)"
-                f".reshape(-1, {g.taps} * {{1}}.shape[2], {{1}}.shape[3], 2)")
-        sampled = (f"F.grid_sample({{0}}.reshape(-1, {g.cin // og}, {{0}}.shape[2], {{0}}.shape[3]), {grid}, "
-                   'mode="bilinear", padding_mode="zeros", align_corners=False)')
+            kernel = _scaled(f"torch.arange({n_kernel}, device={{0}}.device)", dil, 0)
+            grid = _scaled(f"torch.arange({{1}}.shape[{2 + i}], device={{0}}.device)", stride, pad)
+            steps += [(f"tap_{axis}", f"{kernel}.view{tuple(kernel_view)}"),
+                      (f"out_{axis}", f"{grid}.view{tuple(out_view)}"),
+                      (f"grid_{axis}", f"(2 * ({{taps}}[:, :, :, :, {i}] + {{tap_{axis}}} + {{out_{axis}}}) + 1) "
+                                       f"/ {{0}}.shape[{2 + i}] - 1")]
         groups = p.groups
-        cols = f"{sampled}.reshape(-1, {groups}, {g.cin // groups}, {g.taps}, {{1}}.shape[2] * {{1}}.shape[3])"
-        weight = f"{{m}}.weight.reshape({groups}, {g.cout // groups}, {g.cin // groups}, {g.taps})"
-        y = f'torch.einsum("ngckp,gock->ngop", {cols}, {weight}).reshape(-1, {g.cout}, {{1}}.shape[2], {{1}}.shape[3])'
-        return f"{y} + {{m}}.bias.view(1, -1, 1, 1)" if p.bias else y
+        steps += [
+            ("grid", f"torch.stack([{{grid_x}}, {{grid_y}}], -1).reshape(-1, {g.taps} * {{1}}.shape[2], "
+                     "{1}.shape[3], 2)"),
+            ("planes", f"{{0}}.reshape(-1, {g.cin // og}, {{0}}.shape[2], {{0}}.shape[3])"),
+            ("sampled", "F.grid_sample({planes}, {grid}, align_corners=False)"),
+            ("cols", f"{{sampled}}.reshape(-1, {groups}, {g.cin // groups}, {g.taps}, "
+                     "{1}.shape[2] * {1}.shape[3])"),
+            ("weight", f"{{m}}.weight.reshape({groups}, {g.cout // groups}, {g.cin // groups}, {g.taps})"),
+            ("y", 'torch.einsum("ngckp,gock->ngop", {cols}, {weight})'),
+        ]
+        return tuple(steps)
 
     def onnx(self, b: Any, p: DeformConvParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

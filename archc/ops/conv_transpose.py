@@ -56,6 +56,7 @@ def _ceil_div(a: int, b: int) -> int:
 @register
 class ConvTranspose(Op):
     name = "conv_transpose"
+    norm_fold_axis = 1
     output_overwritable = True
     family = "conv"
     Params = ConvTransposeParams

@@ -48,6 +48,7 @@ class BatchNormParams(OpParams):
 @register
 class BatchNorm(Op):
     name = "bn"
+    foldable_norm = True
     output_overwritable = True
     family = "norm"
     Params = BatchNormParams

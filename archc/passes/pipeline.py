@@ -18,6 +18,7 @@ from archc.ir.graph import Graph, GraphLintError, Node, NodeFailure
 from archc.limits import DEFAULT_LIMITS, Limits
 from archc.passes.costs import CostReport, analyse_costs, check_budgets
 from archc.passes.receptive_field import Field, analyse_receptive_fields
+from archc.passes.schedule import Schedule, schedule_graph
 from archc.passes.warnings import find_warnings
 from archc.spec.model import SpecHeader
 from archc.yaml_loader import LoadedDoc
@@ -99,6 +100,11 @@ class Compiled:
         building modules and exporting ONNX never need them."""
         return self.analysis(RECEPTIVE_FIELDS)
 
+    def schedule(self) -> Schedule:
+        """The layers that run, in order, with their input types and liveness (archc/passes/schedule.py), computed
+        on first use and read by every writer: PyTorch source, ONNX, the resources estimate."""
+        return self.analysis(SCHEDULE)
+
 
 class InternalError(Exception):
     """A bug in archc (a broken IR invariant, a pass failing on a node), never a user mistake."""
@@ -141,6 +147,8 @@ WARNINGS: Pass[list[Diagnostic]] = FunctionPass("warnings", lambda c: find_warni
 RECEPTIVE_FIELDS: Pass[dict[str, Field | None]] = FunctionPass("receptive_fields",
                                                                lambda c: analyse_receptive_fields(c.graph))
 """On demand (summary, diagrams): not in :data:`PASSES`."""
+SCHEDULE: Pass[Schedule] = FunctionPass("schedule", lambda c: schedule_graph(c.graph))
+"""On demand (emitters, the resources estimate): not in :data:`PASSES`."""
 
 PASSES: list[Pass[Any]] = [LINT, COSTS, BUDGETS, WARNINGS]
 """Run on every compiled graph, in this order (each may read the analyses of those above it)."""

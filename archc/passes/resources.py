@@ -33,6 +33,7 @@ from archc.limits import Limits
 from archc.ops.registry import known_op
 from archc.passes.input_sizes import other_size
 from archc.passes.pipeline import Compiled
+from archc.passes.schedule import Schedule, schedule_graph
 from archc.passes.shapes import infer_at
 from archc.yaml_loader import collector_paused
 
@@ -101,13 +102,15 @@ def verification_runs(graph: Graph, dynamic: str) -> list[Run]:
     return runs
 
 
-def estimate(graph: Graph, *, export: bool, verify: bool, dynamic: str = "batch") -> MemoryEstimate:
-    """Memory for building the module, then (``export``) exporting it, then (``verify``) verifying the export."""
+def estimate(graph: Graph, *, export: bool, verify: bool, dynamic: str = "batch",
+             schedule: Schedule | None = None) -> MemoryEstimate:
+    """Memory for building the module, then (``export``) exporting it, then (``verify``) verifying the export;
+    activations follow ``schedule`` (the graph's, archc/passes/schedule.py, when None): what the backends compute."""
     weights = sum((n.meta["cost"].params + n.meta["cost"].buffers) * FLOAT_BYTES for n in layers(graph))
     copies = EXPORT_WEIGHT_COPIES if export or verify else 1
     if not verify:
         return MemoryEstimate(weights, copies)
-    schedule = _schedule(graph)
+    schedule = schedule or schedule_graph(graph)
     per_types: dict[int, _PerSample] = {}  # runs at the declared size share one walk: memory scales with the batch
     best: MemoryEstimate | None = None
     for run in verification_runs(graph, dynamic):
@@ -125,13 +128,6 @@ def estimate(graph: Graph, *, export: bool, verify: bool, dynamic: str = "batch"
 
 
 @dataclass(frozen=True)
-class _Step:
-    node: Node
-    freed: list[str]
-    """Values whose last use is this layer: freed once it has run."""
-
-
-@dataclass(frozen=True)
 class _PerSample:
     peak: int
     workspace: int
@@ -139,24 +135,7 @@ class _PerSample:
     outputs: int
 
 
-def _schedule(graph: Graph) -> list[_Step]:
-    """The layers some output needs, in the generated forward's order (topological), with what each frees."""
-    needed = _needed(graph)
-    order = [n for n in graph.topological() if n.name in needed and not n.is_input]
-    last_use: dict[str, int] = {}
-    for step, node in enumerate(order):
-        for source in graph.input_names(node.name):
-            last_use[source] = step
-    for name in graph.outputs.values():
-        last_use[name] = len(order)  # kept to the end
-    freed: list[list[str]] = [[] for _ in order]
-    for name, step in last_use.items():
-        if step < len(order):
-            freed[step].append(name)
-    return [_Step(node, names) for node, names in zip(order, freed, strict=True)]
-
-
-def _per_sample(graph: Graph, schedule: list[_Step], types: Types | None) -> _PerSample:
+def _per_sample(graph: Graph, schedule: Schedule, types: Types | None) -> _PerSample:
     """Bytes for one sample: the peak of values alive at once (a layer's output is written while its inputs are
     still held; a value is freed after its last use), the largest convolution workspace, inputs and outputs."""
     def size(name: str) -> int:
@@ -166,7 +145,7 @@ def _per_sample(graph: Graph, schedule: list[_Step], types: Types | None) -> _Pe
     sizes = {name: size(name) for name in graph.inputs}
     live = peak = sum(sizes.values())
     workspace = 0
-    for step in schedule:
+    for step in schedule.steps:
         name = step.node.name
         sizes[name] = size(name)
         live += sizes[name]
@@ -214,7 +193,7 @@ def check_resources(compiled: Compiled, *, export: bool = True, verify: bool = T
     limits = limits or compiled.limits
     graph, file = compiled.graph, compiled.doc.file
     with collector_paused():  # many small acyclic objects: the collector's passes would cost most of the time
-        need = estimate(graph, export=export, verify=verify, dynamic=dynamic)
+        need = estimate(graph, export=export, verify=verify, dynamic=dynamic, schedule=compiled.schedule())
         macs = verify_macs(graph, dynamic) if verify else 0
     if need.total > limits.max_build_bytes:
         raise SpecError([_memory_diagnostic(graph, file, need, limits.max_build_bytes, export, verify)])
@@ -257,19 +236,6 @@ def _compute_diagnostic(graph: Graph, file: str, macs: int, budget: int) -> Diag
 # --- helpers ----------------------------------------------------------------------------------------------------------
 def layers(graph: Graph) -> list[Node]:
     return [n for n in graph.nodes() if not n.is_input and "cost" in n.meta]
-
-
-def _needed(graph: Graph) -> set[str]:
-    """The nodes some output depends on (the generated forward computes only these)."""
-    needed: set[str] = set()
-    stack = list(graph.outputs.values())
-    while stack:
-        name = stack.pop()
-        if name not in needed:
-            needed.add(name)
-            stack.extend(graph.input_names(name))
-    needed.update(graph.inputs)
-    return needed
 
 
 def _nbytes(t: TensorType | None) -> int:

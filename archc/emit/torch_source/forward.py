@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from archc.passes.schedule import needed
 from archc.text_escape import python_comment
 
 from .body import Body, Item
@@ -114,23 +115,18 @@ class Forward:
         return out, len(self.body.items) - len(order)
 
     def _computed(self) -> set[str]:
+        """The items some output needs: the graph schedule's liveness policy (archc/passes/schedule.py) applied to
+        this class's own items, so model.py computes the layers the ONNX graph has."""
         if self.trace:
             return set(self.items)
-        needed: set[str] = set()
-        stack = [src for src in self.body.outputs.values() if src in self.items]
-        while stack:
-            name = stack.pop()
-            if name in needed:
-                continue
-            needed.add(name)
-            stack.extend(s for s in self.items[name].sources if s in self.items)
-        return needed
+        outputs = [src for src in self.body.outputs.values() if src in self.items]
+        return needed(outputs, lambda name: [s for s in self.items[name].sources if s in self.items])
 
     def _find_aliases(self, order: list[Item]) -> None:
         """Items whose forward is their input unchanged share its variable; so do the items of a guarded chain."""
         self.root = {key: key for key in self.input_keys}
         for item in order:
-            if item.guard or (item.code.module is None and item.code.call == "{0}"):
+            if item.guard or (item.code.module is None and item.code.call == "{0}" and not item.code.steps):
                 self.aliases.add(item.name)
                 self.root[item.name] = self.root[item.sources[0]]
                 if item.guard:  # the value is the chain's last output, or its input without the chain
@@ -164,15 +160,17 @@ class Forward:
         dying = [s for s in dict.fromkeys(sources) if last_use[s] == i and not self._is_argument(s)]
         if item.guard:  # rebinds its input's variable, which lives on as the chain's value
             var = self.var[sources[0]]
-            call = item.code.call.format(var, m=module_ref(item.name))
-            return [f"{var} = {call}"]
+            steps, temps = self._steps(item, [var])
+            call = item.code.call.format(var, m=module_ref(item.name), **temps)
+            return [*steps, f"{var} = {call}", *self._release(list(temps.values()))]
         if item.name in self.aliases:
             lines = [f"{RECORD}({literal(item.record)}, {self.var[sources[0]]})"] if self.trace else []
             freed = [self.var[s] for s in dying]
         else:
             code = item.code
             form = code.inplace if code.inplace is not None and self._may_overwrite(sources, dying) else code.call
-            call = form.format(*(self.var[s] for s in sources), m=module_ref(item.name))
+            steps, temps = self._steps(item, [self.var[s] for s in sources])
+            call = form.format(*(self.var[s] for s in sources), m=module_ref(item.name), **temps)
             if dying:
                 target = min((self.var[s] for s in dying), key=lambda v: self.age[v])
             else:
@@ -181,10 +179,11 @@ class Forward:
                 self.age[target] = self.clock
                 self.live.add(target)
             self.var[item.name] = target
-            lines = [f"{target} = {call}"]
+            lines = [*steps, f"{target} = {call}"]
+            freed_temps = list(temps.values())
             if self.trace:
                 lines.append(f"{RECORD}({literal(item.record)}, {target})")
-            freed = [self.var[s] for s in dying if self.var[s] != target]
+            freed = [*freed_temps, *(self.var[s] for s in dying if self.var[s] != target)]
             if last_use[item.name] == i:  # computed for the trace only
                 freed.append(target)
         for name in freed:
@@ -192,6 +191,26 @@ class Forward:
         if freed:
             lines.append(f"del {', '.join(freed)}")
         return lines
+
+    def _steps(self, item: Item, inputs: list[str]) -> tuple[list[str], dict[str, str]]:
+        """A composite's statements before its call, and its temporaries' variables by hint: fresh names no live
+        value or argument has (``q``, ``q_2``...), live until the layer's statement is done."""
+        temps: dict[str, str] = {}
+        lines = []
+        for hint, expression in item.code.steps:
+            name, k = hint, 1
+            while name in self.live or name in self.args or name in RESERVED:
+                k += 1
+                name = f"{hint}_{k}"
+            self.live.add(name)  # the layer's own result must not take the name
+            temps[hint] = name
+            lines.append(f"{name} = {expression.format(*inputs, m=module_ref(item.name), **temps)}")
+        return lines, temps
+
+    def _release(self, names: list[str]) -> list[str]:
+        for name in names:
+            self.live.discard(name)
+        return [f"del {', '.join(names)}"] if names else []
 
     def _may_overwrite(self, sources: list[str], dying: list[str]) -> bool:
         """Whether an item may use its in-place form: its first input is read by nothing after it (not an output, not

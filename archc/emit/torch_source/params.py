@@ -14,7 +14,7 @@ import ast
 import hashlib
 import json
 import keyword
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archc import expr
@@ -58,7 +58,7 @@ def model_params(compiled: Compiled, items: list[Item]) -> ModelParams:
                        f'    raise ValueError("{name}: to change it, regenerate this source with --set {name}=...")']
     for node, indices in filled.items():
         item = direct[node]
-        item.code = type(item.code)(_fill(item.code.module or "", indices), item.code.call, item.code.inplace)
+        item.code = replace(item.code, module=_fill(item.code.module or "", indices))
     return out
 
 
@@ -125,7 +125,7 @@ def _marks(compiled: Compiled, changes: dict[str, Any]) -> Marks | None:
     marks: Marks = {name: [] for name in changes}
     for node_name, code in base_codes.items():
         new = new_codes[node_name]
-        if (code.call, code.inplace) != (new.call, new.inplace):
+        if (code.call, code.steps, code.inplace) != (new.call, new.steps, new.inplace):
             return None
         if code.module == new.module:
             continue

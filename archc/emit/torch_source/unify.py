@@ -98,7 +98,8 @@ def plan_classes(instances: list[Instance], taken: set[str], defaults: dict[str,
 
 
 def _wiring(items: list[Item], output: str) -> tuple:
-    return (output, *((i.name, i.label, tuple(i.sources), i.code.call, i.code.inplace, i.code.module is None)
+    return (output, *((i.name, i.label, tuple(i.sources), i.code.call, i.code.steps, i.code.inplace,
+                       i.code.module is None)
                       for i in items))
 
 
