@@ -155,9 +155,11 @@ def onnx_artifact(compiled: Compiled, *, weights_path: str | os.PathLike[str] | 
     if model.ByteSize() > MAX_PROTO_BYTES:
         raise UsageError(f"the model is {model.ByteSize():,} bytes; a single ONNX file holds at most 2 GiB")
     check_model(model)
+    ir_version, nodes, initializers = model.ir_version, len(model.graph.node), len(model.graph.initializer)
     data = model.SerializeToString()
+    del model  # the bytes hold it all: onnxruntime and the module then run without a second copy of the weights
     report = verify_model(data, compiled, module, dynamic=dynamic) if verify else None
-    return OnnxArtifact(data, opset, model.ir_version, len(model.graph.node), len(model.graph.initializer), report)
+    return OnnxArtifact(data, opset, ir_version, nodes, initializers, report)
 
 
 def write_onnx(compiled: Compiled, path: str | os.PathLike[str], *, force: bool = False,

@@ -68,6 +68,27 @@ def test_build_artifacts_verify_by_default() -> None:
     assert artifacts.report[-1].startswith("ONNX verified: onnxruntime matches PyTorch (batch 1, batch 2): max abs")
 
 
+def test_verification_runs_without_the_onnx_proto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The serialised bytes are the artifact: the proto (a second copy of every weight) is gone before onnxruntime
+    and the module are compared."""
+    import gc
+
+    onnx = pytest.importorskip("onnx")
+    from archc.emit import onnx_verify
+
+    alive: list[int] = []
+    real = onnx_verify.verify_model
+
+    def counting(data: bytes, *args: object, **kwargs: object) -> object:
+        alive.append(sum(type(o) is onnx.ModelProto and o.graph.name == "mlp" for o in gc.get_objects()))
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(onnx_verify, "verify_model", counting)
+    artifacts = build_artifacts(MLP, params={"classes": 3})
+    assert alive == [0]
+    assert artifacts.report[-1].startswith("ONNX verified: ")
+
+
 def test_library_usage_errors() -> None:
     with pytest.raises(UsageError, match=r"^unknown limit\(s\) max_widgets; known: "):
         build_artifacts(MLP, limits={"max_widgets": 3})
