@@ -26,7 +26,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from archc.errors import UsageError
@@ -194,7 +194,7 @@ def _link(fd: int, dst: Path) -> bool:
     except OSError as exc:
         if exc.errno not in _NO_LINK:
             raise
-    libc_linkat = _libc_linkat()
+    libc_linkat = libc_function("linkat", ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
     if libc_linkat is None:
         return False
     if libc_linkat(fd, b"", _AT_FDCWD, os.fsencode(dst), _AT_EMPTY_PATH) == 0:
@@ -206,12 +206,13 @@ def _link(fd: int, dst: Path) -> bool:
 
 
 @functools.cache
-def _libc_linkat() -> Callable[..., int] | None:
+def libc_function(name: str, *argtypes: type) -> Callable[..., int] | None:
+    """The C library's ``name`` (returning an int, errno kept); None where this system's libc has none."""
     try:
-        fn = ctypes.CDLL(None, use_errno=True).linkat
+        fn = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
+    fn.argtypes = argtypes
     fn.restype = ctypes.c_int
     return fn
 
@@ -252,26 +253,39 @@ def sync_dir(parent: Path) -> None:
 
 def remove_stale_temps(directory: str | os.PathLike[str], name: str) -> list[Path]:
     """Remove temp files of ``name`` left in ``directory`` by killed writers; returns the ones removed."""
-    pattern = re.compile(re.escape(f".{name}.") + r"(\d+)-\w+\.tmp")
     removed: list[Path] = []
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return removed
-    now = time.time()
-    for entry in entries:
-        match = pattern.fullmatch(entry.name)
-        if match is None or writer_alive(int(match.group(1))):
-            continue
+    for entry in stale_leftovers(directory, name, "tmp"):
         try:
-            st = entry.stat(follow_symlinks=False)
-            if not entry.is_file(follow_symlinks=False) or now - st.st_mtime < STALE_SECONDS:
+            if not entry.is_file(follow_symlinks=False):
                 continue
             os.unlink(entry.path)
         except OSError:
             continue
         removed.append(Path(entry.path))
     return removed
+
+
+def stale_leftovers(directory: str | os.PathLike[str], name: str, suffixes: str) -> Iterator[os.DirEntry[str]]:
+    """Entries ``.NAME.PID-XXXXXXXX.SUFFIX`` of ``directory`` (``suffixes`` a regex alternative) that are stale.
+
+    Stale: the writing PID no longer runs here and the entry has not changed for :data:`STALE_SECONDS`.
+    """
+    pattern = re.compile(re.escape(f".{name}.") + r"(\d+)-\w+\.(?:" + suffixes + ")")
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or writer_alive(int(match.group(1))):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < STALE_SECONDS:
+                continue
+        except OSError:
+            continue
+        yield entry
 
 
 def writer_alive(pid: int) -> bool:

@@ -17,26 +17,23 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import functools
 import os
-import re
 import shutil
 import stat
 import tempfile
-import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from archc.errors import UsageError
 from archc.io import (
-    STALE_SECONDS,
     check_directory,
     confined,
     current_umask,
     exists_error,
+    libc_function,
+    stale_leftovers,
     sync_dir,
     write_atomic,
-    writer_alive,
 )
 
 _RENAME_EXCHANGE = 2
@@ -116,7 +113,7 @@ def _swap_in(staging: Path, target: Path) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically; False where the system cannot."""
-    renameat2 = _libc_renameat2()
+    renameat2 = libc_function("renameat2", ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
     if renameat2 is None:
         return False
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
@@ -127,38 +124,17 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-@functools.cache
-def _libc_renameat2() -> Callable[..., int] | None:
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
-    fn.restype = ctypes.c_int
-    return fn
-
-
 def remove_stale_siblings(outdir: str | os.PathLike[str], names: Collection[str]) -> list[Path]:
     """Remove the staging and old directories of ``outdir`` left by killed writers; returns the ones removed.
 
     Only directories that hold nothing but regular files named in ``names`` are removed.
     """
     target = Path(outdir)
-    pattern = re.compile(re.escape(f".{target.name}.") + r"(\d+)-\w+\.(new|old)")
     removed: list[Path] = []
-    try:
-        entries = list(os.scandir(target.parent))
-    except OSError:
-        return removed
-    now = time.time()
-    for entry in entries:
-        match = pattern.fullmatch(entry.name)
-        if match is None or writer_alive(int(match.group(1))):
-            continue
+    for entry in stale_leftovers(target.parent, target.name, "new|old"):
         path = Path(entry.path)
         try:
-            fresh = now - entry.stat(follow_symlinks=False).st_mtime < STALE_SECONDS
-            if not entry.is_dir(follow_symlinks=False) or fresh:
+            if not entry.is_dir(follow_symlinks=False):
                 continue
             present = _entries(path)
         except OSError:
