@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from cli_runner import run
 
-from archc.cli.app import app
 from archc.limits import DEFAULT_LIMITS, LIMIT_MAX, LIMIT_MAX_BY_NAME, Limits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,13 +18,6 @@ RANGE = "expected an integer from 1 to 2**62 (4,611,686,018,427,387,904)"
 @pytest.fixture(autouse=True)
 def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-
-
-def run(*args: str) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 # --- --limit ----------------------------------------------------------------------------------------------------------

@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cli_runner import run
 from process_kill import ARCHC, kill_while_writing
-from typer.testing import CliRunner, Result
 
 from archc import io as archc_io
 from archc.cli import emit_cmds  # noqa: F401  (registers export, draw and build)
-from archc.cli.app import app
 from archc.errors import UsageError
 from archc.io import confined, remove_stale_temps, write_atomic
 
@@ -37,13 +36,6 @@ LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="watches
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run(*args: str) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from cli_runner import run
 
 from archc.cli import emit_cmds  # noqa: F401  (registers draw)
-from archc.cli.app import app
 from archc.compiler import compile_partial
 from archc.emit.diagram.partial import (
     ERROR_COLOR,
@@ -81,13 +80,6 @@ def _attrs(dot: str) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
 def _attr(attrs: str, key: str) -> str | None:
     m = re.search(rf'\b{key}="([^"]*)"', attrs)
     return m.group(1) if m else None
-
-
-def run(*args: str) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 # --- compile_partial --------------------------------------------------------------------------------------------------
