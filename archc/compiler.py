@@ -36,6 +36,11 @@ def compile_file(path: str | os.PathLike[str], overrides: dict[str, str] | None 
     return _compile(load_yaml_file(path, limits), overrides or {}, limits)
 
 
+def recompile(compiled: Compiled, overrides: dict[str, str]) -> Compiled:
+    """The same loaded spec compiled again with other param values (the file is not read again)."""
+    return _compile(compiled.doc, overrides, compiled.limits)
+
+
 @dataclass
 class Partial:
     """How far compiling got: the analysed result, or the graph lowered so far with the errors found."""

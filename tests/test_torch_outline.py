@@ -110,9 +110,9 @@ def test_build_module_skips_the_param_analysis(monkeypatch: pytest.MonkeyPatch) 
     from archc.emit.torch_source import params as params_module
 
     compiles: list[dict] = []
-    real = params_module._compile
-    monkeypatch.setattr(params_module, "_compile", lambda doc, overrides, limits: compiles.append(overrides)
-                        or real(doc, overrides, limits))
+    real = params_module.recompile
+    monkeypatch.setattr(params_module, "recompile", lambda compiled, overrides: compiles.append(overrides)
+                        or real(compiled, overrides))
     params_module._cache.clear()
     module = build_module(SPECS / "resnet50.yaml", classes=10)
     assert compiles == []

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archc import expr
-from archc.compiler import Compiled, _compile
+from archc.compiler import Compiled, recompile
 from archc.errors import SpecError
 
 from .body import Item
@@ -107,7 +107,7 @@ def _marks(compiled: Compiled, changes: dict[str, Any]) -> Marks | None:
     overrides = {k: _text(v) for k, v in compiled.params.items() if not expr.is_expression(compiled.header.params[k])}
     overrides.update({k: _text(v) for k, v in changes.items()})
     try:
-        changed = _compile(compiled.doc, overrides, compiled.limits)
+        changed = recompile(compiled, overrides)
     except SpecError:
         return None
     from . import _torch_codes
