@@ -48,15 +48,24 @@ quiet() {
     fi
 }
 
-# Graphviz's `dot` renders diagrams; archc runs it itself (Debian's graphviz package).
-if ! command -v dot >/dev/null 2>&1; then
+# System programs, from Debian packages: Graphviz's `dot` renders diagrams (archc runs it itself); the test suite
+# also drives a headless Chromium (the HTML viewer) and pdflatex with TikZ (the LaTeX figures and tables).
+apt_packages=()
+command -v dot >/dev/null 2>&1 || apt_packages+=(graphviz)
+if [[ "$(basename "$1")" == "pytest" ]]; then
+    command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+    command -v pdflatex >/dev/null 2>&1 || apt_packages+=(texlive-latex-base)
+    kpsewhich tikz.sty >/dev/null 2>&1 || apt_packages+=(texlive-pictures)
+fi
+if [[ ${#apt_packages[@]} -gt 0 ]]; then
     sudo_cmd=()
     if [[ "$(id -u)" -ne 0 ]]; then
         sudo_cmd=(sudo)
     fi
     export DEBIAN_FRONTEND=noninteractive
     quiet "apt-get update" "${sudo_cmd[@]}" apt-get update -qq
-    quiet "apt-get install graphviz" "${sudo_cmd[@]}" apt-get install -y -qq graphviz
+    quiet "apt-get install ${apt_packages[*]}" "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+        "${apt_packages[@]}"
 fi
 
 py="$venv/bin/python"
