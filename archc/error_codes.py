@@ -104,6 +104,14 @@ _CODES = [
               "(default 2 T: minutes on two cores).", "conv: {out: 1024, k: 3, p: 1}  # at 224x224, "
               "three times", "Export without verification (`--no-verify`), or raise the limit with "
               "`--limit max_verify_macs=N`."),
+    # --- importing a model from another format ------------------------------------------------------------------------
+    ErrorCode("E601", "unsupported construct in an imported model",
+              "The source model (cfg, prototxt, Ultralytics YAML, ONNX node or traced PyTorch call) uses a layer type, "
+              "option or value archc cannot express; nothing is written.", "[reorg]\nstride=2",
+              "Replace the construct in the source, or write that part of the spec by hand."),
+    ErrorCode("E602", "malformed imported model",
+              "The source model cannot be read: a syntax error, a missing required option, or a reference to a layer "
+              "that does not exist.", "[route]\nlayers=-99", "Fix the source file at the position shown."),
     # --- warnings: the spec is valid (exit 0) but probably does not mean what it says ---------------------------------
     ErrorCode("W301", "linear on a spatial tensor", "`linear` acts on the last axis only: on a [C, H, W] feature map "
               "it maps each row's W values and keeps C and H, where a classifier head means to map all features. "
