@@ -7,7 +7,10 @@ can end a string, a comment or a label, or forge a line:
 - :func:`dot_html`: Graphviz HTML-like label text (the diagram's node, cluster and legend text);
 - :func:`dot_quoted`: a Graphviz quoted id or attribute value;
 - :func:`python_docstring` and :func:`python_comment`: generated PyTorch source;
-- :func:`terminal_line`: one line of a diagnostic, a note or a printed position.
+- :func:`terminal_line`: one line of a diagnostic, a note or a printed position;
+- :func:`latex_text`: LaTeX body text (tables, TikZ node labels);
+- :func:`markdown_cell`: one cell of a Markdown table;
+- :func:`html_text`: HTML element text or a quoted attribute value.
 
 ONNX stores strings (the graph's doc string, node metadata) length-prefixed in protobuf, so they need no escaping and
 are written as they are; what prints them (``archc where``) goes through :func:`terminal_line`.
@@ -58,3 +61,34 @@ def terminal_line(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
+    "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    "|": r"\textbar{}", "\u00d7": r"$\times$", "\u2192": r"$\rightarrow$", "\u2295": r"$\oplus$",
+}
+
+
+def latex_text(value: object) -> str:
+    """Text for LaTeX's body with the default (OT1/T1) fonts: specials escaped, the few non-ASCII symbols archc writes
+    (×, →, ⊕) as math, any other non-ASCII character as ``?`` since pdflatex without extra packages cannot set it."""
+    out = []
+    for ch in terminal_line(str(value)):
+        if ch in _LATEX_SPECIAL:
+            out.append(_LATEX_SPECIAL[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def markdown_cell(value: object) -> str:
+    """One Markdown table cell: on one line, pipes and backslashes escaped, HTML markup neutralised."""
+    return html.escape(terminal_line(str(value)), quote=False).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def html_text(value: object) -> str:
+    """HTML element text or a double-quoted attribute value."""
+    return html.escape(_CONTROL.sub("\ufffd", str(value)), quote=True)
