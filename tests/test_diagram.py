@@ -16,9 +16,9 @@ from archc.emit.diagram import graphviz, render, to_dot, write_diagram
 from archc.emit.diagram.fold import folded_at
 from archc.emit.diagram.style import FAMILY_STYLES, SHORTCUT_COLOR
 from archc.emit.diagram.view import plan_view
-from archc.emit.summary import summary_rows
 from archc.errors import UsageError
 from archc.ops.registry import get_op
+from archc.report.layer_table import summarize
 from archc.text_escape import dot_html
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -115,7 +115,7 @@ def test_resnet50_unfolded_has_every_layer_and_stage_clusters(resnet50: Compiled
 def test_resnet50_folds_stages_by_default(resnet50: Compiled) -> None:
     dot = to_dot(resnet50)
     assert dot == to_dot(resnet50, fold=True)
-    nodes = _nodes(dot)
+    nodes = {k: v for k, v in _nodes(dot).items() if not k.startswith("inset:")}  # the block inset: test_figures.py
     assert list(nodes) == ["image", "conv1", "bn1", "2", "maxpool", "scope:layer1", "scope:layer2", "scope:layer3",
                            "scope:layer4", "avgpool", "9", "fc"]
     assert "bottleneck x 3" in nodes["scope:layer1"] and "bottleneck x 3" in nodes["scope:layer4"]
@@ -123,7 +123,7 @@ def test_resnet50_folds_stages_by_default(resnet50: Compiled) -> None:
     assert "bottleneck x 6" in nodes["scope:layer3"]
     assert "512x28x28 → 1024x14x14" in nodes["scope:layer3"]
     assert "7.1M params" in nodes["scope:layer3"]  # 7,098,368 in torchvision's layer3
-    assert CLUSTER.findall(dot) == []
+    assert CLUSTER.findall(dot) == ["inset:layer1.0"]
     assert [(a, b) for a, b, _ in _edges(dot)][4:9] == [
         ("maxpool", "scope:layer1"), ("scope:layer1", "scope:layer2"), ("scope:layer2", "scope:layer3"),
         ("scope:layer3", "scope:layer4"), ("scope:layer4", "avgpool")]
@@ -135,11 +135,11 @@ def test_depth_summarises_scopes_at_that_level(resnet50: Compiled) -> None:
     two = to_dot(resnet50, depth=2)
     blocks = [n for n in _nodes(two) if n.startswith("scope:")]
     assert len(blocks) == 3 + 4 + 6 + 3 and blocks[0] == "scope:layer1.0" and blocks[-1] == "scope:layer4.2"
-    assert set(CLUSTER.findall(two)) == {"layer1", "layer2", "layer3", "layer4"}
+    assert set(CLUSTER.findall(two)) == {"layer1", "layer2", "layer3", "layer4", "inset:layer1.0"}
     assert "bottleneck" in _nodes(two)["scope:layer2.0"] and "256x56x56 → 512x28x28" in _nodes(two)["scope:layer2.0"]
     # depth opens the automatic folding; fold=True on top of it folds the stages again
     assert len(_nodes(to_dot(resnet50, depth=4))) == 176
-    assert len(_nodes(to_dot(resnet50, depth=2, fold=True))) == 12
+    assert len([n for n in _nodes(to_dot(resnet50, depth=2, fold=True)) if not n.startswith("inset:")]) == 12
 
 
 def test_shortcuts_are_dashed_and_coloured(resnet50: Compiled) -> None:
@@ -180,7 +180,7 @@ def test_input_numbering_follows_the_op_capability_not_its_name(branchy: Compile
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_summary_and_diagram_fold_the_same_scopes_at_a_depth(resnet50: Compiled, depth: int) -> None:
     g = resnet50.graph
-    rows = {path: op for path, op, *_ in summary_rows(resnet50, depth) if path in g.scopes and path not in g}
+    rows = {r.path: r.op for r in summarize(resnet50, depth).rows if r.path in g.scopes and r.path not in g}
     items = plan_view(g, depth=depth, fold=False).items.values()
     assert {item.scope for item in items if item.scope} == set(rows)
     if depth == 1:

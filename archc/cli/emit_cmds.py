@@ -30,6 +30,13 @@ Fold = Annotated[bool | None, typer.Option("--fold/--no-fold", help="Fold repeat
 Direction = Annotated[str, typer.Option(metavar="TB|LR", help="Layout direction: top to bottom or left to right.")]
 Opset = Annotated[int | None, typer.Option(metavar="N", help="ONNX opset, 18 to 26 (default 21).")]
 Dynamic = Annotated[str, typer.Option(metavar="AXES", help="Dynamic axes: batch, batch,hw or none.")]
+Title = Annotated[bool, typer.Option("--title/--no-title", help="Draw the title (name, doc, inputs, totals).")]
+Legend = Annotated[bool, typer.Option("--legend/--no-legend", help="Draw the legend.")]
+Palette = Annotated[str, typer.Option(metavar="NAME", help="Colours: default, print (grayscale) or colorblind.")]
+Font = Annotated[str | None, typer.Option(metavar="NAME", help="Font family (default Helvetica).")]
+FontSize = Annotated[float, typer.Option(metavar="PT", help="Font size of layer names (default 10).")]
+Insets = Annotated[bool, typer.Option("--insets/--no-insets", help="Draw each folded block's body once, beside.")]
+Style = Annotated[str, typer.Option(metavar="STYLE", help="graph, or blocks (feature maps as boxes sized by shape).")]
 
 
 @export_app.command("torch")
@@ -83,9 +90,11 @@ def export_onnx_cmd(
 @app.command()
 def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", metavar="FILE", help="Diagram file.")],
          fmt: Annotated[str | None, typer.Option("--format", metavar="FORMAT",
-                                                 help="svg, png, pdf or dot (default: from suffix).")]
+                                                 help="svg, png, pdf, tex or dot (default: from suffix).")]
          = None, depth: Depth = None, fold: Fold = None, direction: Direction = "TB", force: Force = False,
-         set_: SetOption = None, limit: LimitOption = None) -> None:
+         set_: SetOption = None, limit: LimitOption = None, title: Title = True, legend: Legend = True,
+         palette: Palette = "default", font: Font = None, font_size: FontSize = 10.0, insets: Insets = True,
+         style: Style = "graph") -> None:
     """Draw the network with Graphviz: clusters for groups and stages, colours by op family.
 
     A spec with errors is still drawn as far as it compiles: the failing layers and their input edges in red, the
@@ -100,13 +109,16 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", me
 
     def body() -> None:
         from archc.compiler import compile_partial
-        from archc.emit.diagram import write_diagram
+        from archc.emit.diagram import FigureOptions, write_diagram
         from archc.io import check_target
 
+        options = FigureOptions(title=title, legend=legend, palette=palette, font_size=font_size, insets=insets,
+                                style=style, **({"font": font} if font is not None else {}))
         check_target(output, force=force)
         result = compile_partial(spec, parse_pairs(set_, "--set"), parse_limits(limit))
         if result.compiled is not None:
-            write_diagram(result.compiled, output, fmt=fmt, depth=depth, fold=fold, direction=direction, force=force)
+            write_diagram(result.compiled, output, fmt=fmt, depth=depth, fold=fold, direction=direction, force=force,
+                          options=options)
             print(f"wrote {output}")
             return
         if result.graph is None:
@@ -114,7 +126,7 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", me
         from archc.emit.diagram import write_partial_diagram
 
         write_partial_diagram(result.graph, result.diagnostics, output, fmt=fmt, depth=depth, fold=fold,
-                              direction=direction, force=force)
+                              direction=direction, force=force, options=options)
         print(f"wrote {output} (partial: the spec has errors)")
         raise SpecError(result.diagnostics)
 

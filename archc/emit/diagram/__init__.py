@@ -7,14 +7,18 @@ scopes at that nesting level into single summary nodes (the same depth conventio
 """
 
 from archc.emit.diagram.dot import Decoration, check_direction, diagram_dot, to_dot, write_diagram
+from archc.emit.diagram.figure import DEFAULT_OPTIONS, PALETTE_NAMES, FigureOptions
 from archc.emit.diagram.graphviz import FORMATS, format_for, render
 from archc.emit.diagram.partial import partial_dot, to_dot_partial, write_partial_diagram
 from archc.emit.diagram.view import DEFAULT_BUDGET, LayoutBudget
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "DEFAULT_OPTIONS",
     "FORMATS",
+    "PALETTE_NAMES",
     "Decoration",
+    "FigureOptions",
     "LayoutBudget",
     "check_direction",
     "diagram_dot",

@@ -14,23 +14,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archc.compiler import Compiled
+from archc.emit.diagram.dot_text import (
+    Html,
+    attr_list,
+    count_text,
+    edge_line,
+    is_shortcut,
+    muted,
+    numbers_inputs,
+    rows_table,
+    shape_text,
+    value,
+)
+from archc.emit.diagram.figure import DEFAULT_OPTIONS, FigureOptions
 from archc.emit.diagram.fold import scope_caption
 from archc.emit.diagram.graphviz import write_drawing
-from archc.emit.diagram.style import (
-    CLUSTER_BORDER,
-    CLUSTER_FILLS,
-    EDGE_ATTRS,
-    FAMILY_STYLES,
-    GRAPH_ATTRS,
-    MUTED_TEXT,
-    NODE_ATTRS,
-    SHORTCUT_COLOR,
-    family_style,
-)
+from archc.emit.diagram.inset import inset_dot, plan_insets
+from archc.emit.diagram.style import EDGE_ATTRS, FAMILY_STYLES, GRAPH_ATTRS, NODE_ATTRS
 from archc.emit.diagram.view import DEFAULT_BUDGET, Item, LayoutBudget, View, plan_view
 from archc.errors import UsageError
 from archc.ir.graph import Graph, Node
-from archc.ir.types import TensorType
 from archc.ops.base import Cost
 from archc.ops.registry import get_op
 from archc.text_escape import dot_html, dot_quoted
@@ -43,18 +46,6 @@ DOC_WIDTH = 100
 NOTE_WIDTH = 60
 """Characters per line of the legend's note on what was collapsed."""
 DOC_LINES = 4
-
-
-class Html(str):
-    """An HTML-like label, already built from escaped pieces; written as ``<...>`` instead of quoted."""
-
-
-def value(v: str) -> str:
-    return f"<{v}>" if isinstance(v, Html) else dot_quoted(v)
-
-
-def attr_list(attrs: dict[str, str]) -> str:
-    return "[" + ", ".join(f"{k}={value(v)}" for k, v in attrs.items()) + "]"
 
 
 class Decoration:
@@ -84,44 +75,46 @@ class Decoration:
 
 # --- DOT --------------------------------------------------------------------------------------------------------------
 def to_dot(compiled: Compiled, *, depth: int | None = None, fold: bool | None = None, direction: str = "TB",
-           budget: LayoutBudget | None = DEFAULT_BUDGET) -> str:
+           budget: LayoutBudget | None = DEFAULT_BUDGET, options: FigureOptions = DEFAULT_OPTIONS) -> str:
     """The network as Graphviz DOT text; the same input always gives the same bytes.
 
     ``fold``: draw each stage of repeated blocks as one node; by default only when the graph has more than
     :data:`FOLD_THRESHOLD` layers and no ``depth`` is given. ``depth=N``: scopes at nesting level N (1 = top level)
     become single summary nodes, as rows do in ``archc summary --depth N``. Beyond ``budget`` a default drawing
     collapses further (the legend says how) and an explicit ``fold=False`` or ``depth`` is refused (UsageError);
-    ``budget=None`` draws what was asked whatever its size.
+    ``budget=None`` draws what was asked whatever its size. ``options``: title, legend, palette, font, insets.
     """
-    return diagram_dot(compiled, depth=depth, fold=fold, direction=direction, budget=budget)[0]
+    return diagram_dot(compiled, depth=depth, fold=fold, direction=direction, budget=budget, options=options)[0]
 
 
 def diagram_dot(compiled: Compiled, *, depth: int | None = None, fold: bool | None = None, direction: str = "TB",
-                budget: LayoutBudget | None = DEFAULT_BUDGET) -> tuple[str, str]:
+                budget: LayoutBudget | None = DEFAULT_BUDGET,
+                options: FigureOptions = DEFAULT_OPTIONS) -> tuple[str, str]:
     """:func:`to_dot`'s text, and a note saying what was collapsed to fit the budget ("" when nothing was)."""
     t = compiled.costs.total
     facts = f"{count_text(t.params)} params  ·  {count_text(t.macs)} MACs  ·  {t.layers} layers"
-    return view_dot(compiled.graph, facts, depth=depth, fold=fold, direction=direction, budget=budget)
+    return view_dot(compiled.graph, facts, depth=depth, fold=fold, direction=direction, budget=budget,
+                    options=options)
 
 
 def view_dot(g: Graph, facts: str, *, depth: int | None, fold: bool | None, direction: str,
              budget: LayoutBudget | None, keep_open: frozenset[str] = frozenset(),
-             decoration: Decoration | None = None) -> tuple[str, str]:
+             decoration: Decoration | None = None, options: FigureOptions = DEFAULT_OPTIONS) -> tuple[str, str]:
     """DOT text of the planned view of ``g`` and the view's note; ``facts`` follows the inputs under the title.
     ``keep_open``: stages never folded."""
     check_direction(direction)
     with collector_paused():  # many small acyclic objects: the collector's passes over the graph would dominate
         view = plan_view(g, depth=depth, fold=fold, keep_open=keep_open, budget=budget)
-        return _Writer(view, direction, facts, decoration or Decoration()).write(), view.note
+        return _Writer(view, direction, facts, decoration or Decoration(), options).write(), view.note
 
 
 def write_diagram(compiled: Compiled, path: str | os.PathLike[str], *, fmt: str | None = None,
                   depth: int | None = None, fold: bool | None = None, direction: str = "TB",
                   force: bool = False, budget: LayoutBudget | None = DEFAULT_BUDGET,
-                  on_note: Callable[[str], None] | None = None) -> Path:
+                  on_note: Callable[[str], None] | None = None, options: FigureOptions = DEFAULT_OPTIONS) -> Path:
     """Render the diagram and write it atomically (:func:`archc.emit.diagram.graphviz.write_drawing`)."""
     def make(fitted: LayoutBudget | None) -> tuple[str, str]:
-        return diagram_dot(compiled, depth=depth, fold=fold, direction=direction, budget=fitted)
+        return diagram_dot(compiled, depth=depth, fold=fold, direction=direction, budget=fitted, options=options)
 
     return write_drawing(make, path, fmt=fmt, force=force, budget=budget, on_note=on_note)
 
@@ -135,8 +128,11 @@ class _Writer:
     """One DOT text of a planned view: clusters per drawn scope, a node per item, edges by destination and port, the
     title and legend in the graph label; the decoration is asked at each of those points."""
 
-    def __init__(self, view: View, direction: str, facts: str, decoration: Decoration) -> None:
+    def __init__(self, view: View, direction: str, facts: str, decoration: Decoration,
+                 options: FigureOptions) -> None:
         self.g = view.g
+        self.options = options
+        self.palette = options.colours
         self.view = view
         self.direction = direction
         self.facts = facts
@@ -152,51 +148,72 @@ class _Writer:
     def write(self) -> str:
         self._clusters()
         edges = self._edges()
+        if self.options.insets:
+            for inset in plan_insets(self.view):
+                drawn = inset_dot(self.g, inset, self.options)
+                self.lines += drawn.lines
+                edges += drawn.edges
+                self.families |= drawn.families
+                self.has_shortcut |= drawn.has_shortcut
         head = [f"digraph {dot_quoted(self.g.name)} {{"]
-        graph_attrs = {**GRAPH_ATTRS, "rankdir": self.direction, "label": self._heading()}
+        o = self.options
+        graph_attrs = {**GRAPH_ATTRS, "rankdir": self.direction, "fontname": o.font, "fontsize": o.size(12)}
+        heading = self._heading()
+        if heading:
+            graph_attrs["label"] = heading
         head += [f"  {k}={value(v)};" for k, v in graph_attrs.items()]
-        head.append(f"  node {attr_list(NODE_ATTRS)};")
-        head.append(f"  edge {attr_list(EDGE_ATTRS)};")
+        head.append(f"  node {attr_list({**NODE_ATTRS, 'fontname': o.font, 'fontsize': o.size(10)})};")
+        edge_attrs = {**EDGE_ATTRS, "color": self.palette.edge, "fontname": o.font, "fontsize": o.size(8)}
+        head.append(f"  edge {attr_list(edge_attrs)};")
         return "\n".join([*head, *self.lines, *edges, "}"]) + "\n"
 
     # --- header and legend --------------------------------------------------------------------------------------------
-    def _heading(self) -> Html:
-        """Title and legend side by side in the graph label, so the legend never takes part in the layout."""
-        return Html('<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="4"><TR>'
-                    f'<TD ALIGN="LEFT" VALIGN="TOP" BALIGN="LEFT">{self.decoration.title(self._title_rows())}</TD>'
-                    f'<TD ALIGN="LEFT" VALIGN="TOP">{self._legend()}</TD></TR></TABLE>')
+    def _heading(self) -> Html | None:
+        """Title and legend side by side in the graph label, so the legend never takes part in the layout; None
+        when the options drop both."""
+        cells = []
+        if self.options.title:
+            cells.append(f'<TD ALIGN="LEFT" VALIGN="TOP" BALIGN="LEFT">{self.decoration.title(self._title_rows())}'
+                         '</TD>')
+        if self.options.legend or self.view.note:  # the note on what was collapsed is never dropped
+            cells.append(f'<TD ALIGN="LEFT" VALIGN="TOP">{self._legend()}</TD>')
+        if not cells:
+            return None
+        return Html('<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="4"><TR>' + "".join(cells) + "</TR></TABLE>")
 
     def _title_rows(self) -> list[str]:
         g = self.g
-        rows = [f'<FONT POINT-SIZE="16"><B>{dot_html(g.name)}</B></FONT>']
-        doc = " ".join(g.doc.split())
+        rows = [f'<FONT POINT-SIZE="{self.options.size(16)}"><B>{dot_html(g.name)}</B></FONT>']
+        doc = " ".join(g.doc.replace("`", "").split())  # Markdown code marks mean nothing in a figure
         if doc:
             lines = textwrap.wrap(doc, DOC_WIDTH, max_lines=DOC_LINES, placeholder=" …")
             rows += [dot_html(line) for line in lines]
         ins = ", ".join(f"{n} {shape_text(g.node(n).out_type)}" for n in g.inputs)
-        rows.append(f'<FONT COLOR="{MUTED_TEXT}">{dot_html(ins)}  ·  {dot_html(self.facts)}</FONT>')
+        rows.append(f'<FONT COLOR="{self.palette.muted}">{dot_html(ins)}  ·  {dot_html(self.facts)}</FONT>')
         return rows
 
     def _legend(self) -> str:
         """A swatch and a caption per family present (and per edge style used), several entries to a row."""
         entries = []
-        for family, style in FAMILY_STYLES.items():
-            if family in self.families:
+        for family in FAMILY_STYLES:
+            style = self.palette.family(family)
+            if family in self.families and self.options.legend:
                 entries.append(f'<TD BGCOLOR="{style.fill}" COLOR="{style.border}" BORDER="1" WIDTH="18" HEIGHT="12">'
                                f'</TD><TD ALIGN="LEFT">{dot_html(style.legend)}</TD>')
-        if self.has_shortcut:
-            entries.append(f'<TD><FONT COLOR="{SHORTCUT_COLOR}"><B>- - &gt;</B></FONT></TD>'
+        if self.has_shortcut and self.options.legend:
+            entries.append(f'<TD><FONT COLOR="{self.palette.shortcut}"><B>- - &gt;</B></FONT></TD>'
                            '<TD ALIGN="LEFT">shortcut / skip connection</TD>')
-        if self.has_ports:
-            entries.append('<TD><FONT POINT-SIZE="8">0 1</FONT></TD><TD ALIGN="LEFT">concat input order</TD>')
+        if self.has_ports and self.options.legend:
+            entries.append(f'<TD><FONT POINT-SIZE="{self.options.size(8)}">0 1</FONT></TD>'
+                           '<TD ALIGN="LEFT">concat input order</TD>')
         entries += self.decoration.legend_entries()
         per_row = LEGEND_COLUMNS[self.direction]
-        rows = [f'<TR><TD COLSPAN="{2 * per_row}" ALIGN="LEFT"><B>Legend</B></TD></TR>']
+        rows = [f'<TR><TD COLSPAN="{2 * per_row}" ALIGN="LEFT"><B>Legend</B></TD></TR>'] if entries else []
         rows += ["<TR>" + "".join(entries[i:i + per_row]) + "</TR>" for i in range(0, len(entries), per_row)]
         if self.view.note:  # the drawing shows less than was asked for: say so where the reader looks
             note = "<BR/>".join(dot_html(line) for line in textwrap.wrap(self.view.note, NOTE_WIDTH))
             rows.append(f'<TR><TD COLSPAN="{2 * per_row}" ALIGN="LEFT" BALIGN="LEFT">'
-                        f'<FONT COLOR="{MUTED_TEXT}"><I>{note}</I></FONT></TD></TR>')
+                        f'<FONT COLOR="{self.palette.muted}"><I>{note}</I></FONT></TD></TR>')
         return ('<TABLE BORDER="1" COLOR="#bbbbbb" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
                 + "".join(rows) + "</TABLE>")
 
@@ -234,9 +251,9 @@ class _Writer:
         return {
             "label": Html(caption),
             "style": "rounded,filled",
-            "fillcolor": CLUSTER_FILLS[(level - 1) % len(CLUSTER_FILLS)],
-            "color": CLUSTER_BORDER,
-            "fontsize": "10",
+            "fillcolor": self.palette.cluster_fills[(level - 1) % len(self.palette.cluster_fills)],
+            "color": self.palette.cluster_border,
+            "fontsize": self.options.size(10),
             "labeljust": "l",
             "margin": "6",
         }
@@ -256,9 +273,9 @@ class _Writer:
             if not n.local_name.isdigit():  # an anonymous step's generated name says nothing
                 rows.append(f"<B>{dot_html(n.local_name)}</B>")
             rows.append(op_text)
-        rows.append(muted(shape_text(n.out_type)))
+        rows.append(self._muted(shape_text(n.out_type)))
         attrs = self._styled(family, rows, item.id)
-        if _numbers_inputs(n) and len(self.g.input_names(n.name)) > 1:
+        if numbers_inputs(n) and len(self.g.input_names(n.name)) > 1:
             attrs["ordering"] = "in"
         return attrs
 
@@ -291,16 +308,19 @@ class _Writer:
         out = outs[-1] if outs else members[-1].out_type
         flow = f"{shape_text(self.g.node(first_in[0]).out_type)} → {shape_text(out)}" if first_in else shape_text(out)
         params = sum(n.meta.get("cost", Cost()).params for n in members)
-        return [muted(flow), muted(f"{count_text(params)} params")]
+        return [self._muted(flow), self._muted(f"{count_text(params)} params")]
+
+    def _muted(self, s: str) -> str:
+        return muted(s, self.options.size(9), self.palette.muted)
 
     def _styled(self, family: str, rows: list[str], item_id: str) -> dict[str, str]:
         self.families.add(family)
-        style = family_style(family)
+        style = self.palette.family(family)
         item = self.view.items[item_id]
         rows, overrides = self.decoration.node([item.node] if item.node is not None else item.members, rows)
         names = self.outputs.get(item_id, [])
         rows = rows + [f"<I>{'output' if name == 'output' else 'output ' + dot_html(name)}</I>" for name in names]
-        attrs = {"label": _rows_table(rows), "fillcolor": style.fill, "color": style.border}
+        attrs = {"label": rows_table(rows), "fillcolor": style.fill, "color": style.border}
         if names:
             attrs["peripheries"] = "2"
         if family == "input":
@@ -325,54 +345,16 @@ class _Writer:
                     continue
                 seen.add((a, b))
                 attrs: dict[str, str] = {}
-                if _is_shortcut(g, src, n):
+                if is_shortcut(g, src, n):
                     self.has_shortcut = True
-                    attrs.update(style="dashed", color=SHORTCUT_COLOR, penwidth="1.2")
+                    attrs.update(style="dashed", color=self.palette.shortcut, penwidth="1.2")
                 # dot does not keep in-edge order inside clusters, so the concat order is written on the edges
-                if not folded and len(srcs) > 1 and _numbers_inputs(n):
+                if not folded and len(srcs) > 1 and numbers_inputs(n):
                     self.has_ports = True
-                    attrs.update(headlabel=str(port), labeldistance="1.2", labelfontcolor=MUTED_TEXT)
+                    attrs.update(headlabel=str(port), labeldistance="1.2", labelfontcolor=self.palette.muted)
                 attrs.update(self.decoration.edge(src, n))
-                out.append(_edge(a, b, attrs))
-        out += [_edge(a, b, attrs) for a, b, attrs in self.decoration.extra_edges(self.view)]
+                out.append(edge_line(a, b, attrs))
+        out += [edge_line(a, b, attrs) for a, b, attrs in self.decoration.extra_edges(self.view)]
         return out
 
 
-def _edge(a: str, b: str, attrs: dict[str, str]) -> str:
-    return f"  {dot_quoted(a)} -> {dot_quoted(b)}" + (f" {attr_list(attrs)}" if attrs else "") + ";"
-
-
-def _numbers_inputs(n: Node) -> bool:
-    """The op's input order is its output's layout (concat): the drawing numbers the input edges."""
-    op = get_op(n.op)
-    return op is not None and op.ordered_inputs
-
-
-def _is_shortcut(g: Graph, src: str, dst: Node) -> bool:
-    """A skip connection: part of a shortcut path, or a tensor that also went elsewhere, entering a merge."""
-    if any(g.scopes[p].kind == "shortcut" for n in (g.node(src), dst) for p in g.scope_chain(n.scope)):
-        return True
-    op = get_op(dst.op)
-    return op is not None and op.family == "merge" and len(g.users(src)) > 1
-
-
-def shape_text(t: TensorType | None) -> str:
-    return "x".join(str(d) for d in t.shape) if t is not None else "?"
-
-
-def _rows_table(rows: list[str]) -> Html:
-    """Label lines as table rows: a little spacing keeps descenders (``global_avgpool``) off the next line."""
-    cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
-    return Html(f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="0">{cells}</TABLE>')
-
-
-def muted(s: str) -> str:
-    """A small grey label row holding ``s``, escaped."""
-    return f'<FONT POINT-SIZE="9" COLOR="{MUTED_TEXT}">{dot_html(s)}</FONT>'
-
-
-def count_text(n: int) -> str:
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.1f}{suffix}"
-    return str(n)

@@ -13,7 +13,8 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from archc.emit.diagram.dot import Decoration, muted, view_dot
+from archc.emit.diagram.dot import Decoration, view_dot
+from archc.emit.diagram.figure import DEFAULT_OPTIONS, FigureOptions
 from archc.emit.diagram.graphviz import write_drawing
 from archc.emit.diagram.view import DEFAULT_BUDGET, LayoutBudget, View
 from archc.errors import Diagnostic
@@ -42,22 +43,25 @@ def to_dot_partial(graph: Graph, diagnostics: list[Diagnostic], *, depth: int | 
 
 
 def partial_dot(graph: Graph, diagnostics: list[Diagnostic], *, depth: int | None = None, fold: bool | None = None,
-                direction: str = "TB", budget: LayoutBudget | None = DEFAULT_BUDGET) -> tuple[str, str]:
+                direction: str = "TB", budget: LayoutBudget | None = DEFAULT_BUDGET,
+                options: FigureOptions = DEFAULT_OPTIONS) -> tuple[str, str]:
     """:func:`to_dot_partial`'s text and the note on what was collapsed to fit the budget ("" when nothing was)."""
     failing = {d.path for d in diagnostics if d.path in graph}
     keep_open = frozenset(p for name in failing for p in graph.scope_chain(graph.node(name).scope))
     layers = [n for n in graph.nodes() if not n.is_input]
     typed = sum(n.out_type is not None for n in layers)
     return view_dot(graph, f"{typed} of {len(layers)} layers typed", depth=depth, fold=fold, direction=direction,
-                    budget=budget, keep_open=keep_open, decoration=ErrorMarking(graph, diagnostics))
+                    budget=budget, keep_open=keep_open, decoration=ErrorMarking(graph, diagnostics), options=options)
 
 
 def write_partial_diagram(graph: Graph, diagnostics: list[Diagnostic], path: str | os.PathLike[str], *,
                           fmt: str | None = None, depth: int | None = None, fold: bool | None = None,
                           direction: str = "TB", force: bool = False, budget: LayoutBudget | None = DEFAULT_BUDGET,
-                          on_note: Callable[[str], None] | None = None) -> Path:
+                          on_note: Callable[[str], None] | None = None,
+                          options: FigureOptions = DEFAULT_OPTIONS) -> Path:
     def make(fitted: LayoutBudget | None) -> tuple[str, str]:
-        return partial_dot(graph, diagnostics, depth=depth, fold=fold, direction=direction, budget=fitted)
+        return partial_dot(graph, diagnostics, depth=depth, fold=fold, direction=direction, budget=fitted,
+                           options=options)
 
     return write_drawing(make, path, fmt=fmt, force=force, budget=budget, on_note=on_note)
 
@@ -90,7 +94,7 @@ class ErrorMarking(Decoration):
 
     def node(self, members: list[Node], rows: list[str]) -> tuple[list[str], dict[str, str]]:
         if not any("cost" in n.meta for n in members):  # costs come after a successful compile only
-            rows = [muted("? params") if row == muted("0 params") else row for row in rows]
+            rows = [row.replace(">0 params</FONT>", ">? params</FONT>") for row in rows]
         codes = sorted({d.code for n in members for d in self.errors.get(n.name, [])})
         if codes:
             self.used.add("error")

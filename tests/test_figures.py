@@ -1,0 +1,174 @@
+"""Paper figures: block insets beside the main path, and the figure options (title, legend, palette, font)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from archc.compiler import Compiled, compile_file
+from archc.emit.diagram import FigureOptions, render, to_dot
+from archc.emit.diagram.figure import OKABE_ITO, PALETTES
+from archc.emit.diagram.style import FAMILY_STYLES
+from tests.cli_runner import run
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
+NODE = re.compile(r'^\s*"([^"]+)" \[(.*)\];$', re.M)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module")
+def resnet50() -> Compiled:
+    return compile_file(SPECS / "resnet50.yaml")
+
+
+@pytest.fixture(scope="module")
+def googlenet() -> Compiled:
+    return compile_file(SPECS / "googlenet.yaml")
+
+
+def _nodes(dot: str) -> dict[str, str]:
+    return dict(NODE.findall(dot))
+
+
+def _svg_node_titles(svg: bytes) -> list[str]:
+    root = ET.fromstring(svg)
+    return [g.findtext(f"{SVG}title") or "" for g in root.iter(f"{SVG}g") if g.get("class") == "node"]
+
+
+def _plain_positions(dot: str) -> dict[str, tuple[float, float]]:
+    """Node centre (x, y) in inches from ``dot -Tplain``."""
+    plain = subprocess.run(["dot", "-Tplain"], input=dot.encode(), capture_output=True, check=True).stdout.decode()
+    out = {}
+    for line in plain.splitlines():
+        if line.startswith("node "):
+            m = re.match(r'node ("(?:[^"\\]|\\.)*"|\S+) (\S+) (\S+)', line)
+            assert m is not None
+            out[m.group(1).strip('"')] = (float(m.group(2)), float(m.group(3)))
+    return out
+
+
+# --- insets -----------------------------------------------------------------------------------------------------------
+@NEEDS_DOT
+def test_resnet50_default_figure_has_a_short_main_path_and_one_bottleneck_inset(resnet50: Compiled) -> None:
+    titles = _svg_node_titles(render(to_dot(resnet50), "svg"))
+    main = [t for t in titles if not t.startswith("inset:")]
+    inset = [t for t in titles if t.startswith("inset:layer1.0:")]
+    assert len(main) == 12 <= 20
+    assert main[5:9] == ["scope:layer1", "scope:layer2", "scope:layer3", "scope:layer4"]
+    # the bottleneck's body: three conv-bn pairs, two relus between them, the projection shortcut, add, relu
+    assert sorted(t.removeprefix("inset:layer1.0:") for t in inset) == sorted([
+        "in", "out", "layer1.0.conv1", "layer1.0.bn1", "layer1.0.0.2", "layer1.0.conv2", "layer1.0.bn2",
+        "layer1.0.0.5", "layer1.0.conv3", "layer1.0.bn3", "layer1.0.downsample.0", "layer1.0.downsample.1",
+        "layer1.0.0", "layer1.0.1"])
+    assert len(titles) == len(main) + len(inset)
+
+
+def test_inset_caption_names_the_block_the_instance_and_every_use(resnet50: Compiled) -> None:
+    dot = to_dot(resnet50)
+    cluster = dot.split('subgraph "cluster_inset:layer1.0" {', 1)[1].split("\n  }", 1)[0]
+    assert "<B>bottleneck</B> = " in cluster
+    assert "(as layer1.0; used in layer1, layer2, layer3, layer4)" in cluster
+    nodes = _nodes(dot)
+    assert "conv 3x3, 64" in nodes["inset:layer1.0:layer1.0.conv2"]
+    assert "<B>downsample</B>" in nodes["inset:layer1.0:layer1.0.downsample.0"]  # a numbered step named by its scope
+    # the projection shortcut keeps the main drawing's dashed skip style
+    assert re.search(r'"inset:layer1.0:in" -> "inset:layer1.0:layer1.0.downsample.0" \[style="dashed"', dot)
+    assert re.search(r'"inset:layer1.0:layer1.0.bn3" -> "inset:layer1.0:layer1.0.0"(;| \[)', dot)
+
+
+@NEEDS_DOT
+def test_inset_starts_level_with_its_first_use(resnet50: Compiled) -> None:
+    pos = _plain_positions(to_dot(resnet50))
+    assert pos["inset:layer1.0:in"][1] == pytest.approx(pos["scope:layer1"][1])
+    assert pos["inset:layer1.0:in"][0] > pos["scope:layer1"][0] + 1  # beside it, not on the main path
+
+
+def test_insets_can_be_turned_off(resnet50: Compiled) -> None:
+    dot = to_dot(resnet50, options=FigureOptions(insets=False))
+    assert "inset:" not in dot
+    assert list(_nodes(dot)) == [n for n in _nodes(to_dot(resnet50)) if not n.startswith("inset:")]
+
+
+def test_blocks_collapsed_at_a_depth_get_insets_too(googlenet: Compiled) -> None:
+    nodes = _nodes(to_dot(googlenet, depth=1))
+    inception = [n for n in nodes if n.startswith("inset:inception3a:")]
+    basic = [n for n in nodes if n.startswith("inset:conv1:")]
+    # four branches: 1x1; 1x1 -> 3x3; 1x1 -> 3x3; pool -> 1x1; six basic convs of conv, bn, relu, then concat
+    assert sum("<B>conv</B>" in nodes[n] for n in inception) == 6
+    assert sum(">concat<" in nodes[n] or "concat" in nodes[n].split("<B>")[-1] for n in inception) >= 1
+    assert len(inception) == 6 * 3 + 1 + 1 + 2  # + maxpool, concat, in, out
+    assert len(basic) == 3 + 2
+    assert not any(n.startswith("inset:inception3b") for n in nodes)  # one inset per block, not per use
+
+
+def test_small_unfolded_graphs_have_no_inset() -> None:
+    assert "inset:" not in to_dot(compile_file(SPECS / "vgg16.yaml"))
+
+
+# --- options ----------------------------------------------------------------------------------------------------------
+def test_no_title_and_no_legend(googlenet: Compiled) -> None:
+    plain = to_dot(googlenet, options=FigureOptions(title=False))
+    assert "Going Deeper" not in plain and "Legend" in plain
+    bare = to_dot(googlenet, options=FigureOptions(legend=False))
+    assert "Going Deeper" in bare and "Legend" not in bare and "concat input order" not in bare
+    neither = to_dot(googlenet, options=FigureOptions(title=False, legend=False))
+    assert "  label=" not in neither.split("node [", 1)[0]
+
+
+def test_title_drops_markdown_backticks(googlenet: Compiled) -> None:
+    assert "`" in googlenet.graph.doc
+    dot = to_dot(googlenet)
+    assert "`" not in dot and "(torchvision.models.googlenet)" in dot
+
+
+def _colours(dot: str) -> set[str]:
+    return set(re.findall(r'"(#[0-9a-fA-F]{6})"', dot)) | set(re.findall(r'="(#[0-9a-fA-F]{6})"', dot))
+
+
+def test_print_palette_is_grayscale(resnet50: Compiled) -> None:
+    dot = to_dot(resnet50, options=FigureOptions(palette="print"))
+    colours = _colours(dot)
+    assert len(colours) >= 6
+    assert all(c[1:3] == c[3:5] == c[5:7] for c in colours), colours
+    # the conv fill keeps its lightness: #a9c9f2 -> BT.709 luminance 197.2 = #c5c5c5
+    assert PALETTES["print"].family("conv").fill == "#c5c5c5"
+    assert 'fillcolor="#c5c5c5"' in _nodes(dot)["conv1"]
+
+
+def test_colorblind_palette_uses_okabe_ito(resnet50: Compiled) -> None:
+    dot = to_dot(resnet50, options=FigureOptions(palette="colorblind"))
+    conv = PALETTES["colorblind"].family("conv")
+    assert conv.border == OKABE_ITO["sky_blue"]
+    assert f'fillcolor="{conv.fill}"' in _nodes(dot)["conv1"] and f'color="{conv.border}"' in _nodes(dot)["conv1"]
+    borders = {PALETTES["colorblind"].family(k).border for k in ("conv", "pool", "norm", "act", "linear", "merge")}
+    assert borders <= set(OKABE_ITO.values()) and len(borders) == 6
+    assert FAMILY_STYLES["conv"].fill not in dot
+
+
+def test_font_and_size(resnet50: Compiled) -> None:
+    dot = to_dot(resnet50, options=FigureOptions(font="Times", font_size=14))
+    head = dot.split("\n  subgraph", 1)[0].split('\n  "image"', 1)[0]
+    assert 'fontname="Times"' in head and "Helvetica" not in dot
+    assert re.search(r'node \[.*fontname="Times", fontsize="14"', head)
+    assert 'POINT-SIZE="12.6"' in _nodes(dot)["conv1"]  # shape rows: 9/10 of the name size
+
+
+def test_draw_command_options(tmp_path: Path) -> None:
+    out = tmp_path / "r.dot"
+    result = run("draw", str(SPECS / "resnet50.yaml"), "-o", str(out), "--no-title", "--no-legend", "--no-insets",
+                 "--palette", "print", "--font", "Times", "--font-size", "12")
+    assert result.exit_code == 0, result.output
+    dot = out.read_text()
+    assert "inset:" not in dot and "Legend" not in dot and "Deep Residual" not in dot and 'fontname="Times"' in dot
+    bad = run("draw", str(SPECS / "resnet50.yaml"), "-o", str(out), "-f", "--palette", "sepia")
+    assert bad.exit_code == 2 and "unknown palette 'sepia'; choose one of default, print, colorblind" in bad.output
+    bad = run("draw", str(SPECS / "resnet50.yaml"), "-o", str(out), "-f", "--font-size", "100")
+    assert bad.exit_code == 2 and "font size must be between 4 and 48 points; got 100" in bad.output
+    bad = run("draw", str(SPECS / "resnet50.yaml"), "-o", str(out), "-f", "--font", 'Evil"Font')
+    assert bad.exit_code == 2 and "font name must be a plain name" in bad.output
