@@ -195,7 +195,8 @@ def build_artifacts(spec: str | os.PathLike[str], *, params: Mapping[str, Any] |
     announce = step or (lambda _: None)
     announce("compiling")
     compiled, spec_bytes = compile_spec(spec, params, limits)
-    from archc.emit.summary import summary_json_text, summary_text, totals_lines
+    from archc.emit.summary import summary_json_text
+    from archc.report.layer_table import summary_text, totals_lines
 
     files: dict[str, bytes] = {
         "summary.txt": summary_text(compiled).encode(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner, Result
 
-from archc.cli.app import app
+from archc.cli.main import app  # every command registered
 
 
 def run(*args: str) -> Result:

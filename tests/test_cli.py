@@ -259,7 +259,7 @@ print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 
 
 @pytest.mark.parametrize("args", [["check", RESNET], ["summary", RESNET], ["summary", "--json", RESNET], ["schema"],
-                                  ["ops"]])
+                                  ["ops"], ["table", RESNET], ["summary", "--format", "latex", RESNET]])
 def test_core_commands_never_import_torch_or_onnx(args: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-c", _NO_HEAVY_IMPORTS, json.dumps(args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, check=False)

@@ -47,7 +47,7 @@ def test_fractional_strides_are_written_as_json_floats() -> None:
 
 def test_totals_say_what_macs_count() -> None:
     """The MACs total is followed by what it holds; a transformer layer's attention matmuls are in it."""
-    from archc.emit.summary import summary_text
+    from archc.report.layer_table import summary_text
 
     c = compile_text("name: attn\ninputs: {x: [10, 8]}\nbody:\n  - multihead_attention: {id: t, heads: 2}\n")
     lines = summary_text(c).splitlines()

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from archc.compiler import compile_file
-from archc.emit.summary import summary_json, summary_text
+from archc.emit.summary import summary_json
 from archc.emit.torch_source import torch_source
+from archc.report.layer_table import summary_text
 from archc.text_escape import dot_html, dot_quoted, python_comment, python_docstring, terminal_line
 
 HOSTILE = 'a "q" \'s\' \\N \\ """ */ <b>&amp; x\ny\u2028z\u2029\x00\x1b\x7f end'

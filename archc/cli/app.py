@@ -160,28 +160,6 @@ def check(specs: Annotated[list[str], typer.Argument(metavar="SPEC...", help="Pa
 
 
 @app.command()
-def summary(spec: SpecArg,
-            depth: Annotated[int | None, typer.Option(
-                metavar="N", help="Fold scopes nested deeper than N; 0 shows the model alone as one row.")] = None,
-            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-            set_: SetOption = None, limit: LimitOption = None) -> None:
-    """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
-
-    def body() -> None:
-        from archc.emit.summary import summary_json_text, summary_text
-
-        if depth is not None and depth < 0:
-            raise UsageError(f"--depth: expected 0 (the model alone) or more; got {depth}")
-        c = compile_spec(spec, set_, limit)
-        if as_json:
-            sys.stdout.write(summary_json_text(c))
-        else:
-            sys.stdout.write(summary_text(c, depth))
-
-    run_guarded(body)
-
-
-@app.command()
 def schema(output: Annotated[str | None, typer.Option("-o", "--output", metavar="FILE",
                                                       help="Write to a file.")] = None,
            force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing file.")] = False) -> None:

@@ -1,4 +1,4 @@
-"""Model summaries: one JSON object for scripts, and a torchinfo-style table for people."""
+"""The model summary as one JSON object, for scripts (the table for people is :mod:`archc.report.layer_table`)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from archc.compiler import Compiled
-from archc.emit.diagram.fold import folded_at, scope_caption
-from archc.ir.graph import Graph, Node
+from archc.ir.graph import Node
 from archc.ops.base import Cost
-from archc.passes.costs import Totals
 from archc.passes.receptive_field import Field
-from archc.text_escape import terminal_line
 from archc.yaml_loader import collector_paused
-
-MACS_COUNTED = "MACs count convolutions, linear layers and matrix products (attention's QK^T and AV included)"
-"""What the MACs total holds, said under it: a transformer's attention matmuls are in it, element-wise work is not."""
 
 
 def summary_json_text(c: Compiled) -> str:
@@ -115,85 +109,3 @@ def _layer_json(n: Node, rf: Field | None) -> dict[str, Any]:
         "activation_bytes": n.out_type.nbytes if n.out_type else 0,
         "receptive_field": rf.to_json() if rf is not None else None,
     }
-
-
-def summary_rows(c: Compiled, depth: int | None) -> list[tuple[str, str, str, int, int, str]]:
-    """(path, op, output shape, params, MACs, receptive field) per row; scopes deeper than ``depth`` fold. A path
-    holding a line break (a layer id may) is written with it escaped, so each row stays one line.
-
-    Depth 0 is the model alone, one row (torchinfo's ``depth=0``); depth 1 the top-level steps with their scopes
-    folded; None every layer.
-    """
-    g = c.graph
-    fields = c.receptive_fields()
-    if depth == 0:
-        outputs = [g.node(name) for name in g.outputs.values()]
-        rf = fields.get(outputs[0].name) if len(outputs) == 1 else None
-        return [(g.name, "model", ", ".join(str(n.out_type) for n in outputs), c.costs.total.params,
-                 c.costs.total.macs, str(rf) if rf else "-")]
-    rows: list[tuple[str, str, str, int, int, str]] = []
-    shown: set[str] = set()
-    for n in g.nodes():
-        if n.is_input:
-            continue
-        folded = None if depth is None else folded_at(g.scope_chain(n.scope), depth)  # no chain walk per layer
-        if folded is None:
-            cost: Cost = n.meta.get("cost", Cost())
-            rf = fields.get(n.name)
-            rows.append((terminal_line(n.name), n.op, str(n.out_type), cost.params, cost.macs, str(rf) if rf else "-"))
-            continue
-        if folded in shown:
-            continue
-        shown.add(folded)
-        s = c.costs.by_scope.get(folded, Totals())
-        last = _last_node(g, folded)
-        rf = fields.get(last.name) if last else None
-        rows.append((terminal_line(folded), scope_caption(g.scopes[folded]), str(last.out_type) if last else "-",
-                     s.params, s.macs, str(rf) if rf else "-"))
-    return rows
-
-
-def _last_node(g: Graph, scope: str) -> Node | None:
-    last = None
-    for n in g.nodes():
-        if n.scope == scope or n.scope.startswith(scope + "."):
-            last = n
-    return last
-
-
-def summary_text(c: Compiled, depth: int | None = None) -> str:
-    """A plain table (no colour): what `archc summary` prints when not on a terminal and what builds write."""
-    rows = summary_rows(c, depth)
-    header = ("Layer", "Op", "Output shape", "Params", "MACs", "Receptive field")
-    table = [header] + [(p, o, s, f"{pa:,}", f"{m:,}", rf) for p, o, s, pa, m, rf in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    right = {3, 4}
-    lines = []
-    for i, r in enumerate(table):
-        cells = [r[j].rjust(widths[j]) if j in right else r[j].ljust(widths[j]) for j in range(len(r))]
-        lines.append("  ".join(cells).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines.append("")
-    lines.extend(totals_lines(c))
-    return "\n".join(lines) + "\n"
-
-
-def totals_lines(c: Compiled) -> list[str]:
-    t = c.costs.total
-    g = c.graph
-    ins = ", ".join(f"{n} {g.node(n).out_type}" for n in g.inputs)
-    outs = ", ".join(f"{k} {g.node(v).out_type}" for k, v in g.outputs.items())
-    return [
-        f"Model: {g.name}    inputs: {ins}    outputs: {outs}",
-        f"Layers: {t.layers:,}",
-        f"Parameters: {t.params:,} trainable, {t.buffers:,} in buffers ({_mib(4 * (t.params + t.buffers))} as fp32)",
-        f"MACs: {t.macs:,} ({t.macs / 1e9:.2f} G; FLOPs = 2 x MACs = {2 * t.macs / 1e9:.2f} G)",
-        MACS_COUNTED,
-        f"Other element-wise ops: {t.elementwise:,}",
-        f"Activations: {_mib(t.activation_bytes)} per sample (all layer outputs, fp32)",
-    ]
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.2f} MiB"
