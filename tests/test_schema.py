@@ -105,6 +105,6 @@ def test_every_op_is_a_step_key_and_bare_only_without_required_params() -> None:
     # in a spec without `blocks:`, the block library's blocks are steps too
     library = set(library_names())
     assert set(definitions["OpStep"]["anyOf"][1]["properties"]) == {*ops, "residual", "branches", "stage", "group",
-                                                                     *library}
+                                                                     "chunk", "split", *library}
     assert set(bare["enum"]) == (set(ops) - needs_params) | library
     assert {"conv", "linear", "maxpool"} <= needs_params

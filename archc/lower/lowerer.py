@@ -19,10 +19,11 @@ from archc.limits import Limits
 from archc.lower.blocks import call_block
 from archc.lower.budget import Budget
 from archc.lower.constructs import CONSTRUCT_COUNTS, CONSTRUCT_RULES
+from archc.lower.constructs.chunk import reads_nothing, reads_whole
 from archc.lower.constructs.stage import count_network_blocks
 from archc.lower.context import BlockCounter, Ctx, Result, Source
 from archc.lower.cycles import PendingRef, explain_pending
-from archc.lower.names import Entry, NameTable
+from archc.lower.names import Entry, NameTable, PartsTable
 from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.lower.steps import BadStep, Step, parse_step
 from archc.lower.untyped import SHAPE_NAMES, AfterError, UntypedInput
@@ -46,6 +47,10 @@ class Lowerer:
         self.params = params
         self.pending: list[PendingRef] = []
         self.budget = Budget(header, params, limits, report, CONSTRUCT_COUNTS)
+        self.params_seen: dict[tuple[Any, ...], OpParams] = {}
+        """Validated parameters by op and values (see :meth:`validated`)."""
+        self.types_seen: dict[tuple[Any, ...], tuple[OpParams, TensorType]] = {}
+        """Output types by op, parameters (by identity) and input types (see :meth:`add_node`)."""
         self.bad_defaults: set[tuple[str, str]] = set()
         """(block, argument) whose default failed to evaluate: reported once, not once per call."""
         scope = {k: v for k, v in params.items() if k not in SHAPE_NAMES}
@@ -82,12 +87,15 @@ class Lowerer:
                 self.report.error("E201", f"output '{out_name}' names unknown step '{ref}'{top.suggest(ref)}", where)
             elif entry.excluded:
                 continue  # an optional output (e.g. auxiliary classifiers) switched off by its step's `if:`
+            elif isinstance(entry.inner, PartsTable):
+                self.report.error("E204", reads_whole(ref, entry.inner), where)
             elif entry.node is not None:
                 self.graph.outputs[out_name] = entry.node
 
     # --- step lists ---------------------------------------------------------------------------------------------------
     def steps(self, steps: list[Any], where: DocPath, ctx: Ctx, current: Source) -> Source:
         index = 0
+        parted: tuple[str, PartsTable, DocPath] | None = None  # the step above has several outputs: (ref, parts, at)
         for i, raw in enumerate(steps):
             if not self.budget.spend_step(where + (i,)):  # a budget is spent (reported once): stop expanding
                 return None
@@ -114,7 +122,10 @@ class Lowerer:
                 self.duplicate_id(ctx, ident, (*at, "id"))
                 current = None  # the steps below stay untyped rather than read a guess
                 continue
+            if parted is not None and "from" not in common and not reads_nothing(step.kind, step.body):
+                self.report.error("E204", reads_whole(parted[0], parted[1]), at, ctx.layer(ident, anon), key=True)
             current, inner = self.lower_step(step, at, ctx, current, ident, anon)
+            parted = (ident or anon[len(ctx.prefix):], inner, at) if isinstance(inner, PartsTable) else None
             if ident is not None:
                 self.define(ctx, ident, current, at, inner)
             elif anon.startswith(ctx.prefix):  # referable by its index path in the scope (`from: features.3`)
@@ -122,6 +133,9 @@ class Lowerer:
                 index_path = anon[len(ctx.prefix):]
                 ctx.table.unnamed.append((index_path, line))
                 ctx.table.indexed[index_path] = Entry(current, inner, line)
+        if parted is not None and not (where == ("body",) and self.header.outputs is not None):
+            self.report.error("E204", reads_whole(parted[0], parted[1]) + "; a step list ending with it has no "
+                                      "single output", parted[2], parted[1].layer, key=True)
         return current
 
     def lower_step(self, step: Step, where: DocPath, ctx: Ctx, current: Source, ident: str | None,
@@ -197,6 +211,10 @@ class Lowerer:
                                   ref_where, ctx.layer(common.get("id"), layer))
                 sources.append(None)
                 continue
+            if entry is not None and isinstance(entry.inner, PartsTable):
+                self.report.error("E204", reads_whole(ref, entry.inner), ref_where, ctx.layer(common.get("id"), layer))
+                sources.append(None)
+                continue
             if entry is None:
                 self.pending.append(PendingRef(ref, ctx.table, ref_where, ctx.layer(common.get("id"), layer),
                                                len(self.graph)))
@@ -235,13 +253,28 @@ class Lowerer:
         resolved = self.substitute_fields(raw, values, where, name)
         if resolved is None:
             return self.add_node(name, kind, None, where, ctx, inputs, failed=True)
-        params = self.report.validate(op.Params, resolved, where, name)
+        params = self.validated(kind, op.Params, resolved, where, name)
         if params is not None and not op.uses_input(params):  # a tensor the model holds: it reads nothing
             if "from" in body:
                 self.report.error("E204", f"'{kind}' takes no input; remove `from`", (*where, "from"), name, key=True)
                 return self.add_node(name, kind, None, where, ctx, [], failed=True)
             inputs = []
         return self.add_node(name, kind, params, where, ctx, inputs, failed=params is None)
+
+    def validated(self, kind: str, model: type[OpParams], resolved: dict[str, Any], where: DocPath,
+                  name: str) -> OpParams | None:
+        """``resolved`` validated as the op's parameters; the same values give the same (immutable) model, validated
+        once per compile: a network repeats a few layer configurations thousands of times."""
+        try:  # the type is part of the key: `out: true` equals `out: 1` but strict validation refuses it
+            key = (kind, *((k, type(v), v) for k, v in resolved.items()))
+            params = self.params_seen.get(key)
+        except TypeError:  # a list value (`k: [1, 7]`): validated each time
+            return self.report.validate(model, resolved, where, name)
+        if params is None:
+            params = self.report.validate(model, resolved, where, name)
+            if params is not None:
+                self.params_seen[key] = params
+        return params
 
     def values_for(self, ctx: Ctx, inputs: list[Source]) -> Mapping[str, Any]:
         """Expression scope for a step: params, block arguments, and its input's shape when known."""
@@ -269,11 +302,19 @@ class Lowerer:
                 self.graph.connect(src, name, port)
         if failed or any(src is None for src in inputs):
             return name if not failed else None
+        if params is not None:  # the same op, parameters and input types give the same output type, checked once
+            key = (op, id(params), *(self.graph.node(src).out_type for src in inputs))
+            known = self.types_seen.get(key)
+            if known is not None:
+                node.out_type = known[1]
+                return name
         try:
             infer_node(self.graph, node, self.limits)
         except Problem as problem:
             self.report.error(problem.code, problem.message, where, name, key=True)
             return None
+        if params is not None and node.out_type is not None:
+            self.types_seen[key] = (params, node.out_type)  # holding params keeps its id from being reused
         return name
 
     def layer_count(self) -> int:

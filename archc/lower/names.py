@@ -103,6 +103,15 @@ class NameTable:
         return hint
 
 
+@dataclass
+class PartsTable(NameTable):
+    """The parts of a step with several outputs (`chunk`, `split`), named `0`, `1`, ... (`from: qkv.1`): the step
+    itself has no single output to take."""
+
+    op: str = ""
+    layer: str = ""
+
+
 def _suggest_inside(known: str, entry: Entry, rest: list[str]) -> str:
     """Hint for a dotted reference whose head exists: which part is missing, and what is there instead."""
     for part in rest:

@@ -150,10 +150,27 @@ class GroupSpec(StepCommon):
     label: str = Field("", description="Caption for the diagram cluster; default: the id.")
 
 
+PartAxis = Annotated[int, Field(ge=-5, le=4, description="Axis cut (0 = channels, -1 the last axis).")]
+
+
+class ChunkSpec(StepCommon):
+    chunks: int = Field(ge=1, le=1_000_000, description="Number of parts: equal sizes ceil(n / chunks), the last one "
+                                                        "smaller when they do not divide n (torch.chunk).")
+    axis: PartAxis = 0
+
+
+class SplitSpec(StepCommon):
+    sizes: list[Annotated[int, Field(ge=1, le=1_000_000)]] = Field(
+        min_length=1, max_length=1024, description="Size of each part, in order; they sum to the axis's length.")
+    axis: PartAxis = 0
+
+
 CONSTRUCTS: dict[str, type[StepCommon]] = {
     "residual": ResidualSpec,
     "branches": BranchesSpec,
     "stage": StageSpec,
     "group": GroupSpec,
+    "chunk": ChunkSpec,
+    "split": SplitSpec,
 }
 COMMON_KEYS = ("id", "from", "if")

@@ -12,11 +12,13 @@ from typing import Any
 
 from archc.lower.budget import CountRule
 from archc.lower.constructs.branches import branches, count_branches
+from archc.lower.constructs.chunk import chunk, count_chunk
 from archc.lower.constructs.group import count_group, group
 from archc.lower.constructs.residual import count_residual, residual
+from archc.lower.constructs.split import count_split, split
 from archc.lower.constructs.stage import count_stage, stage
 from archc.lower.context import Ctx, Lowering, Result, Source
-from archc.spec.model import BranchesSpec, GroupSpec, ResidualSpec, StageSpec, StepCommon
+from archc.spec.model import BranchesSpec, ChunkSpec, GroupSpec, ResidualSpec, SplitSpec, StageSpec, StepCommon
 from archc.spec.report import DocPath
 
 LowerRule = Callable[[Lowering, Any, dict[str, Any], DocPath, Ctx, list[Source], "str | None", str], Result]
@@ -37,5 +39,7 @@ CONSTRUCT_RULES: dict[str, Construct] = {
     "branches": Construct(BranchesSpec, branches, count_branches),
     "stage": Construct(StageSpec, stage, count_stage),
     "group": Construct(GroupSpec, group, count_group),
+    "chunk": Construct(ChunkSpec, chunk, count_chunk),
+    "split": Construct(SplitSpec, split, count_split),
 }
 CONSTRUCT_COUNTS: dict[str, CountRule] = {name: rule.count for name, rule in CONSTRUCT_RULES.items()}
