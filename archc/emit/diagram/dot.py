@@ -30,6 +30,7 @@ from archc.emit.diagram.figure import DEFAULT_OPTIONS, FigureOptions
 from archc.emit.diagram.fold import scope_caption
 from archc.emit.diagram.graphviz import write_drawing
 from archc.emit.diagram.inset import inset_dot, plan_insets
+from archc.emit.diagram.levels import item_levels, oriented, rank_lines
 from archc.emit.diagram.style import EDGE_ATTRS, FAMILY_STYLES, GRAPH_ATTRS, NODE_ATTRS
 from archc.emit.diagram.view import DEFAULT_BUDGET, Item, LayoutBudget, View, plan_view
 from archc.errors import UsageError
@@ -144,9 +145,12 @@ class _Writer:
             self.outputs.setdefault(view.rep[src], []).append(out_name)
         self.has_shortcut = False
         self.has_ports = False
+        self.levels = item_levels(view)
+        """Item -> resolution level, for an encoder-decoder drawn as a U (empty otherwise)."""
 
     def write(self) -> str:
         self._clusters()
+        self.lines += rank_lines(self.levels)
         edges = self._edges()
         if self.options.insets:
             for inset in plan_insets(self.view):
@@ -353,7 +357,7 @@ class _Writer:
                     self.has_ports = True
                     attrs.update(headlabel=str(port), labeldistance="1.2", labelfontcolor=self.palette.muted)
                 attrs.update(self.decoration.edge(src, n))
-                out.append(edge_line(a, b, attrs))
+                out.append(edge_line(*oriented(a, b, attrs, self.levels)))
         out += [edge_line(a, b, attrs) for a, b, attrs in self.decoration.extra_edges(self.view)]
         return out
 
