@@ -10,7 +10,8 @@ can end a string, a comment or a label, or forge a line:
 - :func:`terminal_line`: one line of a diagnostic, a note or a printed position;
 - :func:`latex_text`: LaTeX body text (tables, TikZ node labels);
 - :func:`markdown_cell`: one cell of a Markdown table;
-- :func:`html_text`: HTML element text or a quoted attribute value.
+- :func:`html_text`: HTML element text or a quoted attribute value;
+- :func:`script_json`: data as JSON inside an HTML ``<script>`` element (the interactive viewer's).
 
 ONNX stores strings (the graph's doc string, node metadata) length-prefixed in protobuf, so they need no escaping and
 are written as they are; what prints them (``archc where``) goes through :func:`terminal_line`.
@@ -19,6 +20,7 @@ are written as they are; what prints them (``archc where``) goes through :func:`
 from __future__ import annotations
 
 import html
+import json
 import re
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -92,3 +94,14 @@ def markdown_cell(value: object) -> str:
 def html_text(value: object) -> str:
     """HTML element text or a double-quoted attribute value."""
     return html.escape(_CONTROL.sub("\ufffd", str(value)), quote=True)
+
+
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+def script_json(value: object) -> str:
+    """JSON for the inside of an HTML ``<script>`` element: ``<``, ``>`` and ``&`` written as ``\\u`` escapes, so
+    no string can close the element (``</script>``) or open a comment (``<!--``); anything beyond ASCII (line
+    separators, a lone surrogate) escaped too. Parsed, it is the same value."""
+    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return re.sub("[<>&]", lambda m: _SCRIPT_UNSAFE[m.group()], text)

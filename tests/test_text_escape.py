@@ -4,6 +4,7 @@ triple quotes, comment ends, markup, Unicode line separators)."""
 from __future__ import annotations
 
 import ast
+import json
 import tokenize
 from io import StringIO
 from pathlib import Path
@@ -14,10 +15,23 @@ from archc.compiler import compile_file
 from archc.emit.summary import summary_json
 from archc.emit.torch_source import torch_source
 from archc.report.layer_table import summary_text
-from archc.text_escape import dot_html, dot_quoted, python_comment, python_docstring, terminal_line
+from archc.text_escape import dot_html, dot_quoted, python_comment, python_docstring, script_json, terminal_line
 
 HOSTILE = 'a "q" \'s\' \\N \\ """ */ <b>&amp; x\ny\u2028z\u2029\x00\x1b\x7f end'
 SAMPLES = [HOSTILE, '"""', '""""', "\\", "\\\"\"\"", "*/ -->", "\u2028", "\r\n", "é ü 名前", "x\x85y"]
+
+
+def test_script_json_exact() -> None:
+    assert script_json({"a</script>": "<!-- & \u2028 é"}) == \
+        '{"a\\u003c/script\\u003e":"\\u003c!-- \\u0026 \\u2028 \\u00e9"}'
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_script_json_cannot_leave_its_script_element_and_reads_back(text: str) -> None:
+    value = {text: [text, 1]}
+    encoded = script_json(value)
+    assert not set(encoded) & set("<>&\u2028\u2029") and encoded.isascii()
+    assert json.loads(encoded) == value
 
 
 def test_dot_html_exact() -> None:
