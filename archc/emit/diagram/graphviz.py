@@ -40,10 +40,7 @@ def render(dot_text: str, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> bytes
         raise UsageError(f"unknown diagram format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "dot":
         return dot_text.encode()
-    exe = shutil.which("dot")
-    if exe is None:
-        raise UsageError("Graphviz's `dot` program was not found on PATH; install Graphviz (e.g. `apt-get install "
-                         "graphviz`, `brew install graphviz` or `conda install graphviz`) or write a .dot file")
+    exe = _dot_program()
     if fmt == "png":
         nodes = len(_NODE_STATEMENT.findall(dot_text))
         if nodes > MAX_PNG_NODES:
@@ -54,6 +51,20 @@ def render(dot_text: str, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> bytes
             raise UsageError(f"the PNG would be {width:,} x {height:,} pixels, too large to be useful; fold repeated "
                              "blocks (fold), show fewer levels (depth), or write SVG or PDF, which scale")
     return _run_dot(exe, [f"-T{fmt}", f"-Gdpi={PNG_DPI}"] if fmt == "png" else [f"-T{fmt}"], dot_text, timeout)
+
+
+def plain_layout(dot_text: str, *, timeout: float = RENDER_TIMEOUT) -> str:
+    """``dot -Tplain`` of every graph in ``dot_text``, in order: positions and sizes for a caller that draws the
+    layout itself (the HTML viewer)."""
+    return _run_dot(_dot_program(), ["-Tplain"], dot_text, timeout).decode(errors="replace")
+
+
+def _dot_program() -> str:
+    exe = shutil.which("dot")
+    if exe is None:
+        raise UsageError("Graphviz's `dot` program was not found on PATH; install Graphviz (e.g. `apt-get install "
+                         "graphviz`, `brew install graphviz` or `conda install graphviz`) or write a .dot file")
+    return exe
 
 
 def layout_size(exe: str, dot_text: str, timeout: float = RENDER_TIMEOUT) -> tuple[int, int]:
