@@ -66,25 +66,46 @@ def test_duplicate_node_is_refused() -> None:
         g.add_node(Node("a", "relu"))
 
 
-def test_reads_follow_the_networkx_graph_after_every_change() -> None:
-    """networkx is the truth: the dict index built for reading is dropped by any change, never read stale."""
+def test_reads_follow_every_change() -> None:
+    """What is derived from the graph (the networkx view, the topological order) is never read stale."""
     g = _graph()
-    assert [n.name for n in g.nodes()] == ["x", "a", "b", "c"] and g.input_names("c") == ["b"]  # index built
+    assert [n.name for n in g.nodes()] == ["x", "a", "b", "c"] and g.input_names("c") == ["b"]
+    assert [n.name for n in g.topological()] == ["x", "a", "b", "c"] and len(g.nx) == 4
     g.add_node(Node("d", "add", out_type=TensorType((3, 8, 8))))
     g.connect("c", "d", 0)
     assert [n.name for n in g.nodes()] == ["x", "a", "b", "c", "d"]
     g.connect("a", "d", 1)
     assert g.input_names("d") == ["c", "a"] and g.users("a") == ["b", "d"]
     assert g.node("d") is g.nx.nodes["d"]["node"]
+    assert sorted(g.nx.in_edges("d", keys=True)) == [("a", "d", 1), ("c", "d", 0)]
+    assert [n.name for n in g.topological()] == ["x", "a", "b", "c", "d"]
 
 
-def test_input_names_while_growing_read_networkx() -> None:
-    """While lowering adds nodes no index exists; reads come from networkx and agree with the index built later."""
+def test_ports_connected_out_of_order_read_in_port_order() -> None:
     g = _graph()
     g.add_node(Node("m", "concat"))
-    g.connect("c", "m", 1)
+    g.connect("c", "m", 2)
+    assert g.input_names("m") == ["c"] and g.input_ports("m") == [2]
     g.connect("a", "m", 0)
-    assert g._cached_index is None
-    growing = g.input_names("m")
-    g.nodes()
-    assert g._cached_index is not None and g.input_names("m") == growing == ["a", "c"]
+    g.connect("b", "m", 1)
+    g.connect("b", "m", 1)  # the same edge again changes nothing
+    assert g.input_names("m") == ["a", "b", "c"] and g.input_ports("m") == [0, 1, 2]
+    assert [(e.src, e.port) for e in g.edges() if e.dst == "m"] == [("a", 0), ("b", 1), ("c", 2)]
+
+
+def test_connect_refuses_a_second_producer_on_a_port_and_unknown_nodes() -> None:
+    g = _graph()
+    with pytest.raises(GraphLintError, match="c: input port 0 is already fed by 'b'"):
+        g.connect("a", "c", 0)
+    with pytest.raises(GraphLintError, match="unknown node"):
+        g.connect("a", "nope", 1)
+    assert g.input_names("c") == ["b"] and g.users("a") == ["b"]
+
+
+def test_insertion_order_that_is_not_topological_is_sorted() -> None:
+    g = _graph()
+    g.add_node(Node("early", "relu"))
+    g.connect("early", "a", 1)  # `a` (added before `early`) now reads it
+    g.connect("x", "early", 0)
+    assert [n.name for n in g.topological()] == ["x", "early", "a", "b", "c"]
+    assert g.find_cycle() is None

@@ -1,4 +1,4 @@
-"""The graph IR: typed nodes on a networkx multigraph with ordered input ports."""
+"""The graph IR: typed nodes with ordered input ports (plain dicts; a networkx view on demand)."""
 
 from archc.ir.graph import Edge, Graph, Node, Scope
 from archc.ir.types import DTYPE_BYTES, TensorType

@@ -1,19 +1,20 @@
-"""The graph IR, a thin typed wrapper over a networkx ``MultiDiGraph``.
+"""The graph IR: layers (nodes) with ordered input ports, named scopes, the model's inputs and outputs.
 
-networkx edges carry no order, but concat order matters and one tensor may feed the same op twice (``mul`` of x and
-x), so every edge carries its destination ``port`` and the multigraph keys edges by that port. Nodes are named by
-their layer path (``layer2.0.conv1``), which is unique and is also the PyTorch module path and the ONNX node name.
+Concat order matters and one tensor may feed the same op twice (``mul`` of x and x), so every edge carries its
+destination ``port``. Nodes are named by their layer path (``layer2.0.conv1``), which is unique and is also the
+PyTorch module path and the ONNX node name.
 
-networkx holds the truth. The passes read every node's producers, and networkx's views cost several times more than
-plain dicts, so reading builds an index (nodes, producers by port, source order) from the networkx graph once and any
-mutation drops it; lowering, which reads while it adds, reads networkx directly until the graph stops growing.
+Plain dicts hold the truth (nodes in insertion order, each node's producers by port, each node's users): lowering adds
+hundreds of thousands of nodes and every pass reads every node's producers, which networkx's per-node and per-edge
+dicts and views made several times slower and larger. :attr:`Graph.nx` builds a networkx ``MultiDiGraph`` of it on
+demand for graph algorithms (paths, cycles).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 
@@ -21,6 +22,8 @@ from archc.errors import Pos
 from archc.ir.types import TensorType
 
 INPUT_OP = "input"
+
+T = TypeVar("T")
 
 SOURCE_OPS = frozenset({"parameter", "buffer"})
 """Ops that read no input: tensors the model holds (archc/ops/tensor_state.py; a test keeps this equal to the ops
@@ -88,20 +91,6 @@ class NodeFailure(Exception):
         self.message = message
 
 
-@dataclass
-class _Index:
-    """Plain-dict views of the networkx graph, derived from it in one walk (never updated: rebuilt after a change)."""
-
-    nodes: dict[str, Node]
-    producers: dict[str, list[str]]
-    """Node -> its producers ordered by port."""
-    ports: dict[str, list[int]]
-    """Node -> its input ports, sorted (0..n-1 in a well-formed graph; lint checks)."""
-    order: dict[str, int]
-    """Node -> its position in insertion (source) order."""
-    topological: list[Node] | None = None
-
-
 class Graph:
     """A network: nodes in insertion (source) order, ordered input ports, named scopes, inputs and outputs."""
 
@@ -109,78 +98,129 @@ class Graph:
         self.name = name
         self.doc = doc
         self.file = file
-        self.nx = nx.MultiDiGraph()
-        """The graph itself: node attribute ``node`` holds the :class:`Node`, an edge's key is its input port."""
         self.inputs: list[str] = []
         self.outputs: dict[str, str] = {}
         """Output name -> producing node."""
         self.scopes: dict[str, Scope] = {}
         self.params: dict[str, Any] = {}
         """The spec's resolved params, for reference in emitted artifacts."""
-        self._cached_index: _Index | None = None
+        self._nodes: dict[str, Node] = {}
+        """Every node, in insertion order."""
+        self._producers: dict[str, dict[int, str]] = {}
+        """Node -> {input port: producer}, kept sorted by port."""
+        self._users: dict[str, dict[str, None]] = {}
+        """Node -> the nodes it feeds (an ordered set)."""
+        self._order: dict[str, int] = {}
+        self._version = 0
+        """Bumped by every change: what is derived from the graph (topological order, the networkx view) is rebuilt
+        when it was derived from an older version."""
+        self._derived: dict[str, tuple[int, Any]] = {}
 
     # --- building -----------------------------------------------------------------------------------------------------
     def add_node(self, node: Node) -> Node:
-        if node.name in self.nx:
-            raise GraphLintError(f"duplicate node {node.name!r}")
-        self.nx.add_node(node.name, node=node)
-        self._cached_index = None
-        if node.is_input:
-            self.inputs.append(node.name)
+        name = node.name
+        if name in self._nodes:
+            raise GraphLintError(f"duplicate node {name!r}")
+        self._order[name] = len(self._nodes)
+        self._nodes[name] = node
+        self._producers[name] = {}
+        self._users[name] = {}
+        self._version += 1
+        if node.op == INPUT_OP:
+            self.inputs.append(name)
         return node
 
     def connect(self, src: str, dst: str, port: int) -> None:
-        self.nx.add_edge(src, dst, key=port)
-        self._cached_index = None
+        if src not in self._nodes or dst not in self._nodes:
+            raise GraphLintError(f"edge {src!r} -> {dst!r}: unknown node")
+        producers = self._producers[dst]
+        old = producers.get(port)
+        if old is not None and old != src:
+            raise GraphLintError(f"{dst}: input port {port} is already fed by {old!r}")
+        if producers and old is None and port < next(reversed(producers)):
+            producers[port] = src
+            self._producers[dst] = dict(sorted(producers.items()))  # ports connected out of order: rare
+        else:
+            producers[port] = src
+        self._users[src][dst] = None
+        self._version += 1
 
     def add_scope(self, scope: Scope) -> None:
         self.scopes.setdefault(scope.path, scope)
 
     # --- reading ------------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.nx)
+        return len(self._nodes)
 
     def __contains__(self, name: object) -> bool:
-        return name in self.nx
+        return name in self._nodes
 
     def node(self, name: str) -> Node:
-        index = self._cached_index
-        return index.nodes[name] if index is not None else self.nx.nodes[name]["node"]
+        return self._nodes[name]
 
     def nodes(self) -> Iterator[Node]:
         """Nodes in insertion order, which follows the spec's source order."""
-        return iter(self._index().nodes.values())
+        return iter(list(self._nodes.values()))
 
     def input_names(self, name: str) -> list[str]:
         """Producers feeding ``name``, ordered by port."""
-        index = self._cached_index
-        if index is not None:
-            return list(index.producers[name])
-        return [src for _, src in sorted((port, src) for src, keyed in self.nx.pred[name].items() for port in keyed)]
+        return list(self._producers[name].values())
+
+    def input_ports(self, name: str) -> list[int]:
+        """The input ports of ``name`` that are connected, ascending (0..n-1 in a well-formed graph)."""
+        return list(self._producers[name])
 
     def inputs_of(self, name: str) -> list[Node]:
-        nodes = self._index().nodes
-        return [nodes[n] for n in self.input_names(name)]
+        nodes = self._nodes
+        return [nodes[n] for n in self._producers[name].values()]
 
     def users(self, name: str) -> list[str]:
-        return sorted(self.nx.succ[name], key=self._index().order.__getitem__)
+        return sorted(self._users[name], key=self._order.__getitem__)
+
+    def edges(self) -> Iterator[Edge]:
+        """Every edge, by destination in insertion order, then by port."""
+        for dst, producers in self._producers.items():
+            for port, src in producers.items():
+                yield Edge(src, dst, port)
+
+    @property
+    def nx(self) -> nx.MultiDiGraph:
+        """The graph as a networkx ``MultiDiGraph`` (node attribute ``node`` holds the :class:`Node`, an edge's key is
+        its input port), for graph algorithms; built on first use after a change, read-only."""
+        return self._derive("nx", self._build_nx)
+
+    def _build_nx(self) -> nx.MultiDiGraph:
+        g = nx.MultiDiGraph()
+        g.add_nodes_from((name, {"node": node}) for name, node in self._nodes.items())
+        g.add_edges_from((src, dst, port) for dst, producers in self._producers.items()
+                         for port, src in producers.items())
+        return g
+
+    def _derive(self, what: str, build: Callable[[], T]) -> T:
+        cached = self._derived.get(what)
+        if cached is None or cached[0] != self._version:
+            cached = (self._version, build())
+            self._derived[what] = cached
+        return cached[1]
 
     def topological(self) -> list[Node]:
         """Nodes in a topological order that keeps source order where the data flow allows."""
-        index = self._index()
-        if index.topological is None:
-            if self._insertion_order_is_topological():
-                index.topological = list(index.nodes.values())
-            else:
-                sorted_names = nx.lexicographical_topological_sort(self.nx, key=index.order.__getitem__)
-                index.topological = [index.nodes[n] for n in sorted_names]
-        return list(index.topological)
+        return list(self._derive("topological", self._topological))
+
+    def _topological(self) -> list[Node]:
+        if self._insertion_order_is_topological():
+            return list(self._nodes.values())
+        sorted_names = nx.lexicographical_topological_sort(self.nx, key=self._order.__getitem__)
+        return [self._nodes[n] for n in sorted_names]
 
     def _insertion_order_is_topological(self) -> bool:
         """True when every producer was added before its users: lowering builds graphs this way."""
-        index = self._index()
-        order = index.order
-        return all(order[src] < order[dst] for dst, producers in index.producers.items() for src in producers)
+        return self._derive("in_order", self._check_insertion_order)
+
+    def _check_insertion_order(self) -> bool:
+        order = self._order
+        return all(order[src] < order[dst] for dst, producers in self._producers.items()
+                   for src in producers.values())
 
     def find_cycle(self) -> list[str] | None:
         # a graph whose insertion order is topological has no cycle; otherwise ask networkx (cheaper than searching)
@@ -192,20 +232,6 @@ class Graph:
             return None
         return [e[0] for e in edges]
 
-    def _index(self) -> _Index:
-        """The dict index of the current graph, built on first read after a change."""
-        if self._cached_index is None:
-            nodes: dict[str, Node] = {}
-            producers: dict[str, list[str]] = {}
-            ports: dict[str, list[int]] = {}
-            for name, data in self.nx.nodes(data="node"):
-                nodes[name] = data
-                by_port = sorted((port, src) for src, keyed in self.nx.pred[name].items() for port in keyed)
-                producers[name] = [src for _, src in by_port]
-                ports[name] = [port for port, _ in by_port]
-            self._cached_index = _Index(nodes, producers, ports, {name: i for i, name in enumerate(nodes)})
-        return self._cached_index
-
     def scope_chain(self, scope: str) -> list[str]:
         """``a.b.c`` -> the scopes ``a``, ``a.b``, ``a.b.c`` that exist."""
         parts = scope.split(".") if scope else []
@@ -215,9 +241,8 @@ class Graph:
     # --- checking -----------------------------------------------------------------------------------------------------
     def lint(self, *, typed: bool = False) -> None:
         """Check the IR's invariants (torch.fx ``Graph.lint`` in spirit); raises :class:`GraphLintError`."""
-        index = self._index()
-        for node in index.nodes.values():
-            ports = index.ports[node.name]
+        for node in self._nodes.values():
+            ports = list(self._producers[node.name])
             if ports != list(range(len(ports))):
                 raise GraphLintError(f"{node.name}: input ports {ports} are not 0..n-1")
             if node.is_input and ports:
@@ -232,7 +257,7 @@ class Graph:
         if cycle:
             raise GraphLintError("cycle: " + " -> ".join(cycle))
         for out, src in self.outputs.items():
-            if src not in self.nx:
+            if src not in self._nodes:
                 raise GraphLintError(f"output {out!r} names unknown node {src!r}")
         if not self.outputs:
             raise GraphLintError("the graph has no outputs")

@@ -26,6 +26,7 @@ from archc.lower.cycles import PendingRef, explain_pending
 from archc.lower.names import Entry, NameTable, PartsTable
 from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.lower.steps import BadStep, Step, parse_step
+from archc.lower.ties import tie_weight
 from archc.lower.untyped import SHAPE_NAMES, AfterError, UntypedInput
 from archc.ops.base import OpParams
 from archc.ops.registry import closest_ops, get_op
@@ -254,6 +255,8 @@ class Lowerer:
         if resolved is None:
             return self.add_node(name, kind, None, where, ctx, inputs, failed=True)
         params = self.validated(kind, op.Params, resolved, where, name)
+        if params is not None and getattr(params, "tie", None) is not None:  # a shared weight: `tie: transformer.wte`
+            params = tie_weight(self, params, where, ctx, inputs, name)
         if params is not None and not op.uses_input(params):  # a tensor the model holds: it reads nothing
             if "from" in body:
                 self.report.error("E204", f"'{kind}' takes no input; remove `from`", (*where, "from"), name, key=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from archc.errors import Problem
 from archc.ir.graph import Graph, NodeFailure
@@ -39,15 +40,23 @@ def analyse_costs(graph: Graph) -> CostReport:
     """Store each node's :class:`Cost` in ``node.meta["cost"]``; sum per scope (every enclosing one) and in total."""
     report = CostReport()
     chains: dict[str, list[Totals]] = {}  # scope -> the totals of it and every scope enclosing it
+    # a cost depends on the op, its parameters and the types only, and networks repeat a few layer configurations
+    # thousands of times: each is costed once (lowering shares one parameter model between equal layers)
+    seen: dict[tuple[Any, ...], tuple[Any, Cost]] = {}
     for node in graph.nodes():
         if node.is_input or node.out_type is None:
             continue
-        op = known_op(node.op)
         ins = [t for t in (p.out_type for p in graph.inputs_of(node.name)) if t is not None]
-        try:
-            cost = op.cost(node.params, ins, node.out_type)
-        except Exception as exc:  # a bug in the op's cost rule: name the layer it failed on
-            raise NodeFailure(node.name, f"{node.op} cost: {type(exc).__name__}: {exc}") from exc
+        key = (node.op, id(node.params), node.out_type, *ins)
+        known = seen.get(key)
+        if known is not None:
+            cost = known[1]
+        else:
+            try:
+                cost = known_op(node.op).cost(node.params, ins, node.out_type)
+            except Exception as exc:  # a bug in the op's cost rule: name the layer it failed on
+                raise NodeFailure(node.name, f"{node.op} cost: {type(exc).__name__}: {exc}") from exc
+            seen[key] = (node.params, cost)  # holding the parameters keeps their id from being reused
         node.meta["cost"] = cost
         nbytes = node.out_type.nbytes
         report.total.add(cost, nbytes)

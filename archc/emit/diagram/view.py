@@ -94,9 +94,9 @@ class View:
         pairs: set[tuple[str, str]] = set()
         self.leaving: set[str] = set()
         """Layers whose output is read outside the drawn node that holds them."""
-        for dst, producers in g.nx.pred.items():  # the adjacency dicts: networkx's edge views cost several times more
-            b = self.rep[dst]
-            for src in producers:
+        for node in g.nodes():
+            b = self.rep[node.name]
+            for src in g.input_names(node.name):
                 a = self.rep[src]
                 if a != b:
                     pairs.add((a, b))
