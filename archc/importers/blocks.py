@@ -1,0 +1,289 @@
+"""Blocks and stages from repeated scopes.
+
+Scopes with the same structure (ops, ids, nesting; numbers aside) become calls of one block, innermost first, so an
+inception module's `basic_conv`s are a block before the module is. Numbers that differ between the copies become the
+block's arguments: equal ones share an argument, one that is always an integer multiple of another is written as an
+expression of it (`$out * 4`), and a value most copies share is the default. A scope holding only calls of one block,
+named `0, 1, ...` (or `prefix1, prefix2, ...`), becomes a `stage`; its first copy's differences are `first:`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import Counter
+from typing import Any
+
+from archc.importers.tree import Block, Branches, Call, Item, Leaf, Residual, Scope, Stage, children
+
+Number = (int, float)
+
+
+def _is_value(v: Any) -> bool:
+    return (isinstance(v, Number) and not isinstance(v, bool)) or \
+        (isinstance(v, list) and bool(v) and all(isinstance(x, int) and not isinstance(x, bool) for x in v))
+
+
+def _params_sig(params: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, "#" if _is_value(v) else repr(v)) for k, v in params.items()))
+
+
+def _sources_sig(items: list[Item]) -> tuple:
+    """Where each step of a body reads from, by position (a read from outside the body makes it unique)."""
+    outputs = {item.output: n for n, item in enumerate(items)}
+    out: list[Any] = []
+    for item in items:
+        if item.source is None:
+            out.append(None)
+        elif all(s in outputs for s in item.source):
+            out.append(tuple(outputs[s] for s in item.source))
+        else:
+            out.append(object())  # never equal: bodies reading outside themselves are not blocks
+    return tuple(out)
+
+
+def signature(item: Item) -> tuple:
+    if isinstance(item, Leaf):
+        layer = item.layer
+        return ("leaf", layer.op if layer else "", item.name, _params_sig(layer.params if layer else {}))
+    if isinstance(item, Residual):
+        kind = item.shortcut if isinstance(item.shortcut, str) else _list_sig(item.shortcut)
+        kind = "pi" if kind in ("identity", "projection") else kind
+        return ("res", item.merge, kind, _list_sig(item.body))
+    if isinstance(item, Branches):
+        return ("br", item.merge, item.axis, tuple(item.names), tuple(_list_sig(p) for p in item.paths))
+    if isinstance(item, Scope):
+        return ("scope", item.name, _list_sig(item.body))
+    if isinstance(item, Call):
+        return ("call", item.block, item.name, tuple(sorted(item.args)))
+    if isinstance(item, Stage):
+        return ("stage", item.block, item.name, item.prefix, item.start, tuple(sorted(item.args)),
+                tuple(sorted(item.first)))
+    return ("?",)
+
+
+def _list_sig(items: list[Item]) -> tuple:
+    return (tuple(signature(i) for i in items), _sources_sig(items))
+
+
+def _values(item: Item, out: list[tuple[Any, str, Any, str]], path: str = "") -> None:
+    """Every number of an item in traversal order, as (holder dict, key, value, the holder's path)."""
+    name = getattr(item, "name", None)
+    here = f"{path}_{name}" if path and name else (name or path)
+    if isinstance(item, Leaf) and item.layer is not None:
+        out.extend((item.layer.params, k, v, here) for k, v in sorted(item.layer.params.items()) if _is_value(v))
+    elif isinstance(item, (Call, Stage)):
+        out.extend((item.args, k, v, here) for k, v in sorted(item.args.items()) if _is_value(v))
+        if isinstance(item, Stage):
+            out.extend((item.first, k, v, here) for k, v in sorted(item.first.items()) if _is_value(v))
+    for body in children(item):
+        for child in body:
+            _values(child, out, here if not isinstance(item, Scope) or path else "")
+
+
+def _height(item: Item) -> int:
+    return max((1 + _height(c) if isinstance(c, Scope) else _height(c) for b in children(item) for c in b), default=0)
+
+
+def _scopes(items: list[Item], out: list[tuple[list[Item], int]]) -> None:
+    for n, item in enumerate(items):
+        for body in children(item):
+            _scopes(body, out)
+        if isinstance(item, Scope) and item.name is not None:
+            out.append((items, n))
+
+
+def _arg_name(holder_path: str, key: str, taken: set[str]) -> str:
+    base = key if key not in taken else f"{holder_path}_{key}" if holder_path else key
+    base = re.sub(r"\W", "_", base)
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}{n}"
+    taken.add(name)
+    return name
+
+
+def _make_block(name: str, scopes: list[Scope]) -> tuple[Block, list[dict[str, Any]]]:
+    """The block the scopes are copies of, and each copy's argument values."""
+    template = copy.deepcopy(scopes[0])
+    _unify_shortcuts(template, scopes)
+    slots: list[tuple[Any, str, Any, str]] = []
+    _values(template, slots)
+    per_copy: list[list[Any]] = []
+    for scope in scopes:
+        found: list[tuple[Any, str, Any, str]] = []
+        _values(scope, found)
+        per_copy.append([v for _, _, v, _ in found])
+    columns = [tuple(values[i] for values in per_copy) for i in range(len(slots))]
+    args: dict[str, Any] = {}
+    arg_columns: dict[tuple, str] = {}
+    taken: set[str] = set()
+    for (holder, key, _, where), column in zip(slots, columns):
+        if len(set(map(repr, column))) == 1:
+            continue  # the same in every copy: a literal in the body
+        if column in arg_columns:
+            holder[key] = f"${arg_columns[column]}"
+            continue
+        base = next((name for col, name in arg_columns.items() if _multiple(column, col)), None)
+        if base is not None:
+            holder[key] = f"${base} * {column[0] // arg_columns_lookup(arg_columns, base)[0]}"
+            continue
+        arg = _arg_name(where, key, taken)
+        arg_columns[column] = arg
+        common, count = Counter(map(repr, column)).most_common(1)[0]
+        args[arg] = next(v for v in column if repr(v) == common) if count * 2 > len(column) else \
+            _type_name(column[0])
+        holder[key] = f"${arg}"
+    values = [{arg: column[i] for column, arg in arg_columns.items()} for i in range(len(scopes))]
+    values = [{k: v for k, v in vals.items() if repr(args[k]) != repr(v)} for vals in values]
+    return Block(name, args, template.body), values
+
+
+def _residuals(item: Item, out: list[Residual]) -> list[Residual]:
+    if isinstance(item, Residual):
+        out.append(item)
+    for body in children(item):
+        for child in body:
+            _residuals(child, out)
+    return out
+
+
+def _unify_shortcuts(template: Scope, scopes: list[Scope]) -> None:
+    """Copies whose residual is an identity in some and a projection in others share `shortcut: projection` (the
+    identity where shapes match)."""
+    mine = _residuals(template, [])
+    for scope in scopes:
+        for target, theirs in zip(mine, _residuals(scope, [])):
+            if theirs.shortcut == "projection":
+                target.shortcut, target.shortcut_id = "projection", theirs.shortcut_id
+
+
+def arg_columns_lookup(arg_columns: dict[tuple, str], name: str) -> tuple:
+    return next(col for col, arg in arg_columns.items() if arg == name)
+
+
+def _multiple(column: tuple, base: tuple) -> bool:
+    if not all(isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and b > 0
+               for a, b in zip(column, base)):
+        return False
+    ratios = {a // b for a, b in zip(column, base) if a % b == 0}
+    return len(ratios) == 1 and all(a % b == 0 for a, b in zip(column, base)) and ratios.pop() > 1
+
+
+def _type_name(value: Any) -> str:
+    return "list" if isinstance(value, list) else "float" if isinstance(value, float) else "int"
+
+
+def _kind(items: list[Item]) -> str:
+    for item in items:
+        if isinstance(item, Residual):
+            return "residual_block" if item.merge == "add" else "dense_layer"
+        if isinstance(item, Branches):
+            return "branch_block"
+    first = next((i for i in items if isinstance(i, Leaf) and i.layer is not None), None)
+    return f"{first.layer.op}_block" if first is not None and first.layer is not None else "block"
+
+
+def _block_name(scope: Scope, taken: set[str]) -> str:
+    base = re.sub(r"\d+$", "", scope.name or "")
+    base = re.sub(r"\W", "_", base).strip("_")
+    if not base or base[0].isdigit():
+        base = _kind(scope.body)
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}{n}"
+    taken.add(name)
+    return name
+
+
+def recover_blocks(body: list[Item], reserved: set[str]) -> list[Block]:
+    """Turn repeated scopes into block calls (in place); returns the blocks, innermost first."""
+    blocks: list[Block] = []
+    taken = set(reserved)
+    while True:
+        found: list[tuple[list[Item], int]] = []
+        _scopes(body, found)
+        if not found:
+            break
+        low = min(_height(holder[n]) for holder, n in found)
+        level = [(holder, n) for holder, n in found if _height(holder[n]) == low]
+        groups: dict[tuple, list[tuple[list[Item], int]]] = {}
+        for holder, n in level:
+            groups.setdefault(_list_sig(holder[n].body), []).append((holder, n))  # type: ignore[attr-defined]
+        changed = False
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            scopes = [holder[n] for holder, n in members]
+            block, values = _make_block(_block_name(scopes[0], taken), scopes)  # type: ignore[arg-type]
+            blocks.append(block)
+            for (holder, n), vals in zip(members, values):
+                old = holder[n]
+                holder[n] = Call(output=old.output, source=old.source, block=block.name, name=old.name, args=vals,  # type: ignore[attr-defined]
+                                 instance=old.body)  # type: ignore[attr-defined]
+            changed = True
+        if changed:
+            _stages(body)
+        else:
+            # the lowest scopes are unique: freeze them as groups (rename so they are not found again)
+            for holder, n in level:
+                holder[n] = _Frozen(holder[n])  # type: ignore[arg-type]
+    _thaw(body)
+    _stages(body)
+    return blocks
+
+
+class _Frozen(Scope):
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(output=scope.output, source=scope.source, name=None, body=scope.body)
+        self.real_name = scope.name
+
+
+def _thaw(items: list[Item]) -> None:
+    for n, item in enumerate(items):
+        for body in children(item):
+            _thaw(body)
+        if isinstance(item, _Frozen):
+            items[n] = Scope(output=item.output, source=item.source, name=item.real_name, body=item.body)
+
+
+def _copy_names(names: list[str | None]) -> tuple[str, int] | None:
+    if not names or any(n is None for n in names):
+        return None
+    m = re.fullmatch(r"(.*?)(\d+)", names[0] or "")
+    if m is None:
+        return None
+    prefix, start = m.group(1), int(m.group(2))
+    if names != [f"{prefix}{start + i}" for i in range(len(names))]:
+        return None
+    return prefix, start
+
+
+def _stages(items: list[Item]) -> None:
+    for n, item in enumerate(items):
+        for body in children(item):
+            _stages(body)
+        if not isinstance(item, Scope) or not item.body or not all(isinstance(c, Call) for c in item.body):
+            continue
+        calls: list[Call] = item.body  # type: ignore[assignment]
+        if len({c.block for c in calls}) != 1 or any(c.source is not None for c in calls):
+            continue
+        naming = _copy_names([c.name for c in calls])
+        if naming is None:
+            continue
+        rest = [c.args for c in calls[1:]]
+        if any(r != rest[0] for r in rest):
+            continue
+        common = rest[0] if rest else calls[0].args
+        first = {k: v for k, v in calls[0].args.items() if common.get(k, _MISSING) != v}
+        first.update({k: _MISSING for k in common if k not in calls[0].args})
+        if any(v is _MISSING for v in first.values()):
+            continue  # the first copy takes a default the others override: keep the calls
+        prefix, start = naming
+        items[n] = Stage(output=item.output, source=item.source, name=item.name, block=calls[0].block,
+                         repeat=len(calls), args=common, first=first, prefix=prefix, start=start, copies=calls)
+
+
+_MISSING = object()

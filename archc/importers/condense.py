@@ -1,0 +1,80 @@
+"""From a :class:`FlatGraph` to a short spec: parallel regions, scopes from module paths, projection shortcuts, blocks
+and stages, each recovered step checked by compiling the result. A recovery that would not compile is dropped (the
+spec stays longer but correct), so an import never fails for want of structure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archc.compiler import Compiled, compile_text
+from archc.errors import Diagnostic, SpecError
+from archc.importers.blocks import recover_blocks
+from archc.importers.flat import FlatGraph, ImportFailure, source_error
+from archc.importers.regions import recover_regions
+from archc.importers.scopes import assign_scopes, find_projections, group
+from archc.importers.spec_writer import write_spec
+from archc.importers.tree import Item, Leaf, Tree
+from archc.ops.registry import all_ops
+
+CONSTRUCTS = {"stage", "residual", "branches", "group", "block", "model"}
+
+
+@dataclass
+class ImportedSpec:
+    text: str
+    paths: dict[str, str]
+    """Flat layer id -> its layer path in the spec (its state_dict prefix)."""
+    compiled: Compiled
+
+
+def _try(graph: FlatGraph, tree: Tree, source: str) -> tuple[ImportedSpec | None, list[Diagnostic]]:
+    text, paths = write_spec(graph, tree, source)
+    try:
+        compiled = compile_text(text, f"{graph.name}.yaml")
+    except SpecError as exc:
+        return None, exc.diagnostics
+    names = {node.name for node in compiled.graph.nodes()}
+    if any(path not in names for fid, path in paths.items() if fid in _weighted_ids(graph)):
+        return None, []
+    return ImportedSpec(text, paths, compiled), []
+
+
+def _weighted_ids(graph: FlatGraph) -> set[str]:
+    from archc.importers.tree import WEIGHTED_OPS
+
+    return {layer.id for layer in graph.layers if layer.op in WEIGHTED_OPS}
+
+
+def _flat(graph: FlatGraph, keep_names: bool) -> list[Item]:
+    items: list[Item] = []
+    previous = next(iter(graph.inputs), "")
+    for layer in graph.layers:
+        leaf = Leaf(output=layer.id, layer=layer, name=layer.id.replace(".", "_"))
+        leaf.source = None if layer.inputs == [previous] else list(layer.inputs)
+        items.append(leaf)
+        previous = layer.id
+    return items
+
+
+def condense(graph: FlatGraph, source: str, keep_names: bool = True) -> ImportedSpec:
+    """The shortest spec this recovers for ``graph`` that compiles. ``keep_names``: layer ids are module paths
+    (ONNX, PyTorch) whose scopes must be kept; otherwise (text formats) ids are free."""
+    items = recover_regions(graph)
+    assign_scopes(items, keep_names)
+    body = group(items) if keep_names else items
+    tree = Tree(body)
+    base, problems = _try(graph, tree, source)
+    if base is None:
+        flat, problems = _try(graph, Tree(_flat(graph, keep_names)), source)
+        if flat is None:
+            detail = "; ".join(d.format() for d in problems[:3]) or "layer names do not survive"
+            raise ImportFailure([source_error("E601", f"the imported layers do not form a valid archc model ({detail})",
+                                              source)])
+        return flat
+    shapes = {fid: list(base.compiled.graph.node(path).out_type.shape) for fid, path in base.paths.items()
+              if path in {n.name for n in base.compiled.graph.nodes()} and
+              base.compiled.graph.node(path).out_type is not None}
+    find_projections(body, shapes, keep_names)
+    tree.blocks = recover_blocks(body, set(all_ops()) | CONSTRUCTS)
+    better, _ = _try(graph, tree, source)
+    return better if better is not None else base
