@@ -13,12 +13,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from archc.emit.diagram.tikz import tikz_document
 from archc.emit.diagram.view import LayoutBudget
 from archc.errors import UsageError
 from archc.io import check_target, write_atomic
 
-FORMATS = ("svg", "png", "pdf", "dot")
-SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+FORMATS = ("svg", "png", "pdf", "tex", "dot")
+SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".tex": "tex", ".dot": "dot", ".gv": "dot"}
 RENDER_TIMEOUT = 60.0
 """Seconds Graphviz may take for one layout before we give up (the layout budget keeps it to seconds)."""
 PNG_DPI = 96
@@ -50,6 +51,8 @@ def render(dot_text: str, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> bytes
         if max(width, height) > MAX_PNG_SIDE or width * height > MAX_PNG_PIXELS:
             raise UsageError(f"the PNG would be {width:,} x {height:,} pixels, too large to be useful; fold repeated "
                              "blocks (fold), show fewer levels (depth), or write SVG or PDF, which scale")
+    if fmt == "tex":  # TikZ drawn from the layout's own drawing operations
+        return tikz_document(_run_dot(exe, ["-Tjson"], dot_text, timeout))
     return _run_dot(exe, [f"-T{fmt}", f"-Gdpi={PNG_DPI}"] if fmt == "png" else [f"-T{fmt}"], dot_text, timeout)
 
 
@@ -102,8 +105,8 @@ def _run_dot(exe: str, args: list[str], dot_text: str, timeout: float) -> bytes:
 def format_for(path: str | os.PathLike[str]) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIX_FORMATS:
-        raise UsageError(f"cannot tell the diagram format from {str(path)!r}; use a .svg, .png, .pdf or .dot name "
-                         "or give the format")
+        raise UsageError(f"cannot tell the diagram format from {str(path)!r}; use a .svg, .png, .pdf, .tex or .dot "
+                         "name or give the format")
     return SUFFIX_FORMATS[suffix]
 
 
