@@ -8,6 +8,7 @@ import sys
 
 from archc.cli import (
     emit_cmds,  # noqa: F401  (registers export, draw and build)
+    import_cmd,  # noqa: F401  (registers import)
     report_cmds,  # noqa: F401  (registers summary and table)
     where_cmd,  # noqa: F401  (registers where)
 )

@@ -31,6 +31,11 @@ class Translated:
 Consts = dict[str, np.ndarray]
 
 
+def _f32(value: Any) -> float:
+    """A float32 attribute as the short decimal it was written as (0.1, not 0.100000001)."""
+    return float(str(np.float32(value)))
+
+
 def _square(values: list[int]) -> int | list[int]:
     """A per-axis list written as one number when all axes agree, as specs write square kernels."""
     return values[0] if values and all(v == values[0] for v in values) else list(values)
@@ -117,7 +122,7 @@ def batch_norm(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Transla
         raise Unsupported("training_mode 1 (export the model in eval mode)")
     scale, shift, mean, var = (_const(node, consts, i, what) for i, what in
                                enumerate(("scale", "bias", "mean", "variance"), start=1))
-    params = {"eps": round(float(a.get("epsilon", 1e-5)), 9), "momentum": round(1.0 - float(a.get("momentum", 0.9)), 6)}
+    params = {"eps": _f32(a.get("epsilon", 1e-5)), "momentum": round(1.0 - _f32(a.get("momentum", 0.9)), 6)}
     weights = {"weight": scale, "bias": shift, "running_mean": mean, "running_var": var,
                "num_batches_tracked": np.array(0, dtype=np.int64)}
     return Translated("bn", params, weights, _data(node, consts))
@@ -220,8 +225,8 @@ def concat(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
 
 def lrn(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
-    return Translated("lrn", {"size": int(a["size"]), "alpha": float(a.get("alpha", 1e-4)),
-                              "beta": float(a.get("beta", 0.75)), "k": float(a.get("bias", 1.0))},
+    return Translated("lrn", {"size": int(a["size"]), "alpha": _f32(a.get("alpha", 1e-4)),
+                              "beta": _f32(a.get("beta", 0.75)), "k": _f32(a.get("bias", 1.0))},
                       {}, _data(node, consts))
 
 
@@ -258,7 +263,7 @@ def dropout(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated
 
 
 def leaky_relu(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
-    return Translated("leaky_relu", {"slope": round(float(attrs(node).get("alpha", 0.01)), 9)}, {},
+    return Translated("leaky_relu", {"slope": _f32(attrs(node).get("alpha", 0.01))}, {},
                       _data(node, consts))
 
 
