@@ -69,12 +69,16 @@ _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
     "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}",
     "|": r"\textbar{}", "\u00d7": r"$\times$", "\u2192": r"$\rightarrow$", "\u2295": r"$\oplus$",
+    "\u00b7": r"$\cdot$", "\u2026": r"\dots{}", "\u2013": "--", "\u2014": "---", "\u2264": r"$\leq$",
+    "\u2265": r"$\geq$", "\u2018": "`", "\u2019": "'", "\u201c": "``", "\u201d": "''",
 }
+"""The specials, and the non-ASCII symbols archc's own text uses (a diagram's ``·`` and ``…``, quotes in docs)."""
 
 
 def latex_text(value: object) -> str:
     """Text for LaTeX's body with the default (OT1/T1) fonts: specials escaped, the few non-ASCII symbols archc writes
-    (×, →, ⊕) as math, any other non-ASCII character as ``?`` since pdflatex without extra packages cannot set it."""
+    (×, →, ⊕, ·, typographic quotes and dashes) as math or TeX ligatures, any other non-ASCII character as ``?``
+    since pdflatex without extra packages cannot set it."""
     out = []
     for ch in terminal_line(str(value)):
         if ch in _LATEX_SPECIAL:

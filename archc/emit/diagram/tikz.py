@@ -12,19 +12,11 @@ scaled down to that width, so no label leaves its box.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 from archc.errors import UsageError
-
-LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
-    "_": r"\_", "^": r"\^{}", "~": r"\~{}", "<": r"$<$", ">": r"$>$", "|": r"$|$", '"': "''",
-    "→": r"$\rightarrow$", "·": r"$\cdot$", "…": r"\dots{}", "×": r"$\times$", "–": "--", "—": "---",
-    "⊕": r"$\oplus$", "≤": r"$\leq$", "≥": r"$\geq$", "−": "-", "\u00a0": "~", "’": "'", "‘": "`", "“": "``", "”": "''",
-}
-"""Characters that mean something to TeX, and the non-ASCII ones archc writes, as pdflatex text."""
+from archc.text_escape import latex_text
 
 PREAMBLE = r"""\documentclass{article}
 \usepackage{tikz}
@@ -43,21 +35,6 @@ PREAMBLE = r"""\documentclass{article}
 \newcommand\archcfit[2]{\sbox\archcbox{#2}\ifdim\wd\archcbox>#1\relax\resizebox{#1}{!}{\usebox\archcbox}%
 \else\usebox\archcbox\fi}
 """
-
-
-def latex_text(s: str) -> str:
-    """``s`` as pdflatex text: TeX's special characters escaped, archc's symbols as math, any other non-ASCII
-    character by its ASCII base letter (``é`` -> ``e``) or ``?``."""
-    out = []
-    for ch in s:
-        if ch in LATEX_SPECIALS:
-            out.append(LATEX_SPECIALS[ch])
-        elif " " <= ch <= "~":
-            out.append(ch)
-        else:
-            base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-            out.append("".join(LATEX_SPECIALS.get(c, c) for c in base if " " <= c <= "~") or "?")
-    return "".join(out)
 
 
 def tikz_document(layout_json: bytes) -> bytes:
