@@ -60,7 +60,8 @@ def test_draw_help_is_one_wrapped_paragraph_per_docstring_paragraph() -> None:
         "A spec with errors is still drawn as far as it compiles: the failing layers and their input edges in red, "
         "the layers after them grey with unknown (?) shapes,")
     assert [" ".join(p) for p in paragraphs][2].startswith("Graphviz's layout time grows quickly with size,")
-    assert len(paragraphs) == 3
+    assert [" ".join(p) for p in paragraphs][3].startswith("An .html output (or --format html) is an interactive page")
+    assert len(paragraphs) == 4
 
 
 @pytest.mark.parametrize(("command", "option", "metavar"), [

@@ -90,7 +90,7 @@ def export_onnx_cmd(
 @app.command()
 def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", metavar="FILE", help="Diagram file.")],
          fmt: Annotated[str | None, typer.Option("--format", metavar="FORMAT",
-                                                 help="svg, png, pdf, tex or dot (default: from suffix).")]
+                                                 help="svg, png, pdf, tex, dot or html (default: from suffix).")]
          = None, depth: Depth = None, fold: Fold = None, direction: Direction = "TB", force: Force = False,
          set_: SetOption = None, limit: LimitOption = None, title: Title = True, legend: Legend = True,
          palette: Palette = "default", font: Font = None, font_size: FontSize = 10.0, insets: Insets = True,
@@ -105,17 +105,28 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", me
     Graphviz's layout time grows quickly with size, so a drawing is kept within a layout budget: beyond it a default
     drawing collapses scopes by depth (then runs of top-level layers) and says so; an explicit --no-fold or --depth
     beyond it is refused with the depth that fits. A .dot output is not limited.
+
+    An .html output (or --format html) is an interactive page in one file that needs no network: scopes fold and
+    unfold on click, hovering a layer shows its numbers, a search box finds a layer. It is written only for a spec
+    that compiles.
     """
 
     def body() -> None:
         from archc.compiler import compile_partial
         from archc.emit.diagram import FigureOptions, write_diagram
+        from archc.emit.diagram.html import wants_viewer, write_viewer
         from archc.io import check_target
 
         options = FigureOptions(title=title, legend=legend, palette=palette, font_size=font_size, insets=insets,
                                 style=style, **({"font": font} if font is not None else {}))
         check_target(output, force=force)
         result = compile_partial(spec, parse_pairs(set_, "--set"), parse_limits(limit))
+        if wants_viewer(output, fmt):  # the interactive page shows costs: it needs a spec that compiles
+            if result.compiled is None:
+                raise SpecError(result.diagnostics)
+            write_viewer(result.compiled, output, depth=depth, fold=fold, direction=direction, force=force)
+            print(f"wrote {output}")
+            return
         if result.compiled is not None:
             write_diagram(result.compiled, output, fmt=fmt, depth=depth, fold=fold, direction=direction, force=force,
                           options=options)
