@@ -76,6 +76,11 @@ def _values(item: Item, out: list[tuple[Any, str, Any, str]], path: str = "") ->
         out.extend((item.args, k, v, here) for k, v in sorted(item.args.items()) if _is_value(v))
         if isinstance(item, Stage):
             out.extend((item.first, k, v, here) for k, v in sorted(item.first.items()) if _is_value(v))
+    if isinstance(item, Branches):
+        for body, pname in zip(item.paths, item.names):
+            for child in body:
+                _values(child, out, f"{here}_{pname}" if here and pname else (pname or here))
+        return
     for body in children(item):
         for child in body:
             _values(child, out, here if not isinstance(item, Scope) or path else "")
@@ -95,7 +100,9 @@ def _scopes(items: list[Item], out: list[tuple[list[Item], int]]) -> None:
 
 def _arg_name(holder_path: str, key: str, taken: set[str]) -> str:
     base = key if key not in taken else f"{holder_path}_{key}" if holder_path else key
-    base = re.sub(r"\W", "_", base)
+    base = re.sub(r"\W", "_", base).strip("_") or key
+    if base[0].isdigit():
+        base = f"{key}{base}"
     name, n = base, 1
     while name in taken:
         n += 1
@@ -186,7 +193,7 @@ def _kind(items: list[Item]) -> str:
 
 
 def _block_name(scope: Scope, taken: set[str]) -> str:
-    base = re.sub(r"\d+$", "", scope.name or "")
+    base = re.sub(r"\d+[a-z]?$", "", scope.name or "")
     base = re.sub(r"\W", "_", base).strip("_")
     if not base or base[0].isdigit():
         base = _kind(scope.body)
