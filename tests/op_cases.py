@@ -25,6 +25,8 @@ class Case:
     """Expected parameters of t when they differ from PyTorch's count (conv_table only)."""
     batched: bool = True
     """False: t is a tensor the model holds, used as stored (a buffer; a parameter without a batch axis)."""
+    unit_batch: bool = False
+    """t's batch axis has size 1 at any batch (`gather` of tensors the model holds: the same for every sample)."""
 
     @property
     def text(self) -> str:
@@ -247,6 +249,20 @@ CASES: list[Case] = [
          batched=False),
     Case("buffer", "{x: [4]}", ("buffer: {id: t, kind: relative_position_index, window: [1, 1]}",), (1,),
          batched=False),
+    Case("buffer", "{x: [4]}", ("buffer: {id: t, kind: shift_mask, window: [7, 7], size: [14, 14], shift: [3, 3]}",),
+         (4, 1, 49, 49), batched=False),
+    Case("buffer", "{x: [4]}", ("buffer: {id: t, kind: shift_mask, window: [2, 3], size: [4, 9], shift: [1, 2]}",),
+         (6, 1, 6, 6), batched=False),
+    # gather: the table's indexed axis replaced by the positions' shape, with a batch axis of size 1
+    Case("gather", "{x: [4]}", ("parameter: {id: table, shape: [9, 3], init: normal}",
+                                "buffer: {id: index, kind: relative_position_index, window: [2, 2]}",
+                                "gather: {id: t, from: [table, index]}"), (16, 3), unit_batch=True),
+    Case("gather", "{x: [4]}", ("parameter: {id: table, shape: [2, 25, 3, 4], init: normal}",
+                                "buffer: {id: index, kind: relative_position_index, window: [3, 3]}",
+                                "gather: {id: t, from: [table, index], axis: 1}"), (2, 81, 3, 4), unit_batch=True),
+    Case("gather", "{x: [4]}", ("parameter: {id: table, shape: [5, 1], init: normal}",
+                                "buffer: {id: index, kind: relative_position_index, window: [1, 3]}",
+                                "gather: {id: t, from: [table, index]}"), (9, 1), unit_batch=True),
     one("select", [5, 8], "", (8,)), one("select", [3, 4, 5], "axis: -1, index: -1", (3, 4)),
     one("select", [4, 6], "axis: 1, index: 2", (4,)),
     one("roll", [4, 5, 3], "shifts: [-3, 2], axes: [0, 1]", (4, 5, 3)),

@@ -3,13 +3,15 @@ and `buffer` (Swin's relative position index), under the names the spec gives, i
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from archc.compiler import compile_text
 from archc.errors import SpecError
 from archc.ir.graph import SOURCE_OPS
 from archc.ops.registry import all_ops
-from archc.ops.tensor_state import relative_position_index
+from archc.ops.tensor_state import relative_position_index, shift_mask
 
 VIT_LIKE = """
 name: vit_like
@@ -157,3 +159,108 @@ def test_the_guides_example_names_its_tensors_as_it_says() -> None:
     assert list(build_module(compiled).state_dict()) == [
         "class_token", "layer_scale", "conv_proj.weight", "conv_proj.bias", "encoder.pos_embedding",
         "encoder.relative_position_index"]
+
+
+# --- Swin's shift mask and relative position bias ---------------------------------------------------------------------
+def _torchvision_shift_mask(size: tuple[int, int], window: tuple[int, int], shift: tuple[int, int]) -> list[Any]:
+    """The mask torchvision's `shifted_window_attention` builds in every forward, as it writes it, [windows, 1, cells,
+    cells] (its `attn_mask.unsqueeze(1)`)."""
+    torch = pytest.importorskip("torch")
+    (height, width), (wh, ww), (sh, sw) = size, window, shift
+    attn_mask = torch.zeros((height, width))
+    h_slices = ((0, -wh), (-wh, -sh), (-sh, None))
+    w_slices = ((0, -ww), (-ww, -sw), (-sw, None))
+    count = 0
+    for h in h_slices:
+        for w in w_slices:
+            attn_mask[h[0]: h[1], w[0]: w[1]] = count
+            count += 1
+    attn_mask = attn_mask.view(height // wh, wh, width // ww, ww).permute(0, 2, 1, 3).reshape(-1, wh * ww)
+    attn_mask = attn_mask.unsqueeze(1) - attn_mask.unsqueeze(2)
+    attn_mask = attn_mask.masked_fill(attn_mask != 0, -100.0).masked_fill(attn_mask == 0, 0.0)
+    return attn_mask.unsqueeze(1).tolist()
+
+
+@pytest.mark.parametrize(("size", "window", "shift"), [((56, 56), (7, 7), (3, 3)), ((14, 14), (7, 7), (3, 3)),
+                                                        ((4, 9), (2, 3), (1, 2))])
+def test_shift_mask_is_torchvisions_and_not_in_the_state_dict(size: tuple[int, int], window: tuple[int, int],
+                                                               shift: tuple[int, int]) -> None:
+    torch = pytest.importorskip("torch")
+    from archc.emit.torch_module import build_module
+
+    want = _torchvision_shift_mask(size, window, shift)
+    assert [[row] for row in shift_mask(list(size), list(window), list(shift))] == want
+    text = f"""
+name: swin_like
+inputs: {{x: [4]}}
+outputs: [mask]
+body:
+  - buffer: {{id: mask, kind: shift_mask, window: {list(window)}, size: {list(size)}, shift: {list(shift)}}}
+"""
+    compiled = compile_text(text, "s.yaml")
+    windows, cells = size[0] // window[0] * (size[1] // window[1]), window[0] * window[1]
+    assert compiled.graph.node("mask").out_type.shape == (windows, 1, cells, cells)
+    assert compiled.costs.total.buffers == 0  # not persistent: no state_dict entry to count
+    module = build_module(compiled)
+    assert list(module.state_dict()) == []
+    mask = dict(module.named_buffers())["mask"]
+    assert mask.dtype == torch.float32
+    assert mask.tolist() == want
+
+
+SWIN_BIAS = """
+name: swin_bias
+inputs: {x: [3, 2, 4, 4]}
+body:
+  - parameter: {id: table, shape: [9, 2], init: normal, std: 1.0}
+  - buffer: {id: index, kind: relative_position_index, window: [2, 2]}
+  - gather: {from: [table, index]}
+  - reshape: {shape: [4, 4, 2]}
+  - permute: {axes: [2, 0, 1]}
+  - unsqueeze: {id: bias, axes: [0]}
+  - add: {from: [x, bias]}
+"""
+
+
+def test_relative_position_bias_broadcasts_over_the_batch_as_torchvisions() -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from archc.emit.onnx_export import export_onnx, verify_onnx
+    from archc.emit.torch_module import build_module
+
+    compiled = compile_text(SWIN_BIAS, "s.yaml")
+    module = build_module(compiled).eval()
+    table, index = module.table, module.index
+    # torchvision's _get_relative_position_bias, as it writes it
+    want_bias = table[index].view(4, 4, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+    x = torch.randn(5, 3, 2, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(module(x), x + want_bias)
+    assert verify_onnx(compiled, export_onnx(compiled, module.state_dict()), module).ok
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ("gather: {id: g, from: [x, i]}",
+     "t.yaml:7:5: E305: g: gather reads tensors the model holds (`parameter` steps without `batch_axis`, `buffer` "
+     "steps); found [4] from input 'x'"),
+    ("gather: {id: g, from: [f, f]}",
+     "t.yaml:7:5: E306: g: gather expects integer positions as its second input; found [3] float32 (inputs from "
+     "parameter 'f', parameter 'f')"),
+    ("gather: {id: g, from: [f, i], axis: 1}",
+     "t.yaml:7:5: E306: g: gather axis 1 is out of range for the table [3] (rank 1) (inputs: [3] from parameter 'f', "
+     "[16] from buffer 'i')"),
+    ("buffer: {id: g, kind: shift_mask, window: [7, 7], shift: [3, 3]}",
+     "t.yaml:7:13: E103: g: kind shift_mask needs the feature map's `size` and the windows' `shift`"),
+    ("buffer: {id: g, kind: shift_mask, window: [7, 7], size: [15, 14], shift: [3, 3]}",
+     "t.yaml:7:5: E306: g: shift_mask: the map's size 15 (axis 0) is not a multiple of the window 7; pad the map to a "
+     "multiple first"),
+    ("buffer: {id: g, kind: shift_mask, window: [7, 7], size: [14, 14], shift: [3, 7]}",
+     "t.yaml:7:5: E306: g: shift_mask: shift 7 (axis 1) expects less than the window 7"),
+])
+def test_swin_mistakes_are_located(step: str, message: str) -> None:
+    text = (f"name: t\ninputs: {{x: [4]}}\nbody:\n  - relu\n"
+            f"  - buffer: {{id: i, kind: relative_position_index, window: [2, 2]}}\n"
+            f"  - parameter: {{id: f, shape: [3]}}\n  - {step}\n")
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "t.yaml")
+    assert [d.format() for d in info.value.diagnostics] == [message]

@@ -75,7 +75,7 @@ def test_op_contract(case: Case) -> None:
         inputs = feeds(compiled, batch, seed + batch)
         with torch.no_grad():
             want = module(*(torch.from_numpy(inputs[n]) for n in compiled.graph.inputs)).numpy()
-        shape = (batch, *case.shape) if case.batched else case.shape
+        shape = (1 if case.unit_batch else batch, *case.shape) if case.batched else case.shape
         assert want.shape == shape, f"PyTorch gives {want.shape}, archc infers {case.shape}"
         (got,) = sess.run(None, inputs)
         ok, rel = close(got, want)

@@ -1,5 +1,5 @@
-"""The modern networks of the zoo (issue 13: MobileNetV3, MnasNet, EfficientNet, RegNet, ConvNeXt, ViT), each exact
-against torchvision's model of the same name: the parameter count and GFLOPS torchvision publishes, its state_dict
+"""The modern networks of the zoo (issue 13: MobileNetV3, MnasNet, EfficientNet, RegNet, ConvNeXt, ViT, Swin), each
+exact against torchvision's model of the same name: the parameter count and GFLOPS torchvision publishes, its state_dict
 names and shapes (strict loading both ways), its eval outputs with its own random weights loaded, its stochastic depth
 in train mode (the same mask under the same seed), the ONNX export verified in onnxruntime, and a readable folded
 diagram.
@@ -69,6 +69,8 @@ CASES = [
     Modern("convnext_tiny", 28_589_128, "4.456", stochastic_depth=True, slow=True, folded={
         f"features.{i}": f"cn_block x {n}" for i, n in zip((1, 3, 5, 7), (3, 3, 9, 3), strict=True)}),
     Modern("vit_b_16", 86_567_656, "17.564", slow=True, folded={"encoder.layers": "encoder_block x 12"}),
+    Modern("swin_t", 28_288_354, "4.491", stochastic_depth=True, slow=True, folded={
+        f"features.{i}": f"swin_block x {n}" for i, n in zip((1, 3, 5, 7), (2, 2, 6, 2), strict=True)}),
 ]
 MODERN_SPECS = {c.spec for c in CASES}
 """The specs this module pins (tests/test_zoo.py checks every spec is pinned somewhere)."""
@@ -199,6 +201,8 @@ def test_eval_outputs_match_torchvision(case: Modern, tv: Torchvision) -> None:
 STOCHASTIC = [c for c in CASES if c.stochastic_depth]
 TORCHVISION_NAMES = {"stochastic_depth": "stochastic_depth_prob"}
 """Spec params under their torchvision builder's keyword, where it differs."""
+FIXED_RATE = {"swin_t"}
+"""Builders that fix `stochastic_depth_prob` (swin_t passes 0.2 itself): the train-mode test sets the modules' rates."""
 
 
 @by_spec(STOCHASTIC, slow=lambda c: c.slow)
@@ -211,16 +215,33 @@ def test_stochastic_depth_rates_are_torchvisions(case: Modern, tv: Torchvision) 
     applied = {f"{name}.{child}": module.p for name, parent in theirs.named_modules()
                for child, module in parent.named_children()
                if isinstance(module, StochasticDepth) and getattr(parent, "use_res_connect", True)}
-    ours = {n.name: n.params.p for n in compiled(case).graph.nodes() if n.op == "drop_path"}
-    assert ours == applied
-    assert list(ours.values()) == sorted(ours.values()) and max(ours.values()) > 0  # rising over the network
+    # Swin's block calls its one StochasticDepth module on both residual branches, where archc has a drop_path each:
+    # compare the rates per block (a torchvision module's parent), every drop_path of ours inside one
+    by_block = {name.rpartition(".")[0]: p for name, p in applied.items()}
+    nodes = [n for n in compiled(case).graph.nodes() if n.op == "drop_path"]
+    ours: dict[str, set[float]] = {}
+    for n in nodes:
+        block = next((b for b in by_block if n.name.startswith(f"{b}.")), n.name)
+        ours.setdefault(block, set()).add(n.params.p)
+    assert ours == {block: {p} for block, p in by_block.items()}
+    rates = [n.params.p for n in nodes]
+    assert rates == sorted(rates) and max(rates) > 0  # rising over the network
 
 
 @by_spec(STOCHASTIC, slow=lambda c: c.slow)
 def test_train_mode_drops_the_same_samples_as_torchvision(case: Modern, tv: Torchvision) -> None:
     # a high rate so that most batches drop some block for some sample, and no dropout so that only the masks differ
     changes = {"stochastic_depth": 0.5, **({"dropout": 0.0} if "dropout" in compiled(case).params else {})}
-    theirs = tv.reference(case, **{TORCHVISION_NAMES.get(k, k): v for k, v in changes.items()}).train()
+    keywords = {TORCHVISION_NAMES.get(k, k): v for k, v in changes.items()}
+    if case.spec in FIXED_RATE:
+        del keywords["stochastic_depth_prob"]
+    theirs = tv.reference(case, **keywords).train()
+    if case.spec in FIXED_RATE:  # the rates the model computes, rate * i / (blocks - 1), over its modules in order
+        from torchvision.ops import StochasticDepth
+
+        modules = [m for m in theirs.modules() if isinstance(m, StochasticDepth)]
+        for i, module in enumerate(modules):
+            module.p = changes["stochastic_depth"] * float(i) / (len(modules) - 1)
     c = compile_file(SPECS / f"{case.spec}.yaml", overrides={k: str(v) for k, v in changes.items()})
     ours = tv.build(c).train()
     ours.load_state_dict(theirs.state_dict(), strict=True)

@@ -79,8 +79,9 @@ class TorchCode:
     nothing reads that input again and its producer allows it (:attr:`Op.output_overwritable`): no new tensor is
     allocated."""
     state: str | None = None
-    """``parameter`` or ``buffer``: ``module`` is a tensor expression registered under the layer's name on the module
-    holding it (``nn.Parameter``, or a persistent buffer), and ``{m}`` reads it; None: ``module`` is a module."""
+    """``parameter``, ``buffer`` or ``nonpersistent_buffer``: ``module`` is a tensor expression registered under the
+    layer's name on the module holding it (``nn.Parameter``, a persistent buffer, or a buffer kept out of the
+    ``state_dict``), and ``{m}`` reads it; None: ``module`` is a module."""
     steps: tuple[tuple[str, str], ...] = ()
     """Statements run before ``call``, for a composite too long for one expression: (temporary, expression) pairs in
     order, each expression written like ``call`` and free to read the temporaries bound before it as ``{name}``
@@ -101,6 +102,9 @@ class Op:
     max_inputs: ClassVar[int | None] = 1
     label_fields: ClassVar[tuple[str, ...]] = ()
     """Parameters shown in diagram labels."""
+    held_inputs: ClassVar[bool] = False
+    """Every input is a tensor the model holds, used as stored (a `parameter` without `batch_axis`, a `buffer`):
+    lowering refuses activations (E305). The output has a batch axis of size 1."""
     ordered_inputs: ClassVar[bool] = False
     """The order of the inputs is the layout of the output (concat's channels), so diagrams number the input edges."""
     output_overwritable: ClassVar[bool] = False

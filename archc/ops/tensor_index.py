@@ -1,5 +1,6 @@
-"""Positions of an axis picked or moved: select one position (dropping the axis: the class token ``x[:, 0]``) and
-roll cyclically (Swin's shifted windows). Axes never include the batch."""
+"""Positions of an axis picked or moved: select one position (dropping the axis: the class token ``x[:, 0]``), roll
+cyclically (Swin's shifted windows), and gather the entries of a stored table by stored positions (Swin's relative
+position bias). Axes never include the batch."""
 
 from __future__ import annotations
 
@@ -96,3 +97,41 @@ class Roll(Plumbing):
                           for start, end in ((cut, size), (0, cut)))
             y = b.node("Concat", [head, tail], axis=axis + 1)
         return y
+
+
+class GatherParams(OpParams):
+    axis: int = Field(0, ge=0, lt=MAX_RANK, description="Axis of the table the positions index (0: its rows).")
+
+
+@register
+class Gather(Plumbing):
+    name = "gather"
+    Params = GatherParams
+    summary = ("Entries of a tensor the model holds at the positions an integer tensor the model holds lists, "
+               "`table[index]` (Swin's relative position bias: the bias table's rows by the relative position index). "
+               "Both inputs are `parameter` (without `batch_axis`) or `buffer` steps; the result, the same for every "
+               "sample, has a batch axis of size 1 that broadcasts where it meets activations (torchvision's "
+               "`.unsqueeze(0)`). Output: the table's shape with the indexed axis replaced by the index's shape.")
+    example = "gather: {from: [relative_position_bias_table, relative_position_index]}"
+    min_inputs = 2
+    max_inputs = 2
+    held_inputs = True
+    label_fields = ("axis",)
+
+    def infer(self, p: GatherParams, inputs: list[TensorType]) -> TensorType:
+        table, index = inputs
+        if index.dtype not in ("int64", "int32"):
+            raise Problem("E306", f"gather expects integer positions as its second input; found {index} {index.dtype}")
+        if p.axis >= table.rank:
+            raise Problem("E306", f"gather axis {p.axis} is out of range for the table {table} (rank {table.rank})")
+        shape = (*table.shape[:p.axis], *index.shape, *table.shape[p.axis + 1:])
+        if len(shape) > MAX_RANK:
+            raise Problem("E306", f"gather of {table} by {index} would have rank {len(shape)}; at most {MAX_RANK}")
+        return table.with_shape(shape)
+
+    def torch(self, p: GatherParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        return TorchCode(None, f"{{0}}[{':, ' * p.axis}{{1}}].unsqueeze(0)")
+
+    def onnx(self, b: Any, p: GatherParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
+             weights: dict[str, Any]) -> str:
+        return b.node("Unsqueeze", [b.node("Gather", inputs, axis=p.axis), b.const_int64([0])])

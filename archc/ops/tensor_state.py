@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
@@ -102,10 +102,26 @@ def batch_free(op: str, params: Any) -> bool:
 
 
 class BufferParams(OpParams):
-    kind: Literal["relative_position_index"] = Field(
+    kind: Literal["relative_position_index", "shift_mask"] = Field(
         description="What is computed: `relative_position_index`, Swin's index of the relative position bias table "
-                    "for every pair of positions in a window ([Wh*Ww*Wh*Ww], int64).")
+                    "for every pair of positions in a window ([Wh*Ww*Wh*Ww], int64, persistent); `shift_mask`, "
+                    "Swin's attention mask of shifted windows over a feature map of `size` rolled by `shift` "
+                    "([windows, 1, Wh*Ww, Wh*Ww], float32: -100 between positions that came from different regions "
+                    "of the map, else 0; not persistent: torchvision computes it in forward).")
     window: list[Size] = Field(min_length=2, max_length=2, description="The window's height and width, e.g. [7, 7].")
+    size: list[Size] | None = Field(None, min_length=2, max_length=2,
+                                    description="`shift_mask`: the feature map's height and width, e.g. [56, 56].")
+    shift: list[Size] | None = Field(None, min_length=2, max_length=2,
+                                     description="`shift_mask`: the cyclic shift of the windows, e.g. [3, 3].")
+
+    @model_validator(mode="after")
+    def _fields_of_the_kind(self) -> BufferParams:
+        sized = self.size is not None and self.shift is not None
+        if self.kind == "shift_mask" and not sized:
+            raise ValueError("kind shift_mask needs the feature map's `size` and the windows' `shift`")
+        if self.kind != "shift_mask" and (self.size is not None or self.shift is not None):
+            raise ValueError(f"`size` and `shift` belong to kind shift_mask, not {self.kind}")
+        return self
 
 
 def relative_position_index(height: int, width: int) -> list[int]:
@@ -114,30 +130,76 @@ def relative_position_index(height: int, width: int) -> list[int]:
     return [(ya - yb + height - 1) * (2 * width - 1) + xa - xb + width - 1 for ya, xa in cells for yb, xb in cells]
 
 
+def _regions(size: int, window: int, shift: int) -> list[int]:
+    """Per position of one axis, its region after the cyclic shift: torchvision's slices (0, -window),
+    (-window, -shift), (-shift, None) numbered 0, 1, 2."""
+    return [(i >= size - window) + (i >= size - shift) for i in range(size)]
+
+
+def shift_mask(size: list[int], window: list[int], shift: list[int]) -> list[list[list[float]]]:
+    """torchvision's shifted-window attention mask, [windows, cells, cells]: -100 where the two positions of a window
+    lie in different regions of the shifted map, 0 where in the same (the mask it builds in every forward)."""
+    (h, w), (wh, ww) = size, window
+    rows, cols = _regions(h, wh, shift[0]), _regions(w, ww, shift[1])
+    windows = [[rows[y0 + dy] * 3 + cols[x0 + dx] for dy in range(wh) for dx in range(ww)]
+               for y0 in range(0, h, wh) for x0 in range(0, w, ww)]
+    return [[[0.0 if a == b else -100.0 for b in labels] for a in labels] for labels in windows]
+
+
+def _mask_torch(size: list[int], window: list[int], shift: list[int]) -> str:
+    """:func:`shift_mask` as a PyTorch expression of nested calls (so that the generated source wraps it): each
+    position's region label (3 x row region + column region), grouped by window, compared pairwise."""
+    (mh, mw), (h, w), (sh, sw) = size, window, shift
+
+    def region(n: int, win: int, s: int, column: str) -> str:
+        return f"torch.bucketize(torch.arange({n}){column}, torch.tensor([{n - win}, {n - s}]), right=True)"
+
+    labels = f"torch.add(torch.mul({region(mh, h, sh, '[:, None]')}, 3), {region(mw, w, sw, '')})"
+    windows = f"torch.transpose(torch.reshape({labels}, ({mh // h}, {h}, {mw // w}, {w})), 1, 2)"
+    cells = h * w
+    return (f"torch.where(torch.ne(torch.reshape(_windows := {windows}, (-1, 1, 1, {cells})), "
+            f"torch.reshape(_windows, (-1, 1, {cells}, 1))), -100.0, 0.0)")
+
+
 @register
 class Buffer(Op):
     name = "buffer"
     family = "tensor"
     Params = BufferParams
     summary = ("A fixed tensor computed at build time from spec values, stored under the step's layer path (a "
-               "persistent registered buffer; an ONNX initializer): Swin's relative position index.")
+               "registered buffer; an ONNX initializer): Swin's relative position index (persistent, in the "
+               "state_dict) and shifted-window attention mask (not persistent).")
     example = "buffer: {id: relative_position_index, kind: relative_position_index, window: [7, 7]}"
     min_inputs = 0
     max_inputs = 0
-    label_fields = ("kind", "window")
+    label_fields = ("kind", "window", "shift")
 
     def uses_input(self, p: BufferParams) -> bool:
         return False
 
     def infer(self, p: BufferParams, inputs: list[TensorType]) -> TensorType:
         cells = p.window[0] * p.window[1]
-        return TensorType((cells * cells,), "int64")
+        if p.kind == "relative_position_index":
+            return TensorType((cells * cells,), "int64")
+        assert p.size is not None and p.shift is not None  # the params' validator requires them
+        for axis, (n, w, s) in enumerate(zip(p.size, p.window, p.shift, strict=True)):
+            if n % w:
+                raise Problem("E306", f"shift_mask: the map's size {n} (axis {axis}) is not a multiple of the "
+                                      f"window {w}; pad the map to a multiple first")
+            if s >= w:
+                raise Problem("E306", f"shift_mask: shift {s} (axis {axis}) expects less than the window {w}")
+        windows = (p.size[0] // p.window[0]) * (p.size[1] // p.window[1])
+        return TensorType((windows, 1, cells, cells), "float32")
 
     def cost(self, p: BufferParams, inputs: list[TensorType], out: TensorType) -> Cost:
-        return Cost(buffers=out.numel)
+        # a mask is not persistent (not in the state_dict), so it is no buffer in the totals
+        return Cost(buffers=out.numel if p.kind == "relative_position_index" else 0)
 
     def torch(self, p: BufferParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         h, w = p.window
+        if p.kind == "shift_mask":
+            assert p.size is not None and p.shift is not None
+            return TorchCode(_mask_torch(p.size, p.window, p.shift), "{m}", state="nonpersistent_buffer")
         # (dy + Wh - 1) * (2 Ww - 1) + dx + Ww - 1 = cell(i) - cell(j) + offset; cell(k) = k // Ww * (2 Ww - 1) + k % Ww
         cells = f"torch.arange({h * w}) // {w} * {2 * w - 1} + torch.arange({h * w}) % {w}"
         expr = f"((_cells := {cells})[:, None] - _cells + {(h - 1) * (2 * w - 1) + w - 1}).flatten()"
@@ -145,4 +207,10 @@ class Buffer(Op):
 
     def onnx(self, b: Any, p: BufferParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
+        if p.kind == "shift_mask":  # not in the state_dict: computed here as the module computes it
+            import numpy as np
+
+            assert p.size is not None and p.shift is not None
+            mask = np.asarray(shift_mask(p.size, p.window, p.shift), dtype=np.float32)
+            return b.state_tensor(mask[:, None])
         return b.state_tensor(weights[""])

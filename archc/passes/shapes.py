@@ -11,6 +11,7 @@ from archc.ir.graph import Graph, Node
 from archc.ir.types import TensorType
 from archc.limits import Limits
 from archc.ops.registry import get_op, known_op
+from archc.ops.tensor_state import batch_free
 
 
 def infer_node(graph: Graph, node: Node, limits: Limits) -> None:
@@ -31,6 +32,11 @@ def infer_node(graph: Graph, node: Node, limits: Limits) -> None:
             f"at least {op.min_inputs}" if op.max_inputs is None else f"{op.min_inputs} to {op.max_inputs}")
         raise Problem("E204", f"{node.op} takes {want} input{'s' if want != '1' else ''}, found {n}"
                               f"{_provenance(graph, sources, types, '')}")
+    loose = [s for s in sources if op.held_inputs and not batch_free(graph.node(s).op, graph.node(s).params)]
+    if loose:
+        raise Problem("E305", f"{node.op} reads tensors the model holds (`parameter` steps without `batch_axis`, "
+                              "`buffer` steps); found " + ", ".join(
+                                  f"{graph.node(s).out_type} from {_origin(graph, s)}" for s in loose))
     try:
         out = op.infer(node.params, types)  # type: ignore[arg-type]
     except Problem as problem:
@@ -42,13 +48,19 @@ def infer_node(graph: Graph, node: Node, limits: Limits) -> None:
 def _provenance(graph: Graph, sources: list[str], types: list[TensorType], message: str) -> str:
     """Which layers the inputs come from, with their shapes unless the message already shows them."""
     def origin(src: str) -> str:
-        producer = graph.node(src)
-        return f"{'input' if producer.is_input else producer.op} '{src}'"
+        return _origin(graph, src)
 
+    if not sources:  # a tensor the model holds
+        return ""
     plural = "s" if len(sources) > 1 else ""
     if len(sources) <= 2 and message and all(str(t) in message for t in types):
         return f" (input{plural} from {', '.join(origin(s) for s in sources)})"
     return f" (input{plural}: {', '.join(f'{t} from {origin(s)}' for s, t in zip(sources, types, strict=True))})"
+
+
+def _origin(graph: Graph, src: str) -> str:
+    producer = graph.node(src)
+    return f"{'input' if producer.is_input else producer.op} '{src}'"
 
 
 def check_tensor_budget(shape: tuple[int, ...], limits: Limits) -> None:

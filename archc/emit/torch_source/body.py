@@ -165,9 +165,12 @@ def _state_lines(line: str, text: str) -> list[str]:
 
 def state_line(owner: str, key: str, item: Item) -> str:
     """Registration of a `parameter` or `buffer` layer on ``owner`` (a module expression): a tensor is not a module,
-    so it cannot sit in an ``nn.ModuleDict``'s constructor; buffers persist, as torchvision's do."""
+    so it cannot sit in an ``nn.ModuleDict``'s constructor; buffers persist, as torchvision's do, unless torchvision
+    computes the tensor in forward (Swin's shift mask): then it stays out of the ``state_dict``."""
     if item.code.state == "parameter":
         return f"{owner}.register_parameter({literal(key)}, nn.Parameter({item.code.module}))"
+    if item.code.state == "nonpersistent_buffer":
+        return f"{owner}.register_buffer({literal(key)}, {item.code.module}, persistent=False)"
     return f"{owner}.register_buffer({literal(key)}, {item.code.module})"
 
 
