@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from cli_runner import run
 from onnx import TensorProto, helper, numpy_helper
 
 from archc.compiler import compile_file, compile_text
@@ -18,12 +19,12 @@ from archc.emit.torch_module import build_module
 from archc.importers.flat import ImportFailure
 from archc.importers.onnx_reader import read_onnx
 from archc.importers.run import import_model
-from cli_runner import run
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
-def _model(nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], shape: list[int], out: str = "y") -> onnx.ModelProto:
+def _model(nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], shape: list[int],
+           out: str = "y") -> onnx.ModelProto:
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1] + shape)],
                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(v, k) for k, v in inits.items()])
@@ -75,6 +76,7 @@ def test_clip_is_relu6_and_gemm_is_linear(tmp_path: Path) -> None:
     graph, weights = read_onnx(_write(tmp_path, _model(nodes, inits, [3, 8, 8])))
     assert [layer.op for layer in graph.layers] == ["conv", "relu6", "global_avgpool", "flatten", "linear"]
     assert graph.layers[-1].id == "fc" and graph.layers[-1].params == {"out": 4, "bias": True}
+    assert weights["fc"]["weight"].shape == (4, 8) and sorted(weights) == ["fc", "stem"]
     imported = import_model("onnx", str(tmp_path / "m.onnx"))
     assert imported.spec.compiled.costs.total.params == 8 * 3 * 9 + 8 + 4 * 8 + 4
 

@@ -76,14 +76,14 @@ def _module_layer(mod: Any) -> tuple[str, dict[str, Any]] | None:
 
 def _function_layer(target: Any, args: tuple, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     import torch
-    import torch.nn.functional as F  # noqa: N812
+    import torch.nn.functional as F
 
     if target in (operator.add, torch.add) or target == "add":
         return "add", {}
     if target in (operator.mul, torch.mul) or target == "mul":
         return "mul", {}
     if target in (torch.flatten,) or target == "flatten":
-        start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0 if target is torch.flatten else 0)
+        start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
         return ("flatten", {}) if start == 1 else None
     if target is torch.cat:
         dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
