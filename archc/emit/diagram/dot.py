@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archc.compiler import Compiled
+from archc.emit.diagram.blocks import write_blocks
 from archc.emit.diagram.dot_text import (
     Html,
     attr_list,
@@ -113,7 +114,12 @@ def write_diagram(compiled: Compiled, path: str | os.PathLike[str], *, fmt: str 
                   depth: int | None = None, fold: bool | None = None, direction: str = "TB",
                   force: bool = False, budget: LayoutBudget | None = DEFAULT_BUDGET,
                   on_note: Callable[[str], None] | None = None, options: FigureOptions = DEFAULT_OPTIONS) -> Path:
-    """Render the diagram and write it atomically (:func:`archc.emit.diagram.graphviz.write_drawing`)."""
+    """Render the diagram and write it atomically (:func:`archc.emit.diagram.graphviz.write_drawing`); the blocks
+    style is drawn without Graphviz (:mod:`archc.emit.diagram.blocks`)."""
+    if options.style == "blocks":
+        return write_blocks(compiled, path, fmt=fmt, depth=depth, fold=fold, force=force, options=options,
+                            budget=budget)
+
     def make(fitted: LayoutBudget | None) -> tuple[str, str]:
         return diagram_dot(compiled, depth=depth, fold=fold, direction=direction, budget=fitted, options=options)
 
