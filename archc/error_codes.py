@@ -79,6 +79,10 @@ _CODES = [
               "conv on a flat [512] tensor", "Reshape, or use `linear` on flat features."),
     ErrorCode("E306", "invalid shape", "An op's parameters do not fit its input's shape.",
               "reshape: {shape: [3, 5]} of 16 elements", "Check the op's parameters against the input shape."),
+    ErrorCode("E307", "weight cannot be tied", "A layer's `tie:` names a layer that has no weight to share, or whose "
+              "weight has another shape than the layer's own.",
+              "linear: {out: 1000, tie: wte} where wte is an embedding of [50257, 768]",
+              "Tie to a layer whose weight has this layer's shape (a head [vocab, d] to the embedding [vocab, d])."),
     # --- expressions --------------------------------------------------------------------------------------------------
     ErrorCode("E401", "expression syntax", "A `${...}` expression does not parse.", "out: ${width *}",
               "Write a complete arithmetic expression."),

@@ -8,7 +8,7 @@ value and its last node are named after the layer (``layer1.0.conv1``), its help
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,29 +38,36 @@ DimSpec = int | str | None
 
 def fill_tensor(t: TensorProto, name: str, array: np.ndarray) -> None:
     """Write ``array`` into ``t`` as little-endian raw data: one copy, into the protobuf itself."""
+    t.raw_data = describe_tensor(t, name, array).tobytes()
+
+
+def describe_tensor(t: TensorProto, name: str, array: np.ndarray) -> np.ndarray:
+    """Set ``t``'s name, type and dims for ``array``; returns the array as the contiguous little-endian data that
+    ``t.raw_data`` holds (a view, not a copy, where it is one already)."""
     arr = np.ascontiguousarray(array)
     t.name = name
     t.data_type = helper.np_dtype_to_tensor_dtype(arr.dtype)
     t.dims.extend(int(d) for d in arr.shape)
-    t.raw_data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+    return arr.astype(arr.dtype.newbyteorder("<"), copy=False)
 
 
 WEIGHTLESS_KEEP_BYTES = 1024
 """Initializers up to this size stay in a weightless copy: shape constants (Reshape's target) that inference reads."""
 
 
-def weightless(model: onnx.ModelProto) -> onnx.ModelProto:
+def weightless(model: onnx.ModelProto, deferred: Collection[str] = ()) -> onnx.ModelProto:
     """A copy of ``model`` whose large initializers are declared graph inputs of the same type and shape.
 
     ONNX's checker and shape inference serialise the model they are given and parse it again, several times: on a
     model with its weights that is several copies of them at once (a 200 MB model peaked 1 GB higher). They need only
-    the weights' types and shapes, which the inputs declare.
+    the weights' types and shapes, which the inputs declare. ``deferred`` names large initializers whose data is not
+    in ``model`` (archc/emit/onnx_file.py writes it into the file from the arrays).
     """
     skeleton = onnx.ModelProto()
     _copy_fields(model, skeleton, skip="graph")
     _copy_fields(model.graph, skeleton.graph, skip="initializer")
     for tensor in model.graph.initializer:
-        if tensor.ByteSize() <= WEIGHTLESS_KEEP_BYTES:
+        if tensor.name not in deferred and tensor.ByteSize() <= WEIGHTLESS_KEEP_BYTES:
             skeleton.graph.initializer.add().CopyFrom(tensor)
             continue
         vi = skeleton.graph.input.add()
@@ -112,6 +119,8 @@ class OnnxBuilder:
         self.graph = model.graph
         self.opset = opset
         self._taken: set[str] = set()
+        self._shared: set[str] = set()
+        """Initializers of tied weights, made by whichever of the layers sharing them came first."""
         self._path = ""
         self._source = ""
         self._first = 0
@@ -205,6 +214,15 @@ class OnnxBuilder:
         """A weight of the open layer, named by its state_dict key ``{path}.{local_name}``."""
         return self._tensor(f"{self._path}.{local_name}", array)
 
+    def shared_initializer(self, key: str, array: np.ndarray) -> str:
+        """A weight the open layer shares with the layer owning it (`tie:`), named by the owner's state_dict key
+        ``key``: one initializer, made here unless the owner has made it already."""
+        if key in self._taken:
+            return key
+        name = self._tensor(key, array)
+        self._shared.add(key)
+        return name
+
     def state_tensor(self, array: np.ndarray) -> str:
         """The open layer's own tensor (a `parameter` or `buffer` step, whose state_dict key is the layer path),
         named ``{path}/tensor``: the layer path itself names the layer's result."""
@@ -223,11 +241,17 @@ class OnnxBuilder:
         return self.constant(f"const{self._const}", np.asarray(value, dtype=np.dtype(dtype)))
 
     def _tensor(self, name: str, array: np.ndarray) -> str:
+        if name in self._shared:
+            return name  # a tied weight, made by a layer sharing it
         if name in self._taken:
             raise ValueError(f"initializer {name!r} defined twice")  # an op emitting the same weight twice: a bug
         self._taken.add(name)
-        fill_tensor(self.graph.initializer.add(), name, array)
+        self.fill(self.graph.initializer.add(), name, array)
         return name
+
+    def fill(self, t: TensorProto, name: str, array: np.ndarray) -> None:
+        """Make ``t`` the initializer ``name`` holding ``array`` (archc/emit/onnx_file.py keeps large data aside)."""
+        fill_tensor(t, name, array)
 
     # --- composite helpers --------------------------------------------------------------------------------------------
     def reshape(self, x: str, out: TensorType) -> str:

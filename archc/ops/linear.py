@@ -13,11 +13,18 @@ from archc.ops.fields import MAX_DIM, Channels, Size
 from archc.ops.registry import register
 
 INDEX_DTYPES = ("int64", "int32")
+TIE_PATTERN = r"^[^.\x00-\x1f\x7f]+(\.[^.\x00-\x1f\x7f]+)*$"
+"""A step's path, as `from:` writes it."""
 
 
 class LinearParams(OpParams):
     out: Channels = Field(description="Output features.")
     bias: bool = Field(True, description="Learn an additive bias per output feature.")
+    tie: str | None = Field(None, min_length=1, max_length=256, pattern=TIE_PATTERN,
+                            description="A layer above whose weight this one shares, named as `from:` names it "
+                                        "(GPT-2's `lm_head` tied to the token embedding: `tie: transformer.wte`); the "
+                                        "weights must have one shape ([out, in] = the embedding's [num, dim]); counted "
+                                        "once.")
 
 
 @register
@@ -35,7 +42,7 @@ class Linear(Op):
 
     def cost(self, p: LinearParams, inputs: list[TensorType], out: TensorType) -> Cost:
         fan_in = inputs[0].shape[-1]
-        params = fan_in * p.out + (p.out if p.bias else 0)
+        params = (0 if p.tie else fan_in * p.out) + (p.out if p.bias else 0)  # a tied weight is its owner's
         return Cost(params=params, macs=out.numel * fan_in, connections=out.numel * (fan_in + (1 if p.bias else 0)))
 
     def label(self, p: LinearParams, out: TensorType | None) -> str:
@@ -45,16 +52,27 @@ class Linear(Op):
         bias = "" if p.bias else ", bias=False"
         return TorchCode(f"nn.Linear({inputs[0].shape[-1]}, {p.out}{bias})", "{m}({0})")
 
+    def parameter_tensors(self, p: LinearParams, inputs: list[TensorType], out: TensorType) -> int:
+        return 2 if p.bias else 1  # it keeps its input, the default rule
+
     def onnx(self, b: Any, p: LinearParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
+        if p.tie:  # one initializer for both layers, in the owner's layout [out, in] (an embedding's [num, dim] too)
+            weight = b.shared_initializer(f"{p.tie}.weight", weights["weight"])
+            if in_types[0].rank > 1:
+                weight = b.node("Transpose", [weight], perm=[1, 0])
+        elif in_types[0].rank > 1:
+            weight = b.initializer("weight", weights["weight"].T.copy())  # MatMul takes [in, out]
+        else:
+            weight = b.initializer("weight", weights["weight"])
         if in_types[0].rank == 1:
             # [N, in] x [out, in]^T: Gemm keeps the weight in PyTorch's layout
-            args = [inputs[0], b.initializer("weight", weights["weight"])]
+            args = [inputs[0], weight]
             if p.bias:
                 args.append(b.initializer("bias", weights["bias"]))
             return b.node("Gemm", args, transB=1)
         # over the last axis of a higher-rank input: MatMul broadcasts, with the weight stored transposed
-        y = b.node("MatMul", [inputs[0], b.initializer("weight", weights["weight"].T.copy())])
+        y = b.node("MatMul", [inputs[0], weight])
         if p.bias:
             y = b.node("Add", [y, b.initializer("bias", weights["bias"])])
         return y
@@ -96,3 +114,13 @@ class Embedding(Op):
     def onnx(self, b: Any, p: EmbeddingParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         return b.node("Gather", [b.initializer("weight", weights["weight"]), inputs[0]], axis=0)
+
+
+def shared_weight_shape(op: str, p: Any, in_type: TensorType | None) -> tuple[int, int] | None:
+    """The shape of the `weight` a `tie:` may share: a linear layer's [out, in] (None while its input is untyped), an
+    embedding's [num, dim]; None for other ops."""
+    if op == "embedding":
+        return p.num, p.dim
+    if op == "linear" and in_type is not None:
+        return p.out, in_type.shape[-1]
+    return None

@@ -31,7 +31,7 @@ from .body import Body, Item, TorchEmitError, graph_items, init_lines, module_tr
 from .forward import Forward
 from .outline import Outliner
 from .params import ModelParams, model_params
-from .text import INDENT, LINE, RESERVED, camel_case, module_ref, wrap
+from .text import INDENT, LINE, RESERVED, attr_ok, camel_case, literal, module_ref, with_comment, wrap
 from .unify import NO_DEFAULT, ClassPlan
 
 __all__ = ["TorchEmitError", "default_class_name", "module_ref", "torch_source"]
@@ -110,7 +110,9 @@ class _Writer:
         self.file = python_comment(Path(self.graph.file).name)  # goes into comments and one-line docstrings
 
     def comment(self, item: Item) -> str:
-        line = item.line or item.node.pos.line
+        return self._at(item.line or item.node.pos.line)
+
+    def _at(self, line: int) -> str:
         # a spec given as text has no file a reader could open: its positions would be noise
         return f"{self.file}:{line}" if line and not self.trace and not self.graph.file.startswith("<") else ""
 
@@ -151,9 +153,23 @@ class _Writer:
             f"{INDENT * 2}super().__init__()",
             *_indent(params.checks, 2),
             *_indent(init_lines(module_tree(graph, items), self.comment), 2),
+            *_indent(self._ties(), 2),
             "",
             *self._forward(body, returns),
         ])
+
+    def _ties(self) -> list[str]:
+        """`tie:` as PyTorch ties modules: the owner's parameter assigned to the tied layer, one tensor under both
+        state_dict keys (paths from the model, through ``get_submodule`` where a part is no attribute name)."""
+        lines = []
+        for node in self.graph.nodes():
+            owner = getattr(node.params, "tie", None)
+            if owner:
+                line = f"{_submodule(node.name)}.weight = {_submodule(owner)}.weight"
+                where = self._at(node.pos.line)
+                lines.extend(with_comment(line, f"tied: one tensor, two state_dict keys{'; ' + where if where else ''}",
+                                          2 * len(INDENT)))
+        return lines
 
     def _forward(self, body: Body, returns: str) -> list[str]:
         writer = Forward(body, self.trace, self.comment, self._sections if body.inputs_are_arguments else None)
@@ -199,6 +215,12 @@ def _def(name: str, params: list[str], returns: str) -> list[str]:
     if len(one) <= LINE:
         return [one]
     return [f"{INDENT}def {name}(", *(f"{INDENT * 2}{p}," for p in ["self", *params]), f"{INDENT}) -> {returns}:"]
+
+
+def _submodule(path: str) -> str:
+    if all(attr_ok(part) for part in path.split(".")):
+        return module_ref(path)
+    return f"self.get_submodule({literal(path)})"
 
 
 def _indent(lines: list[str], depth: int) -> list[str]:
