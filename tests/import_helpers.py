@@ -24,13 +24,19 @@ def corpus_file(relative: str) -> Path:
     return path
 
 
+def flat_id(layer_id: str) -> str:
+    """A layer id as a flat spec's step id: a module path's `.` (archc's path separator) as `__`."""
+    return layer_id.replace(".", "__")
+
+
 def flat_spec(graph: FlatGraph) -> dict[str, Any]:
     body: list[dict[str, Any]] = []
     for layer in graph.layers:
-        source: Any = layer.inputs[0] if len(layer.inputs) == 1 else layer.inputs
-        body.append({layer.op: {"id": layer.id, "from": source, **layer.params}})
-    return {"name": graph.name, "doc": graph.doc, "inputs": graph.inputs, "outputs": list(graph.outputs),
-            "body": body}
+        inputs = [flat_id(name) for name in layer.inputs]
+        source: Any = inputs[0] if len(inputs) == 1 else inputs
+        body.append({layer.op: {"id": flat_id(layer.id), "from": source, **layer.params}})
+    return {"name": graph.name, "doc": graph.doc, "inputs": graph.inputs,
+            "outputs": [flat_id(name) for name in graph.outputs], "body": body}
 
 
 def compile_flat(graph: FlatGraph) -> Compiled:
