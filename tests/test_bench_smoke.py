@@ -42,7 +42,7 @@ def test_every_section_reports_rows_with_all_keys(smoke: tuple[dict, str]) -> No
     rows = results["rows"]
     assert all(set(r) == ROW_KEYS for r in rows)
     prefixes = {r["section"].split(":")[0] for r in rows}
-    assert prefixes == {"summary", "scaling", "construct", "forward", "onnx", "diagram and build"}
+    assert prefixes == {"summary", "scaling", "construct", "forward", "onnx", "diagram and build", "import"}
     assert [r for r in rows if r["status"] == "failed"] == []
 
 

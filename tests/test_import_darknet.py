@@ -106,6 +106,11 @@ def test_maxpool_default_padding(tmp_path: Path) -> None:
     assert shapes(compile_flat(graph)) == {"maxpool0": [3, 4, 4], "maxpool1": [3, 2, 2]}
 
 
+def test_maxpool_on_even_sizes_needs_no_ceil_mode(tmp_path: Path) -> None:
+    graph = read_darknet(cfg(tmp_path, "[maxpool]\nsize=2\nstride=2\n", w=8, h=8))
+    assert ops(graph) == [("maxpool0", "maxpool", {"k": 2, "s": 2}, ["image"])]  # (8 + 1 - 2) / 2 + 1 = 4 = 8 / 2
+
+
 def test_maxpool_stride_one_keeps_the_size(tmp_path: Path) -> None:
     # yolov3-tiny's layer 11: size 2 stride 1 keeps 13x13 (darknet pads one row and column after)
     graph = read_darknet(cfg(tmp_path, "[maxpool]\nsize=2\nstride=1\n", w=13, h=13))

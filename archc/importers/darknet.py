@@ -176,9 +176,9 @@ class _Importer:
     def darknet_window(self, section: Section, i: int, x: str, size: tuple[int, int], out: tuple[int, int], k: int,
                        s: int, pad_total: int) -> str:
         """Darknet pads ``pad_total // 2`` before and the rest after, ignoring padded positions (PyTorch's -inf): with
-        an even total that is symmetric padding; with an odd one the extra position at the end is reached by ceil
-        mode when the stride is at least 2, and at stride 1 by padding both sides and dropping the first row and
-        column."""
+        an even total that is symmetric padding; with an odd one the extra position at the end, where a window
+        reaches it, is reached by ceil mode when the stride is at least 2, and at stride 1 by padding both sides and
+        dropping the first row and column."""
         before = pad_total // 2
         params: dict[str, Any] = {"k": k, "s": s}
         if pad_total % 2 == 0:
@@ -187,6 +187,8 @@ class _Importer:
             return self.add(f"maxpool{i}", "maxpool", params, [x], section)
         if before:
             params["p"] = before
+        if all(window_floor(n, k, s, 2 * before) == o for n, o in zip(size, out, strict=True)):
+            return self.add(f"maxpool{i}", "maxpool", params, [x], section)  # the extra end padding is never reached
         ceil = [window_floor(n, k, s, 2 * before + s - 1) for n in size]
         if s > 1 and all(c == o and (o - 1) * s < n + before for c, o, n in zip(ceil, out, size, strict=True)):
             return self.add(f"maxpool{i}", "maxpool", {**params, "ceil_mode": True}, [x], section)
