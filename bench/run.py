@@ -8,6 +8,7 @@ Sections (see bench/README.md for what each figure means and why its goal):
   onnx       archc's ONNX export vs torch.onnx.export(dynamo=True) of the same module: time, nodes, file size,
              and onnxruntime latency of both files
   diagram    `archc draw`, folded and unfolded, and `archc build`, as whole processes
+  import     `archc import` of the import corpus's models (beside the repository), as whole processes
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ SIZES = [1_000, 10_000, 100_000]
 SMOKE_SPEC = "mlp"
 SMOKE_SIZES = [30, 300]
 LIMITS = ["--limit", "max_file_bytes=100000000"]  # the 100k-layer chain is ~2 MB, just over the default
+IMPORT_CORPUS = ROOT.parent / "shared" / "import-corpus"
+"""The import corpus lives beside the repository, never inside it; `--corpus DIR` points elsewhere."""
+IMPORTS = [("darknet", "darknet/densenet201.cfg", 2.0)]
+"""(format, file in the corpus, time goal in seconds) for the import section."""
 MIN_NET_CPU = 0.2
 """Seconds of CPU time beyond start-up below which per-layer figures are mostly start-up noise."""
 
@@ -74,6 +79,7 @@ class Ctx:
     tmp: Path
     log: Callable[[str], None]
     worker_cache: dict[tuple[str, str], dict] = field(default_factory=dict)
+    corpus: Path = IMPORT_CORPUS
 
     def spec_path(self, stem: str) -> Path:
         return ROOT / "specs" / f"{stem}.yaml"
@@ -298,6 +304,24 @@ def diagram_section(ctx: Ctx) -> list[Row]:
     return rows
 
 
+def import_section(ctx: Ctx) -> list[Row]:
+    sec = "import: archc import, whole processes"
+    rows: list[Row] = []
+    for fmt, relative, goal in IMPORTS:
+        source = ctx.corpus / relative
+        name = f"archc import {fmt} {Path(relative).name}"
+        if ctx.smoke:
+            rows.append(Row.missing(sec, name, "wall time", UNAVAILABLE, "not run in a smoke run"))
+            continue
+        if not source.is_file():
+            rows.append(Row.missing(sec, name, "wall time", UNAVAILABLE, f"no import corpus at {ctx.corpus} "
+                                                                          "(pass --corpus DIR)"))
+            continue
+        cmd = [*archc_cmd(), "import", fmt, str(source), "-o", str(ctx.tmp / "imported.yaml"), "--force"]
+        rows += process_rows(sec, name, cmd, ctx, time_goal=goal, goal_text=f"< {goal:g} s")[0]
+    return rows
+
+
 SECTIONS: dict[str, Callable[[Ctx], list[Row]]] = {
     "summary": summary_section,
     "scaling": scaling_section,
@@ -309,6 +333,7 @@ SECTIONS: dict[str, Callable[[Ctx], list[Row]]] = {
                            {"ONNX export": (0.15, "<= 0.15"), "onnxruntime batch 1": (1.05, "<= 1.05"),
                             "ONNX nodes": (1.0, "<= 1.0"), "ONNX file size": (None, "")}),
     "diagram": diagram_section,
+    "import": import_section,
 }
 
 
@@ -323,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default=None, help="comma-separated layer counts for scaling (default: "
                     + ",".join(map(str, SIZES)) + ")")
     ap.add_argument("--out", type=Path, default=ROOT / "bench", help="directory for results.md and results.json")
+    ap.add_argument("--corpus", type=Path, default=IMPORT_CORPUS, help="the import corpus directory (darknet/, "
+                    "caffe/, ...) for the import section")
     args = ap.parse_args(argv)
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -353,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="archc-bench-") as tmp:
-        ctx = Ctx(repeat, warmup, args.smoke, specs, sizes, Path(tmp), log)
+        ctx = Ctx(repeat, warmup, args.smoke, specs, sizes, Path(tmp), log, corpus=args.corpus)
         for name in sections:
             log(f"[{name}]")
             rows += SECTIONS[name](ctx)
