@@ -8,21 +8,21 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
+
+from archc.importers.onnx_proto import DTYPES, attribute_value, to_array
 
 
-def attrs(node: onnx.NodeProto) -> dict[str, Any]:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+def attrs(node: Any) -> dict[str, Any]:
+    return {a.name: attribute_value(a) for a in node.attribute}
 
 
-def _constant(node: onnx.NodeProto, _: list[np.ndarray]) -> np.ndarray:
+def _constant(node: Any, _: list[np.ndarray]) -> np.ndarray:
     for a in node.attribute:
         if a.name == "value":
-            return numpy_helper.to_array(a.t)
+            return to_array(a.t)
         if a.name in ("value_ints", "value_floats"):
             dtype = np.int64 if a.name == "value_ints" else np.float32
-            return np.array(onnx.helper.get_attribute_value(a), dtype=dtype)
+            return np.array(attribute_value(a), dtype=dtype)
         if a.name == "value_int":
             return np.array(a.i, dtype=np.int64)
         if a.name == "value_float":
@@ -30,23 +30,23 @@ def _constant(node: onnx.NodeProto, _: list[np.ndarray]) -> np.ndarray:
     raise ValueError("a Constant node without a value")
 
 
-def _shape(node: onnx.NodeProto, args: list[np.ndarray]) -> np.ndarray:
+def _shape(node: Any, args: list[np.ndarray]) -> np.ndarray:
     a = attrs(node)
     dims = args[0].shape
     return np.array(dims[a.get("start", 0):a.get("end", len(dims))], dtype=np.int64)
 
 
-def _reshape(node: onnx.NodeProto, args: list[np.ndarray]) -> np.ndarray:
+def _reshape(node: Any, args: list[np.ndarray]) -> np.ndarray:
     shape = [int(v) for v in args[1]]
     shape = [args[0].shape[i] if v == 0 and not attrs(node).get("allowzero", 0) else v for i, v in enumerate(shape)]
     return args[0].reshape(shape)
 
 
-def _axes(node: onnx.NodeProto, args: list[np.ndarray]) -> list[int]:
+def _axes(node: Any, args: list[np.ndarray]) -> list[int]:
     return [int(v) for v in (args[1] if len(args) > 1 else attrs(node).get("axes", []))]
 
 
-def _unsqueeze(node: onnx.NodeProto, args: list[np.ndarray]) -> np.ndarray:
+def _unsqueeze(node: Any, args: list[np.ndarray]) -> np.ndarray:
     out = args[0]
     rank = out.ndim + len(_axes(node, args))
     for axis in sorted(a % rank for a in _axes(node, args)):
@@ -54,16 +54,16 @@ def _unsqueeze(node: onnx.NodeProto, args: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _squeeze(node: onnx.NodeProto, args: list[np.ndarray]) -> np.ndarray:
+def _squeeze(node: Any, args: list[np.ndarray]) -> np.ndarray:
     axes = _axes(node, args)
     return np.squeeze(args[0], axis=tuple(axes)) if axes else np.squeeze(args[0])
 
 
-def _cast(node: onnx.NodeProto, args: list[np.ndarray]) -> np.ndarray:
-    return args[0].astype(onnx.helper.tensor_dtype_to_np_dtype(attrs(node)["to"]))
+def _cast(node: Any, args: list[np.ndarray]) -> np.ndarray:
+    return args[0].astype(DTYPES[attrs(node)["to"]])
 
 
-FOLDERS: dict[str, Callable[[onnx.NodeProto, list[np.ndarray]], np.ndarray]] = {
+FOLDERS: dict[str, Callable[[Any, list[np.ndarray]], np.ndarray]] = {
     "Constant": _constant,
     "Shape": _shape,
     "Identity": lambda n, a: a[0],
@@ -83,12 +83,12 @@ FOLDERS: dict[str, Callable[[onnx.NodeProto, list[np.ndarray]], np.ndarray]] = {
     "Sqrt": lambda n, a: np.sqrt(a[0]),
     "Neg": lambda n, a: -a[0],
     "Range": lambda n, a: np.arange(a[0], a[1], a[2]),
-    "ConstantOfShape": lambda n, a: np.full([int(v) for v in a[0]], numpy_helper.to_array(attrs(n)["value"])[0]
+    "ConstantOfShape": lambda n, a: np.full([int(v) for v in a[0]], to_array(attrs(n)["value"]).reshape(-1)[0]
                                             if "value" in attrs(n) else np.float32(0)),
 }
 
 
-def fold(node: onnx.NodeProto, args: list[np.ndarray]) -> np.ndarray | None:
+def fold(node: Any, args: list[np.ndarray]) -> np.ndarray | None:
     """The node's single output computed from constant inputs, or None when it is not a foldable node."""
     folder = FOLDERS.get(node.op_type)
     if folder is None or len(node.output) != 1:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import onnx
 
 from archc.importers.onnx_const import attrs
 
@@ -41,7 +40,7 @@ def _square(values: list[int]) -> int | list[int]:
     return values[0] if values and all(v == values[0] for v in values) else list(values)
 
 
-def _padding(node: onnx.NodeProto, rank: int) -> int | list[int]:
+def _padding(node: Any, rank: int) -> int | list[int]:
     a = attrs(node)
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
         raise Unsupported(f"auto_pad {a['auto_pad']!r} (only explicit pads are imported)")
@@ -52,7 +51,7 @@ def _padding(node: onnx.NodeProto, rank: int) -> int | list[int]:
     return _square(begin)
 
 
-def _data(node: onnx.NodeProto, consts: Consts, count: int = 1) -> list[str]:
+def _data(node: Any, consts: Consts, count: int = 1) -> list[str]:
     inputs = [name for name in node.input[:count] if name]
     for name in inputs:
         if name in consts:
@@ -60,7 +59,7 @@ def _data(node: onnx.NodeProto, consts: Consts, count: int = 1) -> list[str]:
     return inputs
 
 
-def _const(node: onnx.NodeProto, consts: Consts, index: int, what: str) -> np.ndarray:
+def _const(node: Any, consts: Consts, index: int, what: str) -> np.ndarray:
     if index >= len(node.input) or not node.input[index]:
         raise Unsupported(f"no {what} input")
     if node.input[index] not in consts:
@@ -68,7 +67,7 @@ def _const(node: onnx.NodeProto, consts: Consts, index: int, what: str) -> np.nd
     return consts[node.input[index]]
 
 
-def _optional(node: onnx.NodeProto, consts: Consts, index: int, what: str) -> np.ndarray | None:
+def _optional(node: Any, consts: Consts, index: int, what: str) -> np.ndarray | None:
     if index >= len(node.input) or not node.input[index]:
         return None
     return _const(node, consts, index, what)
@@ -79,7 +78,7 @@ def _real_bias(bias: np.ndarray | None, named: bool) -> bool:
     return bias is not None and (named or bool(np.any(bias != 0)))
 
 
-def conv(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def conv(node: Any, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
     w = _const(node, consts, 1, "weight")
     bias = _optional(node, consts, 2, "bias")
@@ -98,7 +97,7 @@ def conv(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
     return Translated("conv", params, weights, _data(node, consts))
 
 
-def conv_transpose(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def conv_transpose(node: Any, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
     w = _const(node, consts, 1, "weight")
     bias = _optional(node, consts, 2, "bias")
@@ -116,7 +115,7 @@ def conv_transpose(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Tra
     return Translated("conv_transpose", params, weights, _data(node, consts))
 
 
-def batch_norm(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def batch_norm(node: Any, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
     if a.get("training_mode", 0):
         raise Unsupported("training_mode 1 (export the model in eval mode)")
@@ -128,8 +127,8 @@ def batch_norm(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Transla
     return Translated("bn", params, weights, _data(node, consts))
 
 
-def _pool(op: str) -> Callable[[onnx.NodeProto, Consts, set[str]], Translated]:
-    def translate(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def _pool(op: str) -> Callable[[Any, Consts, set[str]], Translated]:
+    def translate(node: Any, consts: Consts, named: set[str]) -> Translated:
         a = attrs(node)
         kernel = list(a["kernel_shape"])
         rank = len(kernel)
@@ -146,7 +145,7 @@ def _pool(op: str) -> Callable[[onnx.NodeProto, Consts, set[str]], Translated]:
     return translate
 
 
-def gemm(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def gemm(node: Any, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
     if a.get("transA", 0) or float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0:
         raise Unsupported("transA, alpha or beta other than 0, 1, 1")
@@ -160,7 +159,7 @@ def gemm(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
     return Translated("linear", {"out": int(w.shape[0]), "bias": has_bias}, weights, _data(node, consts))
 
 
-def matmul(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def matmul(node: Any, consts: Consts, named: set[str]) -> Translated:
     if node.input[1] in consts:
         w = consts[node.input[1]]
         if w.ndim != 2:
@@ -170,8 +169,8 @@ def matmul(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
     return Translated("matmul", {}, {}, _data(node, consts, 2))
 
 
-def _binary(op: str, scalar_op: str | None) -> Callable[[onnx.NodeProto, Consts, set[str]], Translated]:
-    def translate(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def _binary(op: str, scalar_op: str | None) -> Callable[[Any, Consts, set[str]], Translated]:
+    def translate(node: Any, consts: Consts, named: set[str]) -> Translated:
         const = [name for name in node.input if name in consts]
         if not const:
             return Translated(op, {}, {}, list(node.input))
@@ -189,7 +188,7 @@ def _binary(op: str, scalar_op: str | None) -> Callable[[onnx.NodeProto, Consts,
     return translate
 
 
-def clip(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def clip(node: Any, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
     low = _optional(node, consts, 1, "minimum")
     high = _optional(node, consts, 2, "maximum")
@@ -201,13 +200,13 @@ def clip(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
     raise Unsupported(f"bounds {bounds} (only relu6's 0..6 and relu's 0.. are imported)")
 
 
-def flatten(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def flatten(node: Any, consts: Consts, named: set[str]) -> Translated:
     if attrs(node).get("axis", 1) != 1:
         raise Unsupported(f"axis {attrs(node)['axis']} (archc flattens all but the batch axis)")
     return Translated("flatten", {}, {}, _data(node, consts))
 
 
-def reshape(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def reshape(node: Any, consts: Consts, named: set[str]) -> Translated:
     shape = [int(v) for v in _const(node, consts, 1, "shape")]
     if len(shape) == 2 and shape[0] in (0, 1, -1):
         return Translated("flatten", {}, {}, _data(node, consts))
@@ -216,22 +215,22 @@ def reshape(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated
     return Translated("reshape", {"shape": shape[1:]}, {}, _data(node, consts))
 
 
-def concat(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def concat(node: Any, consts: Consts, named: set[str]) -> Translated:
     axis = int(attrs(node)["axis"])
     if axis == 0:
         raise Unsupported("concatenation along the batch axis")
     return Translated("concat", {"axis": axis - 1 if axis > 0 else axis}, {}, _data(node, consts, len(node.input)))
 
 
-def lrn(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def lrn(node: Any, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
     return Translated("lrn", {"size": int(a["size"]), "alpha": _f32(a.get("alpha", 1e-4)),
                               "beta": _f32(a.get("beta", 0.75)), "k": _f32(a.get("bias", 1.0))},
                       {}, _data(node, consts))
 
 
-def _reduce(op: str) -> Callable[[onnx.NodeProto, Consts, set[str]], Translated]:
-    def translate(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def _reduce(op: str) -> Callable[[Any, Consts, set[str]], Translated]:
+    def translate(node: Any, consts: Consts, named: set[str]) -> Translated:
         a = attrs(node)
         axes_value = _optional(node, consts, 1, "axes")
         axes = [int(v) for v in (axes_value if axes_value is not None else a.get("axes", []))]
@@ -246,8 +245,8 @@ def _reduce(op: str) -> Callable[[onnx.NodeProto, Consts, set[str]], Translated]
     return translate
 
 
-def softmax(op: str) -> Callable[[onnx.NodeProto, Consts, set[str]], Translated]:
-    def translate(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def softmax(op: str) -> Callable[[Any, Consts, set[str]], Translated]:
+    def translate(node: Any, consts: Consts, named: set[str]) -> Translated:
         axis = int(attrs(node).get("axis", -1))
         if axis == 0:
             raise Unsupported("a softmax over the batch axis")
@@ -256,39 +255,39 @@ def softmax(op: str) -> Callable[[onnx.NodeProto, Consts, set[str]], Translated]
     return translate
 
 
-def dropout(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def dropout(node: Any, consts: Consts, named: set[str]) -> Translated:
     ratio = _optional(node, consts, 1, "ratio")
     p = float(ratio) if ratio is not None else float(attrs(node).get("ratio", 0.5))
     return Translated("dropout", {"p": round(p, 6)}, {}, _data(node, consts))
 
 
-def leaky_relu(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def leaky_relu(node: Any, consts: Consts, named: set[str]) -> Translated:
     return Translated("leaky_relu", {"slope": _f32(attrs(node).get("alpha", 0.01))}, {},
                       _data(node, consts))
 
 
-def hard_sigmoid(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def hard_sigmoid(node: Any, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
     if abs(float(a.get("alpha", 0.2)) - 1 / 6) > 1e-6 or abs(float(a.get("beta", 0.5)) - 0.5) > 1e-6:
         raise Unsupported("alpha/beta other than 1/6 and 1/2 (PyTorch's hardsigmoid)")
     return Translated("hardsigmoid", {}, {}, _data(node, consts))
 
 
-def gelu(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def gelu(node: Any, consts: Consts, named: set[str]) -> Translated:
     approximate = attrs(node).get("approximate", b"none")
     approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
     return Translated("gelu", {"approximate": approximate}, {}, _data(node, consts))
 
 
-def _plain(op: str) -> Callable[[onnx.NodeProto, Consts, set[str]], Translated]:
+def _plain(op: str) -> Callable[[Any, Consts, set[str]], Translated]:
     return lambda node, consts, named: Translated(op, {}, {}, _data(node, consts))
 
 
-def _alias(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def _alias(node: Any, consts: Consts, named: set[str]) -> Translated:
     return Translated("identity", {}, {}, _data(node, consts), alias=True)
 
 
-TRANSLATIONS: dict[str, Callable[[onnx.NodeProto, Consts, set[str]], Translated]] = {
+TRANSLATIONS: dict[str, Callable[[Any, Consts, set[str]], Translated]] = {
     "Conv": conv, "ConvTranspose": conv_transpose, "BatchNormalization": batch_norm,
     "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": _plain("global_avgpool"), "GlobalMaxPool": _plain("global_maxpool"),
@@ -303,7 +302,7 @@ TRANSLATIONS: dict[str, Callable[[onnx.NodeProto, Consts, set[str]], Translated]
 }
 
 
-def translate(node: onnx.NodeProto, consts: Consts, named: set[str]) -> Translated:
+def translate(node: Any, consts: Consts, named: set[str]) -> Translated:
     """The node as an archc layer; raises :class:`Unsupported` for an op type or setting archc cannot express."""
     rule = TRANSLATIONS.get(node.op_type)
     if rule is None or (node.domain not in ("", "ai.onnx")):

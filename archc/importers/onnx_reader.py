@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from archc.errors import UsageError
 from archc.importers.flat import FlatGraph, FlatLayer, ImportFailure, source_error
 from archc.importers.onnx_const import fold
 from archc.importers.onnx_nodes import Unsupported, translate
+from archc.importers.onnx_proto import load, to_array
 from archc.importers.problems import layer_id
 from archc.importers.reading import spec_name
 from archc.lower.reserved import is_reserved_module_name
@@ -30,16 +29,15 @@ Weights = dict[str, dict[str, np.ndarray]]
 _STATE_NAME = re.compile(r"^(?P<path>[A-Za-z_][\w-]*(?:\.[\w-]+)*)\.(?:weight|bias|running_mean|running_var)$")
 
 
-def load_model(path: Path) -> onnx.ModelProto:
+def load_model(path: Path) -> Any:
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory, not an ONNX file")
     try:
-        return onnx.load(str(path))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not an ONNX file") from None
-    except (onnx.onnx_cpp2py_export.checker.ValidationError, OSError, ValueError, RuntimeError) as exc:
-        raise ImportFailure([source_error("E602", f"not a readable ONNX model ({type(exc).__name__}: {exc})",
-                                          str(path))]) from None
+        return load(path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except Exception as exc:  # protobuf's DecodeError and friends: any means "not an ONNX file"
         raise ImportFailure([source_error("E602", f"not a readable ONNX model ({type(exc).__name__})",
                                           str(path))]) from None
@@ -49,14 +47,14 @@ _FLOAT = np.zeros((), dtype=np.float32)
 """What `CastLike` reads from an activation: only its element type (activations are float32)."""
 
 
-def _foldable(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool:
+def _foldable(node: Any, consts: dict[str, np.ndarray]) -> bool:
     data = [name for name in node.input if name]
     if node.op_type == "CastLike":  # the second operand only names a type
         data = data[:1]
     return all(name in consts for name in data)
 
 
-def _module_path(node: onnx.NodeProto, named: set[str]) -> str:
+def _module_path(node: Any, named: set[str]) -> str:
     """The module path the file records for a node, or ''."""
     meta = {p.key: p.value for p in node.metadata_props}
     if meta.get("archc.layer"):
@@ -89,7 +87,7 @@ def path_id(path: str, taken: set[str]) -> str:
     return candidate
 
 
-def _input_shapes(graph: onnx.GraphProto, consts: set[str], file: str) -> dict[str, list[int]]:
+def _input_shapes(graph: Any, consts: set[str], file: str) -> dict[str, list[int]]:
     shapes: dict[str, list[int]] = {}
     for value in graph.input:
         if value.name in consts:
@@ -109,7 +107,7 @@ def read_onnx(path: Path, **options: Any) -> tuple[FlatGraph, Weights]:
     model = load_model(path)
     file = str(path)
     graph = model.graph
-    consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    consts: dict[str, np.ndarray] = {t.name: to_array(t) for t in graph.initializer}
     named = set(consts)
     inputs = _input_shapes(graph, named, file)
     value_of: dict[str, str] = {name: name for name in inputs}  # ONNX value name -> the layer id producing it
