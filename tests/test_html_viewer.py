@@ -243,6 +243,65 @@ def test_densenet201_draws_within_the_bound_and_unfolds_whole(browser: Browser, 
     clean(page, path)
 
 
+OVERLAPS = """(() => {
+    const boxes = (sel) => [...document.querySelectorAll(sel)].map((e) => [e, e.getBoundingClientRect()]);
+    const nodes = boxes('.node > rect:last-of-type'), frames = boxes('.frame > rect.box');
+    const meet = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 &&
+                           b.top < a.bottom - 0.5;
+    const within = (a, b) => a.left >= b.left - 0.5 && a.right <= b.right + 0.5 && a.top >= b.top - 0.5 &&
+                             a.bottom <= b.bottom + 0.5;
+    const bad = [];
+    for (let i = 0; i < nodes.length; i++) {
+        for (let j = i + 1; j < nodes.length; j++) if (meet(nodes[i][1], nodes[j][1])) bad.push([i, j]);
+    }
+    for (const [f, fr] of frames) {
+        for (const [n, nr] of [...nodes, ...frames]) {
+            if (n === f || n.parentNode.contains(f)) continue;
+            if (f.parentNode.contains(n) ? !within(nr, fr) : meet(nr, fr)) bad.push([f.parentNode.dataset.path]);
+        }
+    }
+    return bad.length;
+})()"""
+"""Pairs of drawn boxes that overlap, and boxes inside an unfolded scope that stick out of it."""
+
+DETACHED = """(() => {
+    const bad = [];
+    const depth = (p, n) => {  // how far a point lies outside box n (negative: inside)
+        const lo = [n.c[0] - n.s[0] / 2, n.c[1] - n.s[1] / 2], hi = [n.c[0] + n.s[0] / 2, n.c[1] + n.s[1] / 2];
+        const out = Math.hypot(Math.max(lo[0] - p[0], 0, p[0] - hi[0]), Math.max(lo[1] - p[1], 0, p[1] - hi[1]));
+        return out > 0 ? out : -Math.min(p[0] - lo[0], hi[0] - p[0], p[1] - lo[1], hi[1] - p[1]);
+    };
+    const walk = (geo) => {
+        for (const e of geo.edges) {
+            const tail = depth(e.pts[0], geo.nodes[e.a]), head = depth(e.pts[e.pts.length - 1], geo.nodes[e.b]);
+            if (tail > 1 || tail < -2 || head > 8 || head < -2) bad.push([geo.nodes[e.a].key, geo.nodes[e.b].key]);
+        }
+        for (const n of geo.nodes) if (n.sub) walk(n.sub);
+    };
+    walk(archc.layout());
+    return bad;
+})()"""
+"""Edges whose tail is not on its box's border, or whose head is not within an arrowhead of it."""
+
+
+@pytest.mark.parametrize("name", ["googlenet", "densenet201", "inception_v3"])
+def test_unfolding_never_overlaps_boxes_or_detaches_edges(browser: Browser, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.html"
+    path.write_text(viewer_html(compile_file(SPECS / f"{name}.yaml")), encoding="utf-8")
+    page = open_page(browser, path)
+    assert (page.evaluate(OVERLAPS), page.evaluate(DETACHED)) == (0, [])
+    page.evaluate("document.getElementById('unfold-all').click()")  # every branch beside every other grown
+    assert (page.evaluate(OVERLAPS), page.evaluate(DETACHED)) == (0, [])
+    # the check sees an overlap: one box moved onto another
+    page.evaluate("""(() => {
+        const [a, b] = [...document.querySelectorAll('.node > rect:last-of-type')];
+        b.setAttribute('x', a.getAttribute('x'));
+        b.setAttribute('y', a.getAttribute('y'));
+    })()""")
+    assert page.evaluate(OVERLAPS) >= 1
+    assert page.errors() == []
+
+
 def test_hostile_names_run_no_script_in_the_browser(browser: Browser, tmp_path: Path) -> None:
     spec = tmp_path / "hostile.yaml"
     spec.write_text(HOSTILE, encoding="utf-8")

@@ -1,13 +1,13 @@
 "use strict";
 // archc's interactive viewer. Each scope's picture (a "frame") was laid out by Graphviz on its own, its child scopes
 // as single boxes. Drawing composes the frames of what is unfolded: an unfolded box grows to hold its frame and the
-// rest of its parent's frame is stretched around it. The stretch is monotone and never shrinks a distance, so
-// nothing comes to overlap and every edge stays attached to its boxes.
+// rest of its parent's frame moves out of its way (see stretch): nothing comes to overlap and every edge stays
+// attached to its boxes.
 (() => {
   const D = JSON.parse(document.getElementById("archc-data").textContent);
   const MAIN = D.direction === "TB" || D.direction === "BT" ? 1 : 0;  // the rank axis: boxes grow along it freely
   const CROSS = 1 - MAIN;
-  const PAD = 8, HEAD = 20, GAP = 12, LINE = 10, MARGIN = 12, ZOOM_STEP = 1.25;
+  const PAD = 8, HEAD = 20, GAP = 12, LINE = 10, MARGIN = 12, ZOOM_STEP = 1.25, EPS = 0.01;
   const canvas = document.getElementById("canvas");
   const tip = document.getElementById("tip");
   const search = document.getElementById("search");
@@ -44,41 +44,70 @@
     return normalise(nodes, edges);
   }
 
-  // Grow box i to `want`: along the rank axis everything past the box moves on by the growth (the box's own span is
-  // scaled); across it, the rest moves aside only as far as something beside the box needs, symmetrically.
+  // Grow box i to `want`, its near side (top in TB) staying put. Across the rank axis, whatever lies wholly to one side
+  // of the box moves aside, symmetrically, as far as something beside the box needs; along it, whatever lies wholly
+  // past the box's far side moves on as far as the grown box needs. Boxes move rigidly and never closer to each
+  // other, so nothing comes to overlap; an edge's ends move with their boxes, its inner points by the same rule.
   function stretch(nodes, edges, i, want) {
     const n = nodes[i];
     const lo = [n.c[0] - n.s[0] / 2, n.c[1] - n.s[1] / 2], hi = [n.c[0] + n.s[0] / 2, n.c[1] + n.s[1] / 2];
-    const grow = want[MAIN] / n.s[MAIN], extra = want[MAIN] - n.s[MAIN];
-    const along = (v) => v <= lo[MAIN] ? v : v >= hi[MAIN] ? v + extra : lo[MAIN] + (v - lo[MAIN]) * grow;
+    const far = lo[MAIN] + want[MAIN];
+    const span = (o, axis) => [o.c[axis] - o.s[axis] / 2, o.c[axis] + o.s[axis] / 2];
+    const segments = (e, visit) => {  // a spline stays within its control points' hull
+      for (let k = 1; k < e.pts.length; k++) {
+        const p = e.pts[k - 1], q = e.pts[k];
+        visit([Math.min(p[MAIN], q[MAIN]), Math.max(p[MAIN], q[MAIN])],
+              [Math.min(p[CROSS], q[CROSS]), Math.max(p[CROSS], q[CROSS])]);
+      }
+    };
+    const others = edges.filter((e) => e.a !== i && e.b !== i);
+    // across: the room beside the box, within its band
     let roomLo = Infinity, roomHi = Infinity;
-    const beside = (a, b, c0, c1) => {  // something spanning [a, b] along and [c0, c1] across
+    const beside = ([a, b], [c0, c1]) => {
       if (b < lo[MAIN] || a > hi[MAIN]) return;
       if (c1 <= n.c[CROSS]) roomLo = Math.min(roomLo, lo[CROSS] - c1);
       else if (c0 >= n.c[CROSS]) roomHi = Math.min(roomHi, c0 - hi[CROSS]);
       else roomLo = roomHi = 0;
     };
-    nodes.forEach((o, j) => {
-      if (j !== i) {
-        beside(o.c[MAIN] - o.s[MAIN] / 2, o.c[MAIN] + o.s[MAIN] / 2, o.c[CROSS] - o.s[CROSS] / 2,
-               o.c[CROSS] + o.s[CROSS] / 2);
-      }
-    });
-    for (const e of edges) {
-      if (e.a === i || e.b === i) continue;
-      for (let k = 1; k < e.pts.length; k++) {  // a spline stays within its control points' hull
-        const p = e.pts[k - 1], q = e.pts[k];
-        beside(Math.min(p[MAIN], q[MAIN]), Math.max(p[MAIN], q[MAIN]), Math.min(p[CROSS], q[CROSS]),
-               Math.max(p[CROSS], q[CROSS]));
-      }
-    }
+    nodes.forEach((o, j) => { if (j !== i) beside(span(o, MAIN), span(o, CROSS)); });
+    for (const e of others) segments(e, beside);
     const need = (want[CROSS] - n.s[CROSS]) / 2;
     const g = Math.max(0, need - (roomLo - GAP), need - (roomHi - GAP));
-    const wide = (n.s[CROSS] + 2 * g) / n.s[CROSS];
-    const across = (v) => v <= lo[CROSS] ? v - g : v >= hi[CROSS] ? v + g : lo[CROSS] - g + (v - lo[CROSS]) * wide;
-    const move = (p) => { p[MAIN] = along(p[MAIN]); p[CROSS] = across(p[CROSS]); };
-    nodes.forEach((o, j) => { if (j !== i) move(o.c); });
-    for (const e of edges) e.pts.forEach(move);
+    const across = ([c0, c1]) => c1 <= lo[CROSS] + EPS ? -g : c0 >= hi[CROSS] - EPS ? g : 0;
+    // along: the room past the far side, across the grown box's width
+    const w0 = n.c[CROSS] - want[CROSS] / 2 - GAP, w1 = n.c[CROSS] + want[CROSS] / 2 + GAP;
+    let room = Infinity;
+    const past = ([a], [c0, c1]) => {
+      const d = across([c0, c1]);
+      if (a >= hi[MAIN] - EPS && c1 + d > w0 && c0 + d < w1) room = Math.min(room, a - hi[MAIN] - GAP);
+    };
+    nodes.forEach((o, j) => { if (j !== i) past(span(o, MAIN), span(o, CROSS)); });
+    for (const e of others) for (const p of e.pts) past([p[MAIN]], [p[CROSS], p[CROSS]]);
+    const extra = Math.max(0, want[MAIN] - n.s[MAIN] - room);
+    const along = (a) => a >= hi[MAIN] - EPS ? extra : 0;
+    const shift = (m, c0, c1) => { const d = [0, 0]; d[MAIN] = along(m); d[CROSS] = across([c0, c1]); return d; };
+    const shifts = nodes.map((o, j) => j === i ? [0, 0] : shift(span(o, MAIN)[0], ...span(o, CROSS)));
+    const half = want[CROSS] / 2;
+    const grown = (p) => {  // a point on the box's own border, onto the grown box's: the far half follows the far side
+      if (p[MAIN] > n.c[MAIN]) p[MAIN] = far - (hi[MAIN] - p[MAIN]);
+      if (p[CROSS] >= hi[CROSS] - 1.5) p[CROSS] = n.c[CROSS] + half + (p[CROSS] - hi[CROSS]);
+      else if (p[CROSS] <= lo[CROSS] + 1.5) p[CROSS] = n.c[CROSS] - half - (lo[CROSS] - p[CROSS]);
+    };
+    for (const e of edges) {
+      const last = e.pts.length - 1, own = e.a === i ? e.pts[0] : e.b === i ? e.pts[last] : null;
+      const leavesFar = own !== null && own[MAIN] > n.c[MAIN];
+      e.pts.forEach((p, k) => {
+        const end = k === 0 ? e.a : k === last ? e.b : -1;
+        if (end === i) return grown(p);
+        const d = end >= 0 ? shifts[end] : shift(p[MAIN], p[CROSS], p[CROSS]);
+        p[0] += d[0];
+        p[1] += d[1];
+        if (own && end < 0 && Math.abs(p[CROSS] - n.c[CROSS]) < half && p[MAIN] > lo[MAIN] && p[MAIN] < far) {
+          p[MAIN] = leavesFar ? far : lo[MAIN];  // a bend of the box's own edge, out of the grown box
+        }
+      });
+    }
+    nodes.forEach((o, j) => { o.c[0] += shifts[j][0]; o.c[1] += shifts[j][1]; });
     n.c[MAIN] = lo[MAIN] + want[MAIN] / 2;
     n.s = want.slice();
   }
@@ -313,6 +342,7 @@
     fold: (path) => toggle(path, true),
     unfold: (path) => toggle(path, false),
     visible: () => canvas.querySelectorAll(".node").length,
+    layout: () => compose(""),  // the composed geometry, for checks
     element: (path) => element("l", path) || element("s", path),
   };
 })();
