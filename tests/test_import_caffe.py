@@ -168,6 +168,25 @@ def test_input_layer_split_and_activations(tmp_path: Path) -> None:
     assert shapes(compile_flat(graph))["flat"] == [50]
 
 
+def test_deconvolution_dilation_and_axes(tmp_path: Path) -> None:
+    path = prototxt(tmp_path, """
+        layer { name: "up" type: "Deconvolution" bottom: "data" top: "up"
+          convolution_param { num_output: 4 kernel_size: 4 stride: 2 pad: 1 bias_term: false } }
+        layer { name: "dil" type: "Convolution" bottom: "up" top: "dil"
+          convolution_param { num_output: 4 kernel_size: 3 dilation: 2 pad: 2 } }
+        layer { name: "rows" type: "Concat" bottom: "dil" bottom: "up" top: "rows" concat_param { axis: 2 } }
+        layer { name: "sm" type: "Softmax" bottom: "rows" top: "sm" softmax_param { axis: -1 } }
+    """)
+    graph = read_caffe(path)
+    assert ops(graph) == [
+        ("up", "conv_transpose", {"out": 4, "k": 4, "s": 2, "p": 1, "bias": False}, ["data"]),
+        ("dil", "conv", {"out": 4, "k": 3, "p": 2, "d": 2}, ["up"]),
+        ("rows", "concat", {"axis": 1}, ["dil", "up"]),
+        ("sm", "softmax", {"axis": 2}, ["rows"]),
+    ]
+    assert shapes(compile_flat(graph))["sm"] == [4, 32, 16]
+
+
 def test_training_only_layers_are_left_out(tmp_path: Path) -> None:
     path = prototxt(tmp_path, """
         layer { name: "loss" type: "SoftmaxWithLoss" bottom: "data" top: "loss" include { phase: TRAIN } }

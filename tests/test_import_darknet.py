@@ -274,6 +274,16 @@ def test_upsample_yolo_heads_are_outputs(tmp_path: Path) -> None:
     assert shapes(compile_flat(graph))["conv4"] == [18, 8, 8]
 
 
+def test_region_head_is_an_output(tmp_path: Path) -> None:
+    # YOLOv2: 5 anchors x (20 classes + 4 coords + 1)
+    path = cfg(tmp_path, "[convolutional]\nfilters=125\nactivation=linear\n[region]\nnum=5\nclasses=20\ncoords=4\n")
+    graph = read_darknet(path)
+    assert graph.outputs == ["conv0"]
+    path = cfg(tmp_path, "[convolutional]\nfilters=120\nactivation=linear\n[region]\nnum=5\nclasses=20\n")
+    assert refusal(path) == [f"{path}:8:1: E602: [region] expects 125 input channels (5 anchors x (20 classes + box "
+                             "and objectness)); the layer before gives 120"]
+
+
 def test_classifier_tail(tmp_path: Path) -> None:
     path = cfg(tmp_path, """
         [convolutional]
