@@ -105,6 +105,9 @@ CASES = [
     # ResNet-50 plus the 2048 -> 49 attention scores
     Case("attention_head", 25_557_032 + 2048 * 49 + 49, macs=4_089_184_256 + 2048 * 49),
     # embedding, the first gated conv (two convolutions: conv and gate), 7 residual ones, the decoder; 64 positions
+    # issue 13: GPT-2 small, tied head, 1024 positions: per block c_attn, QK^T and AV, c_proj and the MLP; the head
+    # (tests/test_gpt_decoder.py checks it against a reference module in nanoGPT's layout)
+    Case("gpt_decoder", 124_439_808, macs=12 * (12 * 1024 * 768**2 + 2 * 1024**2 * 768) + 1024 * 768 * 50_257),
     Case("gated_cnn", 10_000 * 128 + 2 * (256 * 128 * 4 + 256) + 7 * 2 * (256 * 256 * 4 + 256) + 256 * 10_000 + 10_000,
          macs=64 * (2 * 256 * 128 * 4 + 7 * 2 * 256 * 256 * 4 + 256 * 10_000)),
 ]
