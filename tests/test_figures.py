@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +175,49 @@ def test_draw_command_options(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "font size must be between 4 and 48 points; got 100" in bad.output
     bad = run("draw", str(SPECS / "resnet50.yaml"), "-o", str(out), "-f", "--font", 'Evil"Font')
     assert bad.exit_code == 2 and "font name must be a plain name" in bad.output
+
+
+# --- left to right ----------------------------------------------------------------------------------------------------
+def _json_layout(dot: str) -> dict[str, Any]:
+    return json.loads(subprocess.run(["dot", "-Tjson"], input=dot.encode(), capture_output=True, check=True).stdout)
+
+
+@NEEDS_DOT
+def test_googlenet_left_to_right_wraps_into_rows_that_fit_a_page(googlenet: Compiled) -> None:
+    one_row = _json_layout(to_dot(googlenet, direction="TB").replace('rankdir="TB"', 'rankdir="LR"'))
+    x0, y0, x1, y1 = (float(v) for v in one_row["bb"].split(","))
+    assert (x1 - x0) / (y1 - y0) > 10  # one row: 98 x 7 inches, unreadable at any page width
+    dot = to_dot(googlenet, direction="LR")
+    data = _json_layout(dot)
+    x0, y0, x1, y1 = (float(v) for v in data["bb"].split(","))
+    assert 0.5 <= (x1 - x0) / (y1 - y0) <= 2.5
+    rows = sorted((o["name"], [float(v) for v in o["bb"].split(",")]) for o in data["objects"]
+                  if o["name"].startswith("cluster_row:"))
+    assert [name for name, _ in rows] == ["cluster_row:0", "cluster_row:1", "cluster_row:2", "cluster_row:3"]
+    spans = sorted((bb[1], bb[3]) for _, bb in rows)
+    assert all(low_next >= high for (_, high), (low_next, _) in itertools.pairwise(spans))  # no overlap
+    # rows break between modules only: each inception module lies in one row
+    for module in ("inception3a", "inception4b", "inception5b"):
+        members = [n for n in _nodes(dot) if n.startswith(module + ".")]
+        holders = {name for name, _ in rows if any(f'"{m}"' in _row_body(dot, name) for m in members)}
+        assert len(holders) == 1, (module, holders)
+    # every layer is still drawn, and the edges inside odd rows run backwards so the drawing snakes
+    assert len([n for n in _nodes(dot) if not n.startswith("inset:")]) == len(googlenet.graph)
+    assert 'dir="back"' in dot and 'dir="back"' not in to_dot(googlenet)
+
+
+def _row_body(dot: str, name: str) -> str:
+    """The statements inside the row's cluster (up to its closing brace)."""
+    body = dot.split(f'subgraph "{name}" {{', 1)[1]
+    depth = 1
+    for i, line in enumerate(body.splitlines()):
+        depth += line.rstrip().endswith("{") - (line.strip() == "}")
+        if depth == 0:
+            return "\n".join(body.splitlines()[:i])
+    raise AssertionError(f"{name} is not closed")
+
+
+def test_short_or_top_to_bottom_drawings_do_not_wrap(resnet50: Compiled) -> None:
+    assert "cluster_row:" not in to_dot(resnet50, direction="LR")  # 12 nodes fit a page in one row
+    assert "cluster_row:" not in to_dot(compile_file(SPECS / "googlenet.yaml"))
+    assert "cluster_row:" not in to_dot(compile_file(SPECS / "unet.yaml"), direction="LR")  # the U's columns

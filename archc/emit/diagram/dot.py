@@ -34,6 +34,7 @@ from archc.emit.diagram.inset import inset_dot, plan_insets
 from archc.emit.diagram.levels import item_levels, oriented, rank_lines
 from archc.emit.diagram.style import EDGE_ATTRS, FAMILY_STYLES, GRAPH_ATTRS, NODE_ATTRS
 from archc.emit.diagram.view import DEFAULT_BUDGET, Item, LayoutBudget, View, plan_view
+from archc.emit.diagram.wrap import ROW_PREFIX, Rows, wrap_rows
 from archc.errors import UsageError
 from archc.ir.graph import Graph, Node
 from archc.ops.base import Cost
@@ -153,6 +154,8 @@ class _Writer:
         self.has_ports = False
         self.levels = item_levels(view)
         """Item -> resolution level, for an encoder-decoder drawn as a U (empty otherwise)."""
+        self.rows = Rows() if self.levels else wrap_rows(view, direction)
+        """Where a long left-to-right drawing starts new rows."""
 
     def write(self) -> str:
         self._clusters()
@@ -232,6 +235,11 @@ class _Writer:
         children: dict[str, list[tuple[str, str]]] = {"": []}
         for item in self.view.items.values():
             parent = ""
+            if self.rows.row:  # a wrapped drawing: each row an invisible cluster holding whole top-level clusters
+                parent = ROW_PREFIX + str(self.rows.row[item.id])
+                if parent not in children:
+                    children[parent] = []
+                    children[""].append(("row", parent))
             for path in self.g.scope_chain(item.cluster):
                 if path not in children:
                     children[path] = []
@@ -245,6 +253,12 @@ class _Writer:
         for kind, key in children[path]:
             if kind == "item":
                 self.lines.append(f"{pad}{dot_quoted(key)} {attr_list(self._node_attrs(self.view.items[key]))};")
+                continue
+            if kind == "row":
+                self.lines += [f"{pad}subgraph {dot_quoted('cluster_' + key)} {{", f'{pad}  style="invis";',
+                               f'{pad}  label="";']
+                self._emit_children(key, children, level)
+                self.lines.append(f"{pad}}}")
                 continue
             self.lines.append(f"{pad}subgraph {dot_quoted('cluster_' + key)} {{")
             for k, v in self._cluster_attrs(key, level).items():
@@ -363,7 +377,7 @@ class _Writer:
                     self.has_ports = True
                     attrs.update(headlabel=str(port), labeldistance="1.2", labelfontcolor=self.palette.muted)
                 attrs.update(self.decoration.edge(src, n))
-                out.append(edge_line(*oriented(a, b, attrs, self.levels)))
+                out.append(edge_line(*self.rows.oriented(*oriented(a, b, attrs, self.levels))))
         out += [edge_line(a, b, attrs) for a, b, attrs in self.decoration.extra_edges(self.view)]
         return out
 
