@@ -24,7 +24,7 @@ def _reference(name: str) -> nn.Module:
     from tests.torchvision_ref import models
 
     tv = models()
-    from torchvision.models import convnext, efficientnet, vision_transformer
+    from torchvision.models import convnext, efficientnet, swin_transformer, vision_transformer
     from torchvision.ops.misc import SqueezeExcitation
 
     assert tv is not None
@@ -42,6 +42,11 @@ def _reference(name: str) -> nn.Module:
                                         partial(nn.BatchNorm2d, eps=1e-3))
     if name == "convnext_block":
         return convnext.CNBlock(32, 1e-6, 0.1)
+    if name.startswith("swin_block"):  # shifted, not shifted, and shifted in name only (one window covers the map)
+        shift = {"swin_block": [2, 2], "swin_block_unshifted": [0, 0], "swin_block_one_window": [2, 2]}[name]
+        return swin_transformer.SwinTransformerBlock(32, 4, [4, 4], shift, stochastic_depth_prob=0.1)
+    if name == "patch_merging":
+        return swin_transformer.PatchMerging(32)
     return vision_transformer.EncoderBlock(4, 32, 64, 0.0, 0.0, partial(nn.LayerNorm, eps=1e-6))
 
 
@@ -53,6 +58,10 @@ CASES = {
     "fused_mbconv_1": ("fused_mbconv: {id: t, out: 24, expand: 1}", [24, 8, 8]),
     "convnext_block": ("convnext_block: {id: t, sd: 0.1}", [32, 6, 6]),
     "transformer_encoder_layer": ("transformer_encoder_layer: {id: t, dim: 32, heads: 4, mlp_dim: 64}", [5, 32]),
+    "swin_block": ("swin_block: {id: t, dim: 32, heads: 4, res: 8, window: 4, shift: 2, sd: 0.1}", [8, 8, 32]),
+    "swin_block_unshifted": ("swin_block: {id: t, dim: 32, heads: 4, res: 8, window: 4}", [8, 8, 32]),
+    "swin_block_one_window": ("swin_block: {id: t, dim: 32, heads: 4, res: 4, window: 4, shift: 2}", [4, 4, 32]),
+    "patch_merging": ("patch_merging: {id: t, dim: 32, res: 8}", [8, 8, 32]),
 }
 
 
@@ -79,8 +88,8 @@ def test_library_blocks_are_torchvisions(case: str) -> None:
 
 
 def test_the_library_holds_the_promised_blocks() -> None:
-    assert library_names() == ["conv_norm_act", "convnext_block", "fused_mbconv", "mbconv", "squeeze_excitation",
-                               "transformer_encoder_layer"]
+    assert library_names() == ["conv_norm_act", "convnext_block", "fused_mbconv", "mbconv", "patch_merging",
+                               "squeeze_excitation", "swin_block", "transformer_encoder_layer"]
 
 
 def test_a_specs_own_block_replaces_the_library_one() -> None:
