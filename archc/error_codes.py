@@ -81,7 +81,7 @@ _CODES = [
               "reshape: {shape: [3, 5]} of 16 elements", "Check the op's parameters against the input shape."),
     ErrorCode("E307", "weight cannot be tied", "A layer's `tie:` names a layer that has no weight to share, or whose "
               "weight has another shape than the layer's own.",
-              "linear: {out: 1000, tie: wte} where wte is an embedding of [50257, 768]",
+              "linear: {id: lm_head, out: 1000, bias: false, tie: wte}   # wte: embedding {num: 50257, dim: 768}",
               "Tie to a layer whose weight has this layer's shape (a head [vocab, d] to the embedding [vocab, d])."),
     # --- expressions --------------------------------------------------------------------------------------------------
     ErrorCode("E401", "expression syntax", "A `${...}` expression does not parse.", "out: ${width *}",
