@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import struct
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from archc.compiler import compile_file
+from tests.cdp import find_chromium
 from tools import gallery
 from tools.gallery import (
     diagram_dot,
@@ -35,6 +37,22 @@ NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `do
 def test_zoo_markdown_is_current() -> None:
     committed = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
     assert committed == gallery_markdown(ROOT), "docs/zoo.md is stale: run `python -m tools.gallery`"
+
+
+def test_the_viewer_screenshot_is_current_and_small() -> None:
+    png = (ROOT / gallery.VIEWER_SHOT).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1100, 720)
+    assert len(png) < 150_000
+    assert not gallery.viewer_shot_stale(ROOT), "the viewer's screenshot is stale: run `python -m tools.gallery`"
+    assert "[resnet50's](zoo/viewer.png)" in (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
+
+
+def test_png_stamp_round_trip() -> None:
+    png = (ROOT / gallery.VIEWER_SHOT).read_bytes()
+    again = gallery.stamped_png(png, "0" * 64)
+    assert gallery.png_stamp(again) in (gallery.png_stamp(png), "0" * 64)  # the first tEXt chunk with the key wins
+    bare = b"\x89PNG\r\n\x1a\n" + png[8:33] + b"\0\0\0\0IEND\xaeB`\x82"
+    assert gallery.png_stamp(bare) is None and gallery.png_stamp(gallery.stamped_png(bare, "ab" * 32)) == "ab" * 32
 
 
 def test_every_spec_has_its_current_diagram() -> None:
@@ -175,4 +193,4 @@ def test_the_whole_zoo_builds_quickly(tmp_path: Path) -> None:
     start = time.perf_counter()
     written = write_gallery(root, force=True)
     assert time.perf_counter() - start < 30
-    assert len(written) == len(SPECS) + 1
+    assert len(written) == len(SPECS) + 1 + (find_chromium() is not None)  # the SVGs, zoo.md, the screenshot

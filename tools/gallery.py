@@ -1,9 +1,11 @@
-"""The model zoo gallery: ``docs/zoo.md`` and a diagram per spec in ``docs/zoo/``, generated from ``specs/``.
+"""The model zoo gallery: ``docs/zoo.md``, a diagram per spec in ``docs/zoo/`` and a screenshot of the interactive
+viewer (``docs/zoo/viewer.png``, taken in headless Chromium), generated from ``specs/``.
 
 ``python -m tools.gallery [ROOT]`` rewrites both (``--check`` only reports whether they are current). The Markdown is
 a pure function of the specs, so a test keeps it in step. The SVGs depend on the Graphviz version too, so each one
 carries the SHA-256 of the DOT text it was drawn from: a diagram whose DOT is unchanged is neither redrawn nor
-rewritten, and another Graphviz version causes no churn.
+rewritten, and another Graphviz version causes no churn. The screenshot likewise carries the fingerprint of the page
+it shows (its content and code, not its layout or pixels).
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import hashlib
 import math
 import os
 import re
+import struct
 import sys
+import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from archc.compiler import Compiled, compile_file
 from archc.emit.diagram import render, to_dot
+from archc.emit.diagram.html import plan_viewer, viewer_html
 from archc.errors import SpecError, UsageError
 from archc.io import write_atomic
 from archc.ir.graph import Node
@@ -29,6 +35,12 @@ MARKDOWN = Path("docs/zoo.md")
 DIAGRAMS = Path("docs/zoo")
 SPECS = Path("specs")
 _DOT_HASH = re.compile(rb"<!-- archc-dot-sha256: ([0-9a-f]{64}) -->")
+VIEWER_SPEC = "resnet50"
+VIEWER_SHOT = DIAGRAMS / "viewer.png"
+"""A screenshot of the interactive viewer (``archc draw SPEC -o net.html``) of :data:`VIEWER_SPEC`."""
+VIEWER_FOUND = "layer2.0.conv2"
+"""The layer the screenshot's search finds and hovers."""
+_SHOT_KEY = b"archc-viewer-sha256"
 _ABBREVIATIONS = frozenset({"al", "e.g", "i.e", "cf", "vs", "Fig", "Figs", "No", "approx"})
 
 
@@ -159,6 +171,9 @@ def _markdown(zoo: list[Entry]) -> str:
            "products (attention's QK^T and AV) for one sample "
            "(torchvision's GFLOPS convention; FLOPs = 2 x MACs). "
            "See [the spec language](spec-language.md) and [the op reference](ops.md).", "",
+           f"Each diagram below is static; `archc draw SPEC -o net.html` writes an interactive one, in one file: "
+           f"[{VIEWER_SPEC}'s]({VIEWER_SHOT.relative_to('docs').as_posix()}) with `layer2` unfolded, a search for "
+           f"`{VIEWER_FOUND}` and the pointer on it.", "",
            "| model | parameters | GMACs | layers | input |", "|---|---:|---:|---:|---|"]
     for e in zoo:
         t = e.compiled.costs.total
@@ -242,7 +257,83 @@ def write_gallery(root: str | os.PathLike[str] = ".", *, force: bool = False) ->
             written.append(old)
     if _write_if_changed(base / MARKDOWN, _markdown(zoo).encode()):
         written.append(base / MARKDOWN)
+    from tools.figures import write_figures  # the paper figures (docs/figures.md) are drawn with the zoo
+
+    written += write_figures(base, force=force)
+    shot = write_viewer_shot(base, force=force)
+    if shot is not None:
+        written.append(shot)
     return written
+
+
+# --- the viewer's screenshot -----------------------------------------------------------------------------------------
+def viewer_fingerprint(root: str | os.PathLike[str]) -> str:
+    """What the screenshot shows, hashed: the page's content and code, not Graphviz's layout or Chromium's pixels."""
+    return plan_viewer(compile_file(Path(root) / SPECS / f"{VIEWER_SPEC}.yaml")).fingerprint()
+
+
+def png_stamp(png: bytes) -> str | None:
+    """The fingerprint a gallery PNG carries in its ``tEXt`` chunk, or None."""
+    at = 8
+    while at + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[at:at + 8])
+        body = png[at + 8:at + 8 + length]
+        if kind == b"tEXt" and body.startswith(_SHOT_KEY + b"\0"):
+            return body[len(_SHOT_KEY) + 1:].decode("ascii", errors="replace")
+        at += 12 + length
+    return None
+
+
+def stamped_png(png: bytes, fingerprint: str) -> bytes:
+    """``png`` with a ``tEXt`` chunk holding the fingerprint, right after the header chunk."""
+    body = _SHOT_KEY + b"\0" + fingerprint.encode("ascii")
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
+    header_end = 8 + 12 + struct.unpack(">I", png[8:12])[0]
+    return png[:header_end] + chunk + png[header_end:]
+
+
+def viewer_shot_stale(root: str | os.PathLike[str]) -> bool:
+    """The screenshot is missing or shows another page (never, for a gallery without :data:`VIEWER_SPEC`)."""
+    path = Path(root) / VIEWER_SHOT
+    if not (Path(root) / SPECS / f"{VIEWER_SPEC}.yaml").is_file():
+        return False
+    return not path.is_file() or png_stamp(path.read_bytes()) != viewer_fingerprint(root)
+
+
+def shoot_viewer(root: str | os.PathLike[str]) -> bytes | None:
+    """The screenshot, taken in headless Chromium (None when no Chromium is installed): the stage ``layer2`` and
+    its first block unfolded, :data:`VIEWER_FOUND` found by the search box and hovered."""
+    from tests.cdp import Browser, find_chromium  # the test suite's DevTools driver; only this tool needs it here
+
+    exe = find_chromium()
+    if exe is None:
+        return None
+    base = Path(root)
+    with tempfile.TemporaryDirectory() as tmp, Browser(exe, Path(tmp) / "profile", width=1100, height=720) as b:
+        page_file = Path(tmp) / f"{VIEWER_SPEC}.html"
+        page_file.write_text(viewer_html(compile_file(base / SPECS / f"{VIEWER_SPEC}.yaml")), encoding="utf-8")
+        page = b.page()
+        page.goto(page_file.as_uri(), ready="window.archcReady !== undefined")
+        page.evaluate("archc.unfold('layer2'), archc.unfold('layer2.0'), document.getElementById('search').focus()")
+        page.type_text(VIEWER_FOUND)
+        x, y = page.evaluate("(() => { const r = document.querySelector('.hit').getBoundingClientRect(); "
+                             "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        page.mouse("mouseMoved", x, y)
+        if page.errors():
+            raise UsageError(f"the viewer reported errors: {page.errors()}")
+        return stamped_png(page.screenshot(), viewer_fingerprint(root))
+
+
+def write_viewer_shot(root: str | os.PathLike[str] = ".", *, force: bool = False) -> Path | None:
+    """Retake the screenshot if its page changed (or ``force``); the path written, or None when nothing was (current,
+    or no Chromium: :func:`viewer_shot_stale` still says so)."""
+    if not (Path(root) / SPECS / f"{VIEWER_SPEC}.yaml").is_file() or (not force and not viewer_shot_stale(root)):
+        return None
+    png = shoot_viewer(root)
+    if png is None:
+        return None
+    write_atomic(Path(root) / VIEWER_SHOT, png, force=True)
+    return Path(root) / VIEWER_SHOT
 
 
 def _write_if_changed(path: Path, data: bytes) -> bool:
@@ -265,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
             md = Path(args.root) / MARKDOWN
             if not md.is_file() or md.read_text(encoding="utf-8") != _markdown(zoo):
                 stale.append(str(MARKDOWN))
+            from tools.figures import FIGURES, stale_figures
+
+            stale += [f"{FIGURES / name}.svg" for name in stale_figures(args.root)]
+            if viewer_shot_stale(args.root):
+                stale.append(str(VIEWER_SHOT))
             for name in stale:
                 print(f"out of date: {name}")
             return 1 if stale else 0
         for path in write_gallery(args.root, force=args.force):
             print(f"{'removed' if not path.exists() else 'wrote'} {path}")
+        if viewer_shot_stale(args.root):
+            print(f"tools.gallery: note: no Chromium found: {VIEWER_SHOT} is out of date", file=sys.stderr)
     except (SpecError, UsageError) as exc:
         print(f"tools.gallery: error: {exc}", file=sys.stderr)
         return 2

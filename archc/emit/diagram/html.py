@@ -14,6 +14,7 @@ script writes it into the drawing through its own escaper.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -244,10 +245,39 @@ def _pt(inches: str) -> float:
     return round(float(inches) * POINTS_PER_INCH, 1)
 
 
-def viewer_data(c: Compiled, *, depth: int | None = None, fold: bool | None = None, direction: str = "TB",
-                budget: LayoutBudget = DEFAULT_BUDGET) -> dict[str, Any]:
-    """Everything the page draws and shows: the frames' layouts, each item's rows, each layer's and scope's
-    numbers, and which scopes start folded (the static diagram's folding for the same options)."""
+@dataclass
+class ViewerPlan:
+    """The page's content before the layout: its data but the frames' coordinates, and the DOT text of the frames."""
+
+    data: dict[str, Any]
+    frames: list[Frame]
+    rows: dict[Key, list[list[str]]]
+    dot_text: str
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what the page is made from (the DOT text, the data, the page's code), not of Graphviz's
+        layout: the same for the same spec and archc whatever the Graphviz version."""
+        digest = hashlib.sha256(self.dot_text.encode())
+        digest.update(script_json(self.data).encode())
+        for name in ASSETS:
+            digest.update(_asset(name).encode())
+        return digest.hexdigest()
+
+    def laid_out(self) -> dict[str, Any]:
+        """The data with every frame laid out (one ``dot -Tplain`` run)."""
+        layouts = _parse_plain(plain_layout(self.dot_text), len(self.frames))
+        laid: dict[str, Any] = {}
+        for f, (boxes, splines) in zip(self.frames, layouts):
+            items = [[key[0], key[1], *boxes[f"n{i}"], self.rows.get(key, [])] for key, i in f.items.items()]
+            edges = [[a, b, int(shortcut), splines[(f"n{a}", f"n{b}")]] for (a, b), shortcut in f.edges.items()]
+            laid[f.path] = {"items": items, "edges": edges}
+        return {**self.data, "frames": laid}
+
+
+def plan_viewer(c: Compiled, *, depth: int | None = None, fold: bool | None = None, direction: str = "TB",
+                budget: LayoutBudget = DEFAULT_BUDGET) -> ViewerPlan:
+    """Everything the page shows but the layout: each item's rows, each layer's and scope's numbers, and which
+    scopes start folded (the static diagram's folding for the same options)."""
     check_direction(direction)
     g = c.graph
     with collector_paused():
@@ -271,12 +301,6 @@ def viewer_data(c: Compiled, *, depth: int | None = None, fold: bool | None = No
                     rows[key] = content.scope_rows(key[1])
         ordered = list(frames.values())
         dot_text = "\n".join(_frame_dot(i, f, rows, direction) for i, f in enumerate(ordered)) + "\n"
-        layouts = _parse_plain(plain_layout(dot_text), len(ordered))
-        laid: dict[str, Any] = {}
-        for f, (boxes, splines) in zip(ordered, layouts):
-            items = [[key[0], key[1], *boxes[f"n{i}"], rows.get(key, [])] for key, i in f.items.items()]
-            edges = [[a, b, int(shortcut), splines[(f"n{a}", f"n{b}")]] for (a, b), shortcut in f.edges.items()]
-            laid[f.path] = {"items": items, "edges": edges}
         view = plan_view(g, depth=depth, fold=fold, budget=budget)
         folding = fold if fold is not None else depth is None and len(g) > FOLD_THRESHOLD
         folded = {item.scope for item in view.items.values() if item.scope}
@@ -285,7 +309,7 @@ def viewer_data(c: Compiled, *, depth: int | None = None, fold: bool | None = No
         # unfolding a folded scope shows one level more: what is inside it starts folded
         folded |= {p for p in g.scopes if any(s in folded for s in g.scope_chain(p)[:-1])}
         t = c.costs.total
-        return {
+        data = {
             "name": g.name,
             "doc": " ".join(g.doc.split()),
             "inputs": ", ".join(f"{n} {shape_text(g.node(n).out_type)}" for n in g.inputs),
@@ -301,9 +325,19 @@ def viewer_data(c: Compiled, *, depth: int | None = None, fold: bool | None = No
             "font": FONT,
             "layers": {n.name: content.layer_facts(n) for n in g.nodes()},
             "scopes": {p: content.scope_facts(p) for p in g.scopes if p in frames},
-            "frames": laid,
             "folded": sorted(folded & set(frames)),
         }
+        return ViewerPlan(data, ordered, rows, dot_text)
+
+
+def viewer_data(c: Compiled, *, depth: int | None = None, fold: bool | None = None, direction: str = "TB",
+                budget: LayoutBudget = DEFAULT_BUDGET) -> dict[str, Any]:
+    """Everything the page draws and shows (:func:`plan_viewer`), the frames laid out."""
+    return plan_viewer(c, depth=depth, fold=fold, direction=direction, budget=budget).laid_out()
+
+
+ASSETS = ("viewer.css", "viewer_body.html", "viewer.js")
+"""The page's style, markup and script, shipped beside this module."""
 
 
 def _asset(name: str) -> str:
