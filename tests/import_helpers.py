@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from archc.compiler import compile_text
+from archc.importers.condense import ImportedSpec
 from archc.importers.flat import FlatGraph
 from archc.passes.pipeline import Compiled
 
@@ -47,3 +48,16 @@ def shapes(compiled: Compiled) -> dict[str, list[int]]:
     """Each layer's output shape by id (batch excluded)."""
     return {node.name: list(node.out_type.shape) for node in compiled.graph.nodes()
             if not node.is_input and node.out_type is not None}
+
+
+def imported(fmt: str, relative: str, **options: str) -> ImportedSpec:
+    """A corpus file through `archc import`'s own path: the importer, block recovery and the spec writer."""
+    from archc.importers.run import import_model
+
+    return import_model(fmt, str(corpus_file(relative)), **options).spec
+
+
+def shapes_by_layer(spec: ImportedSpec) -> dict[str, list[int]]:
+    """Each imported layer's output shape by its id in the FlatGraph, looked up at its path in the written spec."""
+    by_path = shapes(spec.compiled)
+    return {layer_id: by_path[path] for layer_id, path in spec.paths.items() if path in by_path}

@@ -13,7 +13,7 @@ from archc.compiler import compile_file
 from archc.importers.caffe import read_caffe
 from archc.importers.flat import FlatGraph, ImportFailure
 from archc.passes.pipeline import Compiled
-from tests.import_helpers import compile_flat, corpus_file, shapes
+from tests.import_helpers import compile_flat, corpus_file, imported, shapes, shapes_by_layer
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 HEADER = 'name: "t"\ninput: "data"\ninput_dim: 1\ninput_dim: {c}\ninput_dim: {h}\ninput_dim: {w}\n'
@@ -248,7 +248,8 @@ def test_pooling_caffe_and_pytorch_disagree(tmp_path: Path) -> None:
 
 def test_resnet50() -> None:
     graph = read_caffe(corpus_file("caffe/ResNet-50-deploy.prototxt"))
-    compiled = compile_flat(graph)
+    spec = imported("caffe", "caffe/ResNet-50-deploy.prototxt")
+    compiled = spec.compiled
     # torchvision's 25,557,032 plus conv1's 64 biases: the prototxt leaves conv1's bias_term at Caffe's default
     # (true) and sets it false on the 52 other convolutions
     assert graph.layer("conv1").params == {"out": 64, "k": 7, "s": 2, "p": 3}
@@ -257,17 +258,26 @@ def test_resnet50() -> None:
     assert graph.layer("res2a_branch2a").params == {"out": 64, "k": 1, "bias": False}
     assert graph.layer("res3a_branch2a").params == {"out": 128, "k": 1, "s": 2, "bias": False}
     assert graph.outputs == ["prob"]
-    assert shapes(compiled)["prob"] == [1000]
+    assert shapes_by_layer(spec)["prob"] == [1000]
+
+
+@pytest.mark.xfail(strict=True, reason="archc/importers/condense.py recovers blocks and stages from module-path scopes "
+                   "only; for text formats (free ids) it does not yet group runs of isomorphic layers")
+def test_resnet50_import_is_short_with_its_stages() -> None:
+    text = imported("caffe", "caffe/ResNet-50-deploy.prototxt").text
+    assert len(text.splitlines()) <= 80
+    assert [line.split("repeat: ")[1].split(",")[0] for line in text.splitlines() if "repeat: " in line] == \
+        ["3", "4", "6", "3"]
 
 
 def test_alexnet_is_the_zoo_spec() -> None:
-    compiled = compile_flat(read_caffe(corpus_file("caffe/bvlc_alexnet-deploy.prototxt")))
+    compiled = imported("caffe", "caffe/bvlc_alexnet-deploy.prototxt").compiled
     assert compiled.costs.total.params == 60_965_224
     assert _layers(compiled) == _layers(compile_file(SPECS / "alexnet_original.yaml"))
 
 
 def test_googlenet_is_the_paper_spec() -> None:
-    compiled = compile_flat(read_caffe(corpus_file("caffe/bvlc_googlenet-deploy.prototxt")))
+    compiled = imported("caffe", "caffe/bvlc_googlenet-deploy.prototxt").compiled
     assert compiled.costs.total.params == 6_998_552
     reference = compile_file(SPECS / "googlenet_paper.yaml")
     assert _layers(compiled) == _layers(reference)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from archc.compiler import compile_text
 from archc.importers.darknet import read_darknet
 from archc.importers.flat import FlatGraph, ImportFailure
-from tests.import_helpers import compile_flat, corpus_file, shapes
+from tests.import_helpers import compile_flat, corpus_file, imported, shapes, shapes_by_layer
 
 NET = "[net]\nwidth={w}\nheight={h}\nchannels={c}\n"
 
@@ -420,14 +421,18 @@ def test_missing_net_and_input_size(tmp_path: Path) -> None:
 
 
 def test_yolov3_params_and_heads() -> None:
-    graph = read_darknet(corpus_file("darknet/yolov3.cfg"))
-    assert graph.inputs == {"image": [3, 608, 608]}  # the cfg's own size
-    graph.inputs["image"] = [3, 416, 416]  # no layer depends on it: darknet's figures are at 416
-    compiled = compile_flat(graph)
-    assert compiled.costs.total.params == 61_949_149
-    found = shapes(compiled)
-    assert [found[name] for name in compiled.graph.outputs.values()] == [[255, 13, 13], [255, 26, 26], [255, 52, 52]]
-    assert graph.outputs == ["conv81", "conv93", "conv105"]  # darknet's layers 81, 93, 105 feed the yolo layers
+    spec = imported("darknet", "darknet/yolov3.cfg")
+    assert spec.compiled.costs.total.params == 61_949_149
+    heads = ["conv81", "conv93", "conv105"]  # darknet's layers 81, 93 and 105 feed its three [yolo] layers
+    assert list(spec.compiled.graph.outputs.values()) == [spec.paths[name] for name in heads]
+    found = shapes_by_layer(spec)
+    assert [found[name] for name in heads] == [[255, 19, 19], [255, 38, 38], [255, 76, 76]]  # the cfg's 608x608
+    # no layer depends on the input size: the written spec at darknet's reference size, 416x416
+    assert "inputs: {image: [3, 608, 608]}" in spec.text
+    at_416 = compile_text(spec.text.replace("inputs: {image: [3, 608, 608]}", "inputs: {image: [3, 416, 416]}"))
+    assert [shapes(at_416)[path] for path in at_416.graph.outputs.values()] == [[255, 13, 13], [255, 26, 26],
+                                                                                 [255, 52, 52]]
+    assert at_416.costs.total.params == 61_949_149
 
 
 # darknet's printout of yolov3-tiny at 416x416: layer -> output (c, h, w)
@@ -440,19 +445,20 @@ YOLOV3_TINY = {0: (16, 416, 416), 1: (16, 208, 208), 2: (32, 208, 208), 3: (32, 
 
 def test_yolov3_tiny_has_darknets_layer_shapes() -> None:
     graph = read_darknet(corpus_file("darknet/yolov3-tiny.cfg"))
-    compiled = compile_flat(graph)
-    found = shapes(compiled)
+    spec = imported("darknet", "darknet/yolov3-tiny.cfg")
+    found = shapes_by_layer(spec)
     last_of_layer: dict[int, str] = {}
     for layer in graph.layers:  # a darknet layer's output is the last archc layer written for it
         digits = "".join(ch for ch in layer.id.split("_")[0] if ch.isdigit())
         last_of_layer[int(digits)] = layer.id
     assert {i: tuple(found[last_of_layer[i]]) for i in YOLOV3_TINY} == YOLOV3_TINY
     assert graph.outputs == ["conv15", "conv22"]
-    assert compiled.costs.total.params == 8_858_734 - 6_368  # darknet's weights file minus its 6,368 running stats
+    # darknet's 8,858,734 weights of yolov3-tiny.weights hold 2 x 3,184 running statistics, archc's buffers
+    assert spec.compiled.costs.total.params == 8_858_734 - 2 * 3_184
 
 
 def test_resnet50_params_by_formula() -> None:
-    compiled = compile_flat(read_darknet(corpus_file("darknet/resnet50.cfg")))
+    compiled = imported("darknet", "darknet/resnet50.cfg").compiled
     # 7x7 stem with bn, then 3-4-6-3 bottlenecks (1x1 w, 3x3 w, 1x1 4w, each with bn; darknet's shortcuts are
     # parameter-free), a 1x1 convolution to 1000 classes with bias
     params, channels = 7 * 7 * 3 * 64 + 2 * 64, 64
@@ -466,7 +472,7 @@ def test_resnet50_params_by_formula() -> None:
 
 
 def test_densenet201_params_by_formula() -> None:
-    compiled = compile_flat(read_darknet(corpus_file("darknet/densenet201.cfg")))
+    compiled = imported("darknet", "darknet/densenet201.cfg").compiled
     # 7x7 stem with bn; dense layers (1x1 to 128 and 3x3 to 32, each with bn) of 6, 12, 48, 32; transitions 1x1 to
     # 128, 256, 512 with bn (and max pooling); a 1x1 convolution to 1000 classes with bias
     params, channels = 7 * 7 * 3 * 64 + 2 * 64, 64
@@ -480,3 +486,17 @@ def test_densenet201_params_by_formula() -> None:
     params += channels * 1000 + 1000
     assert compiled.costs.total.params == params == 17_173_160
     assert [shapes(compiled)[name] for name in compiled.graph.outputs.values()] == [[1000, 1, 1]]
+
+
+PENDING_RECOVERY = ("archc/importers/condense.py recovers blocks and stages from module-path scopes only; for text "
+                    "formats (free ids) it does not yet group runs of isomorphic layers, so these imports stay long")
+
+
+@pytest.mark.xfail(strict=True, reason=PENDING_RECOVERY)
+@pytest.mark.parametrize(("relative", "repeats"), [("darknet/resnet50.cfg", ["3", "4", "6", "3"]),
+                                                   ("darknet/densenet201.cfg", ["6", "12", "48", "32"])])
+def test_corpus_imports_are_short_with_their_repeats(relative: str, repeats: list[str]) -> None:
+    spec = imported("darknet", relative)
+    assert len(spec.text.splitlines()) <= 80
+    assert [line.split("repeat: ")[1].split(",")[0] for line in spec.text.splitlines() if "repeat: " in line] \
+        == repeats

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from archc.errors import UsageError
+from archc.importers.condense import ImportedSpec
 from archc.importers.flat import FlatGraph, ImportFailure
 from archc.importers.ultralytics import read_ultralytics
-from archc.passes.pipeline import Compiled
-from tests.import_helpers import compile_flat, corpus_file, flat_id, shapes
+from tests.import_helpers import compile_flat, corpus_file, flat_id, imported, shapes, shapes_by_layer
 
 
 def model_yaml(tmp_path: Path, rows: str, extra: str = "") -> Path:
@@ -233,38 +233,40 @@ YOLOV8 = {"n": (3_157_200, 8.9), "s": (11_166_560, 28.8), "m": (25_902_640, 79.3
           "x": (68_229_648, 258.5)}
 
 
-def ultralytics_gflops(compiled: Compiled) -> float:
+def ultralytics_gflops(spec: ImportedSpec) -> float:
     """GFLOPs as Ultralytics prints them: 2 x thop's count, which is every convolution's multiply-accumulates
     (archc's MACs) plus 4 per batch-norm output element (normalise, then scale and shift), and nothing for SiLU,
     pooling, upsampling or concatenation; the DFL's convolution is not counted (Detect runs in training mode)."""
-    macs = sum(node.meta["cost"].macs for node in compiled.graph.nodes() if node.op == "conv"
-               and not node.name.endswith("dfl__conv"))
-    bn_elements = sum(node.out_type.numel for node in compiled.graph.nodes() if node.op == "bn")
+    nodes = list(spec.compiled.graph.nodes())
+    macs = sum(node.meta["cost"].macs for node in nodes if node.op == "conv" and node.name != spec.paths["22.dfl.conv"])
+    bn_elements = sum(node.out_type.numel for node in nodes if node.op == "bn")
     return 2 * (macs + 4 * bn_elements) / 1e9
 
 
 @pytest.mark.parametrize("scale", ["n", "s"])
 def test_yolov8_params_and_gflops(scale: str) -> None:
-    graph = read_ultralytics(corpus_file("ultralytics/yolov8.yaml"), scale)
-    compiled = compile_flat(graph)
+    spec = imported("ultralytics", "ultralytics/yolov8.yaml", scale=scale)
     params, gflops = YOLOV8[scale]
-    assert compiled.costs.total.params == params  # Ultralytics' "parameters" include the DFL's 16 fixed weights
-    assert round(ultralytics_gflops(compiled), 1) == gflops
-    found = shapes(compiled)
-    assert [found[flat_id(name)] for name in graph.outputs] == [[144, 80, 80], [144, 40, 40], [144, 20, 20],
-                                                                [4, 8400]]
+    assert spec.compiled.costs.total.params == params  # Ultralytics' "parameters" include the DFL's 16 fixed weights
+    assert round(ultralytics_gflops(spec), 1) == gflops
+    found = shapes_by_layer(spec)
+    outputs = ["22.cat0", "22.cat1", "22.cat2", "22.dfl.out"]
+    assert list(spec.compiled.graph.outputs.values()) == [spec.paths[name] for name in outputs]
+    assert [found[name] for name in outputs] == [[144, 80, 80], [144, 40, 40], [144, 20, 20], [4, 8400]]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", ["m", "l", "x"])
 def test_yolov8_larger_scales(scale: str) -> None:
-    compiled = compile_flat(read_ultralytics(corpus_file("ultralytics/yolov8.yaml"), scale))
+    spec = imported("ultralytics", "ultralytics/yolov8.yaml", scale=scale)
     params, gflops = YOLOV8[scale]
-    assert compiled.costs.total.params == params
-    assert round(ultralytics_gflops(compiled), 1) == gflops
+    assert spec.compiled.costs.total.params == params
+    assert round(ultralytics_gflops(spec), 1) == gflops
 
 
 def test_yolov8_default_scale_is_the_first() -> None:
     graph = read_ultralytics(corpus_file("ultralytics/yolov8.yaml"))
     assert graph.notes == ["no scale asked for: the first, 'n', as Ultralytics assumes (scales: n, s, m, l, x)"]
     assert graph.name == "yolov8n"
+    spec = imported("ultralytics", "ultralytics/yolov8.yaml")
+    assert "# no scale asked for: the first, 'n'" in spec.text
