@@ -107,6 +107,13 @@ def test_maxpool_default_padding(tmp_path: Path) -> None:
     assert shapes(compile_flat(graph)) == {"maxpool0": [3, 4, 4], "maxpool1": [3, 2, 2]}
 
 
+def test_maxpool_size_defaults_to_the_stride(tmp_path: Path) -> None:
+    graph = read_darknet(cfg(tmp_path, "[maxpool]\nstride=2\n", w=8, h=8))
+    assert ops(graph) == [("maxpool0", "maxpool", {"k": 2, "s": 2}, ["image"])]
+    path = cfg(tmp_path, "[maxpool]\nstride=2\nmaxpool_depth=1\n")
+    assert refusal(path) == [f"{path}:7:1: E601: [maxpool] option maxpool_depth=1 is not supported"]
+
+
 def test_maxpool_on_even_sizes_needs_no_ceil_mode(tmp_path: Path) -> None:
     graph = read_darknet(cfg(tmp_path, "[maxpool]\nsize=2\nstride=2\n", w=8, h=8))
     assert ops(graph) == [("maxpool0", "maxpool", {"k": 2, "s": 2}, ["image"])]  # (8 + 1 - 2) / 2 + 1 = 4 = 8 / 2

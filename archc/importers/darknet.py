@@ -38,6 +38,7 @@ UNSUPPORTED_OPTIONS = {
     "convolutional": {"binary", "xnor", "dilation", "stride_x", "stride_y", "antialiasing", "share_index", "deform",
                       "assisted_excitation"},
     "shortcut": {"weights_type", "weights_normalization"},
+    "maxpool": {"stride_x", "stride_y", "maxpool_depth", "antialiasing"},
 }
 ACTIVATED = {"convolutional", "conv", "connected", "shortcut"}
 IGNORED = {"cost": "the training loss [cost]", "detection": "the training loss [detection]"}
@@ -162,8 +163,8 @@ class _Importer:
     def maxpool(self, section: Section, i: int) -> tuple[str, Shape]:
         x, shape = self.previous(section)
         c, h, w = self.spatial(shape, section)
-        size = section.integer("size", 1)
         stride = section.integer("stride", 1)
+        size = section.integer("size", stride)  # parse_maxpool's default size is the stride
         pad_total = section.integer("padding", size - 1)
         if size < 1 or stride < 1 or pad_total < 0:
             raise Refusal("E602", f"[maxpool] needs positive size and stride (found size={size} stride={stride})",
