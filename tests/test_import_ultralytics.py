@@ -144,8 +144,8 @@ def test_refusals_are_located(tmp_path: Path) -> None:
           - [-1, 0, Conv, [8]]
         """)
     assert refusal(path) == [
-        f"{path}:4:11: E601: Ultralytics module 'C3k2' is not supported (supported: C2f, Concat, Conv, Detect, SPPF, "
-        "nn.Upsample)",
+        f"{path}:4:11: E601: Ultralytics module 'C3k2' is not supported (supported: Bottleneck, C2f, C3, Concat, Conv, "
+        "Detect, SPPF, nn.Upsample)",
         f"{path}:5:3: E602: a row is [from, repeats, module, args]",
         f"{path}:6:4: E602: from: 5 refers to row 5, which is not before this row (3)",
         f"{path}:7:24: E601: nn.Upsample other than by an integer scale_factor in mode 'nearest' is not supported",
@@ -179,9 +179,9 @@ def test_modules_compute_what_ultralytics_computes(tmp_path: Path) -> None:
             return self.act(self.bn(self.conv(x)))
 
     class Bottleneck(nn.Module):
-        def __init__(self, c1: int, c2: int, shortcut: bool) -> None:
+        def __init__(self, c1: int, c2: int, shortcut: bool, k: tuple[int, int] = (3, 3), e: float = 1.0) -> None:
             super().__init__()
-            self.cv1, self.cv2 = Conv(c1, c2, 3), Conv(c2, c2, 3)
+            self.cv1, self.cv2 = Conv(c1, int(c2 * e), k[0]), Conv(int(c2 * e), c2, k[1])
             self.add = shortcut and c1 == c2
 
         def forward(self, x: Any) -> Any:
@@ -192,7 +192,7 @@ def test_modules_compute_what_ultralytics_computes(tmp_path: Path) -> None:
             super().__init__()
             self.c = c2 // 2
             self.cv1, self.cv2 = Conv(c1, 2 * self.c), Conv((2 + n) * self.c, c2)
-            self.m = nn.ModuleList(Bottleneck(self.c, self.c, shortcut) for _ in range(n))
+            self.m = nn.ModuleList(Bottleneck(self.c, self.c, shortcut) for _ in range(n))  # k 3x3, e 1.0
 
         def forward(self, x: Any) -> Any:
             y = list(self.cv1(x).chunk(2, 1))
@@ -210,9 +210,21 @@ def test_modules_compute_what_ultralytics_computes(tmp_path: Path) -> None:
             y.extend(self.m(y[-1]) for _ in range(3))
             return self.cv2(torch.cat(y, 1))
 
-    reference = nn.Sequential(Conv(3, 16, 3, 2), C2f(16, 16, 2, True), SPPF(16, 8, 5)).eval()
+    class C3(nn.Module):
+        def __init__(self, c1: int, c2: int, n: int) -> None:
+            super().__init__()
+            c_ = c2 // 2
+            self.cv1, self.cv2, self.cv3 = Conv(c1, c_), Conv(c1, c_), Conv(2 * c_, c2)
+            self.m = nn.Sequential(*(Bottleneck(c_, c_, True, (1, 3)) for _ in range(n)))
+
+        def forward(self, x: Any) -> Any:
+            return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+
+    reference = nn.Sequential(Conv(3, 16, 3, 2), C2f(16, 16, 2, True), SPPF(16, 8, 5), C3(8, 16, 2),
+                              nn.Sequential(Bottleneck(16, 8, True, e=0.5), Bottleneck(8, 8, True, e=0.5))).eval()
     graph = read_ultralytics(model_yaml(tmp_path, "  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 2, C2f, [16, True]]\n"
-                                                  "  - [-1, 1, SPPF, [8, 5]]\n"))
+                                                  "  - [-1, 1, SPPF, [8, 5]]\n  - [-1, 2, C3, [16]]\n"
+                                                  "  - [-1, 2, Bottleneck, [8]]\n"))
     graph.inputs["image"] = [3, 32, 32]  # no layer depends on the size
     module = build_module(compile_flat(graph)).eval()
     with torch.no_grad():

@@ -23,8 +23,8 @@ from archc.importers.ultralytics_modules import ModuleWriter, Tensor
 from archc.yaml_loader import LoadedDoc, load_yaml_file
 
 INPUT_SIZE = 640  # Ultralytics' default image size, at which it reports GFLOPs
-CHANNEL_MODULES = {"Conv", "C2f", "SPPF"}  # their first argument is the output channels, scaled by the width
-REPEATED_INSIDE = {"C2f"}  # their repeats are an argument (bottlenecks inside), not copies of the module
+CHANNEL_MODULES = {"Conv", "C2f", "C3", "SPPF", "Bottleneck"}  # the first argument is the output channels, scaled
+REPEATED_INSIDE = {"C2f", "C3"}  # their repeats are an argument (bottlenecks inside), not copies of the module
 SUPPORTED = CHANNEL_MODULES | {"Concat", "nn.Upsample", "Detect"}
 ACTIVATIONS = {"nn.SiLU()": ("silu", {}), "nn.ReLU()": ("relu", {}), "nn.Hardswish()": ("hardswish", {}),
                "nn.LeakyReLU(0.1)": ("leaky_relu", {"slope": 0.1})}
@@ -143,18 +143,22 @@ def _row(writer: ModuleWriter, doc: LoadedDoc, where: tuple[str, int], index: in
         if c2 != context["nc"]:
             c2 = math.ceil(min(c2, max_channels) * width / 8) * 8
         x = _single(read_inputs(), module, at(0))
-        if module == "C2f":
-            shortcut = bool(args[1]) if len(args) > 1 else False
-            return writer.c2f(path, x, c2, n, shortcut)
-        if n != 1:
-            raise Refusal("E601", f"{module} repeated {n} times (an nn.Sequential of copies) is not supported",
-                          *at(1))
-        if module == "SPPF":
-            return writer.sppf(path, x, c2, _int_arg(args, 1, 5, at(3, 1)))
-        k, s = _int_arg(args, 1, 1, at(3, 1)), _int_arg(args, 2, 1, at(3, 2))
-        if len(args) > 3:
-            raise Refusal("E601", "Conv with padding, groups or dilation arguments is not supported", *at(3, 3))
-        return writer.conv(path, x, c2, k, s)
+        if module in REPEATED_INSIDE:
+            shortcut = bool(args[1]) if len(args) > 1 else module == "C3"
+            return (writer.c2f if module == "C2f" else writer.c3)(path, x, c2, n, shortcut)
+        known = {"Bottleneck": "c2, shortcut", "SPPF": "c2, k"}.get(module, "c2, k, s")
+        if len(args) > known.count(",") + 1:
+            raise Refusal("E601", f"{module} with arguments beyond ({known}) (padding, groups, dilation, expansion) "
+                                  "is not supported", *at(3, known.count(",") + 1))
+        for copy in range(n):  # n > 1: an nn.Sequential of n copies, the first taking the row's input channels
+            where = path if n == 1 else f"{path}.{copy}"
+            if module == "SPPF":
+                x = writer.sppf(where, x, c2, _int_arg(args, 1, 5, at(3, 1)))
+            elif module == "Bottleneck":
+                x = writer.bottleneck(where, x, c2, bool(args[1]) if len(args) > 1 else True)
+            else:
+                x = writer.conv(where, x, c2, _int_arg(args, 1, 1, at(3, 1)), _int_arg(args, 2, 1, at(3, 2)))
+        return x
     if n != 1:
         raise Refusal("E601", f"{module} repeated {n} times is not supported", *at(1))
     if module == "Concat":

@@ -91,6 +91,18 @@ class ModuleWriter:
         cat = self.add(f"{path}.cat", "concat", {}, parts, ((2 + n) * c, h, w))
         return self.conv(f"{path}.cv2", cat, c2)
 
+    def c3(self, path: str, x: Tensor, c2: int, n: int = 1, shortcut: bool = True, g: int = 1,
+           e: float = 0.5) -> Tensor:
+        """C3 (YOLOv5): cv1 then n bottlenecks (1x1 then 3x3), beside cv2 of the input, concatenated, cv3 to c2."""
+        hidden = int(c2 * e)
+        y = self.conv(f"{path}.cv1", x, hidden)
+        for i in range(n):
+            y = self.bottleneck(f"{path}.m.{i}", y, hidden, shortcut, g, (1, 3), 1.0)
+        side = self.conv(f"{path}.cv2", x, hidden)
+        _, h, w = y.shape
+        cat = self.add(f"{path}.cat", "concat", {}, [y, side], (2 * hidden, h, w))
+        return self.conv(f"{path}.cv3", cat, c2)
+
     def sppf(self, path: str, x: Tensor, c2: int, k: int = 5) -> Tensor:
         """SPPF: cv1 to c1 // 2, the same k x k stride-1 max pooling three times in a row, all four concatenated,
         cv2 to c2."""
