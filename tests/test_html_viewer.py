@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from archc.compiler import compile_file
-from archc.emit.diagram.html import frames_of, viewer_data, viewer_html, wants_viewer
+from archc.emit.diagram.html import frames_of, plan_viewer, viewer_data, viewer_html, wants_viewer
 from tests.cdp import Browser, Page, find_chromium
 from tests.cli_runner import run
 
@@ -67,6 +67,16 @@ def test_resnet50_frames_and_numbers() -> None:
     items = {key: i for i, (_, key, *_) in enumerate(data["frames"][""]["items"])}
     top = {(a, b): shortcut for a, b, shortcut, _ in data["frames"][""]["edges"]}
     assert top[(items["layer1"], items["layer2"])] == 0
+
+
+def test_fold_and_depth_choose_what_starts_folded() -> None:
+    c = compile_file(SPECS / "resnet50.yaml")
+    assert plan_viewer(c, fold=False).data["folded"] == []
+    blocks = sorted(p for p, s in c.graph.scopes.items() if s.kind in ("block", "shortcut"))
+    assert len(blocks) == 20 and plan_viewer(c, depth=2).data["folded"] == blocks  # and what is inside them
+    small = compile_file(SPECS / "resnet18.yaml")  # 69 layers: nothing folds by default, as in the SVG
+    assert plan_viewer(small).data["folded"] == []
+    assert plan_viewer(small, fold=True).data["folded"] == sorted(small.graph.scopes)
 
 
 def test_every_edge_is_drawn_once_per_frame_and_ports_balance() -> None:

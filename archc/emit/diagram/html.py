@@ -301,7 +301,9 @@ def plan_viewer(c: Compiled, *, depth: int | None = None, fold: bool | None = No
                     rows[key] = content.scope_rows(key[1])
         ordered = list(frames.values())
         dot_text = "\n".join(_frame_dot(i, f, rows, direction) for i, f in enumerate(ordered)) + "\n"
-        view = plan_view(g, depth=depth, fold=fold, budget=budget)
+        # the static drawing's folding; its layout budget only shapes the default (the viewer lays out per scope)
+        explicit = depth is not None or fold is not None
+        view = plan_view(g, depth=depth, fold=fold, budget=None if explicit else budget)
         folding = fold if fold is not None else depth is None and len(g) > FOLD_THRESHOLD
         folded = {item.scope for item in view.items.values() if item.scope}
         if folding:
