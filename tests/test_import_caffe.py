@@ -99,6 +99,43 @@ def test_pooling_rounds_up_as_caffe_does(tmp_path: Path) -> None:
     assert graph.outputs == ["pool3", "pool4"]
 
 
+def _caffe_pool(x: list[list[float]], kind: str, k: int, s: int, p: int) -> list[list[float]]:
+    """Forward_cpu of Caffe's pooling_layer.cpp on one channel (square window)."""
+    n = len(x)
+    out_n = -(-(n + 2 * p - k) // s) + 1
+    if p and (out_n - 1) * s >= n + p:
+        out_n -= 1
+    out = []
+    for ph in range(out_n):
+        row = []
+        for pw in range(out_n):
+            hs, ws = ph * s - p, pw * s - p
+            he, we = min(hs + k, n + p), min(ws + k, n + p)
+            size = (he - hs) * (we - ws)
+            hs, ws, he, we = max(hs, 0), max(ws, 0), min(he, n), min(we, n)
+            values = [x[i][j] for i in range(hs, he) for j in range(ws, we)]
+            row.append(max(values) if kind == "MAX" else sum(values) / size)
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize(("kind", "k", "s", "p", "side"), [
+    ("MAX", 3, 2, 0, 8), ("AVE", 3, 2, 0, 8), ("AVE", 2, 2, 1, 7), ("MAX", 3, 2, 1, 6), ("AVE", 3, 2, 1, 6),
+    ("AVE", 3, 3, 1, 8)])
+def test_pooling_values_equal_caffes(tmp_path: Path, kind: str, k: int, s: int, p: int, side: int) -> None:
+    torch = pytest.importorskip("torch")
+    from archc.emit.torch_module import build_module
+
+    path = prototxt(tmp_path, f"""
+        layer {{ name: "pool" type: "Pooling" bottom: "data" top: "pool"
+          pooling_param {{ pool: {kind} kernel_size: {k} stride: {s} pad: {p} }} }}
+    """, c=1, h=side, w=side)
+    module = build_module(compile_flat(read_caffe(path))).eval()
+    x = torch.rand(1, 1, side, side) - 2  # all negative: a padded zero would win a max
+    expected = torch.tensor(_caffe_pool(x[0, 0].tolist(), kind, k, s, p))
+    assert torch.allclose(module(x)[0, 0], expected, atol=1e-6)
+
+
 def test_lrn_eltwise_concat(tmp_path: Path) -> None:
     path = prototxt(tmp_path, """
         layer { name: "a" type: "Convolution" bottom: "data" top: "a"
