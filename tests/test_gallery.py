@@ -15,6 +15,7 @@ import pytest
 from archc.compiler import compile_file
 from tests.cdp import find_chromium
 from tools import gallery
+from tools.figures import PAPER_FIGURES
 from tools.gallery import (
     diagram_dot,
     dot_hash,
@@ -145,7 +146,7 @@ def test_write_gallery_writes_only_what_changed(tmp_path: Path) -> None:
     zoo = root / "docs" / "zoo"
     written = write_gallery(root)
     assert sorted(p.relative_to(root).as_posix() for p in written) == [
-        "docs/zoo.md", "docs/zoo/lenet5.svg", "docs/zoo/mlp.svg"]
+        "docs/figures/lenet5_blocks.svg", "docs/zoo.md", "docs/zoo/lenet5.svg", "docs/zoo/mlp.svg"]
     svg = (zoo / "lenet5.svg").read_bytes()
     assert ET.fromstring(svg).tag.endswith("svg")  # the stamp keeps the file well-formed
     assert svg_dot_hash(svg) == dot_hash(diagram_dot(compile_file(root / "specs" / "lenet5.yaml")))
@@ -193,4 +194,5 @@ def test_the_whole_zoo_builds_quickly(tmp_path: Path) -> None:
     start = time.perf_counter()
     written = write_gallery(root, force=True)
     assert time.perf_counter() - start < 30
-    assert len(written) == len(SPECS) + 1 + (find_chromium() is not None)  # the SVGs, zoo.md, the screenshot
+    # the SVGs, zoo.md, the screenshot, the paper figures (tests/test_figure_gallery.py)
+    assert len(written) == len(SPECS) + 1 + (find_chromium() is not None) + len(PAPER_FIGURES)
