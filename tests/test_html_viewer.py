@@ -14,6 +14,8 @@ import pytest
 
 from archc.compiler import compile_file
 from archc.emit.diagram.html import frames_of, plan_viewer, viewer_data, viewer_html, wants_viewer
+from archc.emit.diagram.view import LayoutBudget
+from archc.errors import UsageError
 from tests.cdp import Browser, Page, find_chromium
 from tests.cli_runner import run
 
@@ -77,6 +79,15 @@ def test_fold_and_depth_choose_what_starts_folded() -> None:
     small = compile_file(SPECS / "resnet18.yaml")  # 69 layers: nothing folds by default, as in the SVG
     assert plan_viewer(small).data["folded"] == []
     assert plan_viewer(small, fold=True).data["folded"] == sorted(small.graph.scopes)
+
+
+def test_a_scope_beyond_the_layout_budget_is_refused() -> None:
+    c = compile_file(SPECS / "vgg16.yaml")
+    with pytest.raises(UsageError) as caught:
+        viewer_data(c, budget=LayoutBudget(nodes=20, edges=100))
+    assert str(caught.value) == ("scope 'features' holds 33 nodes and 32 edges, more than Graphviz lays out in "
+                                 "reasonable time (20 nodes, 100 edges); group its steps into `group`s or `stage`s")
+    assert len(viewer_data(c, budget=LayoutBudget(nodes=33, edges=32))["frames"]["features"]["items"]) == 33
 
 
 def test_every_edge_is_drawn_once_per_frame_and_ports_balance() -> None:
