@@ -15,6 +15,7 @@ from archc.errors import SpecError
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from archc.emit.diagram import to_dot  # noqa: E402
 from archc.emit.onnx_export import export_onnx, verify_onnx  # noqa: E402
 from archc.emit.torch_module import build_module  # noqa: E402
 from archc.emit.torch_source import torch_source  # noqa: E402
@@ -142,3 +143,24 @@ def test_a_tie_that_cannot_be_made_is_a_located_error(tie: str, code: str, messa
     line = text.splitlines()[diag.pos.line - 1]
     assert (diag.code, diag.message, diag.path) == (code, message, "lm_head")
     assert line[diag.pos.col - 1:].startswith(tie.split(": ")[1])  # points at the value of `tie`
+
+
+def test_one_initializer_whichever_layer_onnx_meets_first() -> None:
+    """The owner may be computed after the tied layer, or not at all (no path to an output): one initializer, under
+    the owner's name, either way."""
+    text = """name: order
+inputs: {x: [5, 8], tokens: {shape: [5], dtype: int64}}
+outputs: [head, emb]
+body:
+  - embedding: {id: emb, from: tokens, num: 10, dim: 8}
+  - linear: {id: head, from: x, out: 10, bias: false, tie: emb}
+"""
+    for outputs in ("[head, emb]", "[head]"):
+        body = text.replace("outputs: [head, emb]", f"outputs: {outputs}")
+        compiled = compile_text(body, "<t>")
+        module = build_module(compiled).eval()
+        model = export_onnx(compiled, module.state_dict())
+        names = [init.name for init in model.graph.initializer]
+        assert names.count("emb.weight") == 1 and not any(n.startswith("head") for n in names), names
+        assert verify_onnx(compiled, model, module).ok
+    assert "linear 10, weight of emb" in to_dot(compile_text(body, "<t>"))
