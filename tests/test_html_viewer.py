@@ -253,6 +253,21 @@ def test_search_unfolds_highlights_and_scrolls_to_a_layer(browser: Browser, page
     assert page.errors() == []
 
 
+def test_a_link_to_a_layer_opens_on_it(browser: Browser, pages: Path) -> None:
+    page = browser.page()
+    page.goto((pages / "resnet50.html").as_uri() + "#layer4.2.conv3", ready=READY)
+    assert page.evaluate("[document.querySelector('.hit').dataset.path, "
+                         "document.getElementById('search').value]") == ["layer4.2.conv3", "layer4.2.conv3"]
+    page.evaluate("document.getElementById('search').focus()")
+    page.send("Input.dispatchKeyEvent", {"type": "keyDown", "key": "Escape", "code": "Escape",
+                                         "windowsVirtualKeyCode": 27})
+    assert page.evaluate("document.querySelector('.hit') === null && document.getElementById('search').value") == ""
+    page.evaluate("document.getElementById('search').blur()")
+    page.send("Input.dispatchKeyEvent", {"type": "keyDown", "key": "/", "code": "Slash", "text": "/"})
+    assert page.evaluate("document.activeElement.id") == "search"
+    assert page.errors() == []
+
+
 def test_densenet201_draws_within_the_bound_and_unfolds_whole(browser: Browser, pages: Path) -> None:
     path = pages / "densenet201.html"
     page = open_page(browser, path)

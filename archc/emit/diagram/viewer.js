@@ -297,6 +297,9 @@
   }
 
   search.addEventListener("input", () => find(search.value));
+  document.addEventListener("keydown", (ev) => {  // "/" jumps to the search box, as on most sites
+    if (ev.key === "/" && document.activeElement !== search) { ev.preventDefault(); search.focus(); }
+  });
   search.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") { ev.preventDefault(); step(ev.shiftKey ? -1 : 1); }
     if (ev.key === "Escape") { search.value = ""; find(""); }
@@ -332,6 +335,10 @@
     "shortcut · click a folded scope to unfold it, its caption to fold it";
 
   render();
+  if (location.hash.length > 1) {  // net.html#layer3.2.conv2 opens on that layer, found as by the search box
+    search.value = decodeURIComponent(location.hash.slice(1));
+    find(search.value);
+  }
   // "ready" once the first drawing has been painted: the next frame after it
   requestAnimationFrame(() => setTimeout(() => {
     window.archcReady = performance.now();
