@@ -48,7 +48,8 @@ def signature(item: Item) -> tuple:
         return ("leaf", layer.op if layer else "", item.name, _params_sig(layer.params if layer else {}))
     if isinstance(item, Residual):
         kind = item.shortcut if isinstance(item.shortcut, str) else _list_sig(item.shortcut)
-        kind = "pi" if kind in ("identity", "projection") else kind
+        kind = ("pi", item.shortcut_bn if item.shortcut == "projection" else None) \
+            if kind in ("identity", "projection") else kind
         return ("res", item.merge, kind, _list_sig(item.body))
     if isinstance(item, Branches):
         return ("br", item.merge, item.axis, tuple(item.names), tuple(_list_sig(p) for p in item.paths))
@@ -122,9 +123,9 @@ def _make_block(name: str, scopes: list[Scope]) -> tuple[Block, list[dict[str, A
         found: list[tuple[Any, str, Any, str]] = []
         _values(scope, found)
         per_copy.append([v for _, _, v, _ in found])
-    columns = [tuple(values[i] for values in per_copy) for i in range(len(slots))]
+    columns = [_Column(values[i] for values in per_copy) for i in range(len(slots))]
     args: dict[str, Any] = {}
-    arg_columns: dict[tuple, str] = {}
+    arg_columns: dict[_Column, str] = {}
     taken: set[str] = set()
     for (holder, key, _, where), column in zip(slots, columns):
         if len(set(map(repr, column))) == 1:
@@ -164,6 +165,17 @@ def _unify_shortcuts(template: Scope, scopes: list[Scope]) -> None:
         for target, theirs in zip(mine, _residuals(scope, [])):
             if theirs.shortcut == "projection":
                 target.shortcut, target.shortcut_id = "projection", theirs.shortcut_id
+                target.shortcut_bn = theirs.shortcut_bn
+
+
+class _Column(tuple):
+    """One number's values across the copies; hashable even when the values are lists (kernel sizes)."""
+
+    def __hash__(self) -> int:
+        return hash(repr(tuple(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return repr(tuple(self)) == repr(tuple(other)) if isinstance(other, tuple) else False
 
 
 def arg_columns_lookup(arg_columns: dict[tuple, str], name: str) -> tuple:
@@ -221,8 +233,9 @@ def recover_blocks(body: list[Item], reserved: set[str]) -> list[Block]:
             groups.setdefault(_list_sig(holder[n].body), []).append((holder, n))  # type: ignore[attr-defined]
         changed = False
         for members in groups.values():
-            if len(members) < 2:
-                continue
+            body_of_first = members[0][0][members[0][1]].body  # type: ignore[attr-defined]
+            if len(members) < 2 or (len(body_of_first) == 1 and isinstance(body_of_first[0], Leaf)):
+                continue  # once only, or a single layer: nothing to share
             scopes = [holder[n] for holder, n in members]
             block, values = _make_block(_block_name(scopes[0], taken), scopes)  # type: ignore[arg-type]
             blocks.append(block)
@@ -238,6 +251,8 @@ def recover_blocks(body: list[Item], reserved: set[str]) -> list[Block]:
             for holder, n in level:
                 holder[n] = _Frozen(holder[n])  # type: ignore[arg-type]
     _thaw(body)
+    for block in blocks:
+        _thaw(block.body)
     _stages(body)
     return blocks
 
@@ -269,28 +284,56 @@ def _copy_names(names: list[str | None]) -> tuple[str, int] | None:
 
 
 def _stages(items: list[Item]) -> None:
-    for n, item in enumerate(items):
+    for item in items:
         for body in children(item):
             _stages(body)
-        if not isinstance(item, Scope) or not item.body or not all(isinstance(c, Call) for c in item.body):
+    for n, item in enumerate(items):
+        if isinstance(item, Scope) and item.body and len(item.body) > 1:
+            stage = _stage_of(item.body, item.name)
+            if stage is not None and len(stage.copies) == len(item.body):
+                stage.output, stage.source = item.output, item.source
+                items[n] = stage
+                continue
+            _partial_stages(item.body)
+
+
+def _partial_stages(body: list[Item]) -> None:
+    """Runs of at least two copies inside a scope become stages naming their copies in that scope."""
+    i = 0
+    while i < len(body):
+        best: Stage | None = None
+        for j in range(len(body), i + 1, -1):
+            best = _stage_of(body[i:j], None)
+            if best is not None:
+                break
+        if best is None:
+            i += 1
             continue
-        calls: list[Call] = item.body  # type: ignore[assignment]
-        if len({c.block for c in calls}) != 1 or any(c.source is not None for c in calls):
-            continue
-        naming = _copy_names([c.name for c in calls])
-        if naming is None:
-            continue
-        rest = [c.args for c in calls[1:]]
-        if any(r != rest[0] for r in rest):
-            continue
-        common = rest[0] if rest else calls[0].args
-        first = {k: v for k, v in calls[0].args.items() if common.get(k, _MISSING) != v}
-        first.update({k: _MISSING for k in common if k not in calls[0].args})
-        if any(v is _MISSING for v in first.values()):
-            continue  # the first copy takes a default the others override: keep the calls
-        prefix, start = naming
-        items[n] = Stage(output=item.output, source=item.source, name=item.name, block=calls[0].block,
-                         repeat=len(calls), args=common, first=first, prefix=prefix, start=start, copies=calls)
+        best.output, best.source, best.partial = body[i + len(best.copies) - 1].output, body[i].source, True
+        body[i:i + len(best.copies)] = [best]
+        i += 1
+
+
+def _stage_of(items: list[Item], name: str | None) -> Stage | None:
+    """The items as one stage: calls of one block named prefix+start, prefix+start+1, ..., equal but the first."""
+    if len(items) < 2 or not all(isinstance(c, Call) for c in items):
+        return None
+    calls: list[Call] = items  # type: ignore[assignment]
+    if len({c.block for c in calls}) != 1 or any(c.source is not None for c in calls[1:]):
+        return None
+    naming = _copy_names([c.name for c in calls])
+    if naming is None:
+        return None
+    rest = [c.args for c in calls[1:]]
+    if any(r != rest[0] for r in rest):
+        return None
+    common = rest[0]
+    first = {k: v for k, v in calls[0].args.items() if common.get(k, _MISSING) != v}
+    if any(k not in calls[0].args for k in common):
+        return None  # the first copy takes a default the others override
+    prefix, start = naming
+    return Stage(output=calls[-1].output, source=calls[0].source, name=name, block=calls[0].block,
+                 repeat=len(calls), args=common, first=first, prefix=prefix, start=start, copies=calls)
 
 
 _MISSING = object()

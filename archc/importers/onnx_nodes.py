@@ -192,7 +192,8 @@ def clip(node: Any, consts: Consts, named: set[str]) -> Translated:
     a = attrs(node)
     low = _optional(node, consts, 1, "minimum")
     high = _optional(node, consts, 2, "maximum")
-    bounds = (float(low) if low is not None else a.get("min"), float(high) if high is not None else a.get("max"))
+    bounds = (float(low.reshape(-1)[0]) if low is not None else a.get("min"),
+              float(high.reshape(-1)[0]) if high is not None else a.get("max"))
     if bounds == (0.0, 6.0):
         return Translated("relu6", {}, {}, _data(node, consts))
     if bounds[0] == 0.0 and bounds[1] is None:

@@ -55,6 +55,7 @@ class _Units:
         item = _construct(layer.layer, [[self.items[name] for name in chain] for chain in chains])
         if isinstance(item, Residual):
             item.fork = fork
+        item.merge_leaf = layer  # type: ignore[attr-defined]
         for chain in chains:
             for name in chain:
                 del self.items[name]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archc.importers.tree import WEIGHTED_OPS, Branches, Item, Leaf, Residual, Scope, children, leaves
+from archc.importers.flat import FlatLayer
+from archc.importers.tree import WEIGHTED_OPS, Branches, Item, Leaf, Residual, Scope, children, leaves, merge_leaves
 
 
 def _parts(layer_id: str) -> tuple[str, ...]:
@@ -26,7 +27,7 @@ def assign_scopes(items: list[Item], keep_names: bool) -> None:
             parts = _parts(leaf.layer.id)
             prefixes.update(parts[:i] for i in range(len(parts)))
     used: set[tuple[str, ...]] = set()
-    for leaf in all_leaves:
+    for leaf in all_leaves + merge_leaves(items):
         if leaf.layer is None or leaf.layer.id.endswith(":identity"):
             continue
         parts = _parts(leaf.layer.id)
@@ -51,6 +52,9 @@ def scope_of(item: Item) -> tuple[str, ...]:
         return ()
     found = [leaf.scope for leaf in leaves([item])
              if leaf.layer is not None and not leaf.layer.id.endswith(":identity")]
+    merge_leaf = getattr(item, "merge_leaf", None)
+    if merge_leaf is not None:
+        found.append(merge_leaf.scope)
     if not found:
         return ()
     common = found[0]
@@ -94,9 +98,10 @@ def group(items: list[Item], depth: int = 0) -> list[Item]:
 
 def _is_projection(steps: list[Item], fork_shape: list[int], out_shape: list[int]) -> bool:
     """A 1x1 convolution without bias and a default batch norm, striding as `shortcut: projection` would."""
-    if len(steps) != 2 or not all(isinstance(s, Leaf) and s.layer is not None for s in steps):
+    if len(steps) not in (1, 2) or not all(isinstance(s, Leaf) and s.layer is not None for s in steps):
         return False
-    conv, bn = steps[0].layer, steps[1].layer  # type: ignore[union-attr]
+    conv = steps[0].layer  # type: ignore[union-attr]
+    bn = steps[1].layer if len(steps) == 2 else FlatLayer("", "bn")  # type: ignore[union-attr]
     if conv is None or bn is None or conv.op != "conv" or bn.op != "bn" or fork_shape == out_shape \
             or len(fork_shape) != 3:
         return False
@@ -124,10 +129,11 @@ def find_projections(items: list[Item], shapes: dict[str, list[int]], keep_names
         steps, name = item.shortcut, None
         if len(steps) == 1 and isinstance(steps[0], Scope):
             name, steps = steps[0].name, steps[0].body
-            if [s.name for s in steps if isinstance(s, Leaf)] != ["0", "1"]:
+            if [s.name for s in steps if isinstance(s, Leaf)] not in (["0", "1"], ["0"]):
                 continue
         elif keep_names:
             continue
         fork, out = shapes.get(item.fork), shapes.get(item.output)
         if fork is not None and out is not None and _is_projection(steps, fork, out):
             item.shortcut_steps, item.shortcut, item.shortcut_id = steps, "projection", name
+            item.shortcut_bn = len(steps) == 2

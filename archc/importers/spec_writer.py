@@ -77,9 +77,14 @@ class Writer:
     # --- steps ---------------------------------------------------------------------------------------------------
     def steps(self, items: list[Item], indent: int, prefix: str, record: bool = True) -> None:
         explicit = {getattr(i, "name", None) for i in items}
+        for item in items:  # a partial stage names its copies in this scope
+            if isinstance(item, Stage) and item.partial:
+                explicit.update(f"{item.prefix}{item.start + n}" for n in range(item.repeat))
         for index, item in enumerate(items):
             name = getattr(item, "name", None)
-            if name is None and str(index) in explicit:
+            if isinstance(item, Stage) and item.partial:
+                name = None  # named by its copies
+            if name is None and not (isinstance(item, Stage) and item.partial) and str(index) in explicit:
                 name = f"_{index}"  # an index name another step already takes
                 if isinstance(item, (Leaf, Call, Stage, Scope)):
                     item.name = name
@@ -118,6 +123,8 @@ class Writer:
                 sc: dict[str, Any] = {"kind": "projection"}
                 if item.shortcut_id:
                     sc["id"] = _Id(item.shortcut_id)
+                if not item.shortcut_bn:
+                    sc["bn"] = False
                 self.lines.append(f"{pad}    shortcut: {_flow(sc)}")
                 if record and item.shortcut_id:
                     for n, leaf in enumerate(item.shortcut_steps):
@@ -146,7 +153,7 @@ class Writer:
                     self.steps(path, indent + 8, f"{prefix}{item.names[n]}.", record)
                 else:
                     self.lines.append(f"{pad}      -")
-                    self.steps(path, indent + 8, f"{prefix}{local}.{n}.", record)
+                    self.steps(path, indent + 8, prefix, record)  # a list path is transparent to ids
         elif isinstance(item, Scope):
             self.lines.append(f"{pad}- group:")
             self._fields(self.head({}, item, prefix, name), indent + 4)
@@ -165,12 +172,14 @@ class Writer:
                 fields["first"] = item.first
             if item.prefix:
                 fields["prefix"] = item.prefix
-            if item.start:
+            if item.start or item.partial:
                 fields["start"] = item.start
             self.lines.append(f"{pad}- stage: {_flow(fields)}")
             if record:
+                scope = prefix if item.partial else f"{prefix}{local}."
                 for n, copy in enumerate(item.copies):
-                    self._instance(copy.instance, f"{prefix}{local}.{item.prefix}{item.start + n}.")
+                    self.paths[copy.output] = f"{scope}{item.prefix}{item.start + n}"
+                    self._instance(copy.instance, f"{scope}{item.prefix}{item.start + n}.")
 
     def _instance(self, body: list[Item], prefix: str) -> None:
         """Record the paths of a block copy's layers without writing it."""

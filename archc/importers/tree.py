@@ -40,10 +40,13 @@ class Residual(Item):
     """``identity``, ``projection`` (a 1x1 conv and batch norm where shapes differ) or explicit steps."""
     shortcut_id: str | None = None
     shortcut_steps: list[Item] = field(default_factory=list)
+    shortcut_bn: bool = True
     """The explicit steps a `projection` shortcut replaced (for naming their weights)."""
     merge: str = "add"
     fork: str = ""
     """The flat id of the value the residual reads (for shape checks)."""
+    merge_leaf: Leaf | None = None
+    """The merge layer the construct replaced: its module path places the construct in its scope."""
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Branches(Item):
     names: list[str | None] = field(default_factory=list)
     merge: str = "concat"
     axis: int = 0
+    merge_leaf: Leaf | None = None
 
 
 @dataclass
@@ -81,6 +85,8 @@ class Stage(Item):
     prefix: str = ""
     start: int = 0
     copies: list[Call] = field(default_factory=list)
+    partial: bool = False
+    """Part of a scope's steps: its copies are named in that scope (`start:` written even when 0)."""
 
 
 @dataclass
@@ -110,6 +116,17 @@ def leaves(items: list[Item]) -> list[Leaf]:
                 out += leaves(path)
         elif isinstance(item, Scope):
             out += leaves(item.body)
+    return out
+
+
+def merge_leaves(items: list[Item]) -> list[Leaf]:
+    """The merge layers of every residual and branches under ``items``."""
+    out: list[Leaf] = []
+    for item in items:
+        if isinstance(item, (Residual, Branches)) and item.merge_leaf is not None:
+            out.append(item.merge_leaf)
+        for body in children(item):
+            out += merge_leaves(body)
     return out
 
 
