@@ -61,7 +61,8 @@ def test_draw_help_is_one_wrapped_paragraph_per_docstring_paragraph() -> None:
         "the layers after them grey with unknown (?) shapes,")
     assert [" ".join(p) for p in paragraphs][2].startswith("Graphviz's layout time grows quickly with size,")
     assert [" ".join(p) for p in paragraphs][3].startswith("An .html output (or --format html) is an interactive page")
-    assert len(paragraphs) == 4
+    assert [" ".join(p) for p in paragraphs][4].startswith("A .tex output (or --format tex) is TikZ from the same")
+    assert len(paragraphs) == 5
 
 
 @pytest.mark.parametrize(("command", "option", "metavar"), [

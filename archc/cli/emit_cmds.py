@@ -109,6 +109,10 @@ def draw(spec: SpecArg, output: Annotated[str, typer.Option("-o", "--output", me
     An .html output (or --format html) is an interactive page in one file that needs no network: scopes fold and
     unfold on click, hovering a layer shows its numbers, a search box finds a layer. It is written only for a spec
     that compiles.
+
+    A .tex output (or --format tex) is TikZ from the same layout, a document pdflatex compiles as it is. Folded blocks
+    are drawn once as insets beside the main path; --style blocks draws feature maps as boxes sized by their shape
+    (.svg or .tex). docs/figures.md shows each kind.
     """
 
     def body() -> None:
