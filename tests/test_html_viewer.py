@@ -81,13 +81,21 @@ def test_fold_and_depth_choose_what_starts_folded() -> None:
     assert plan_viewer(small, fold=True).data["folded"] == sorted(small.graph.scopes)
 
 
-def test_a_scope_beyond_the_layout_budget_is_refused() -> None:
-    c = compile_file(SPECS / "vgg16.yaml")
+SMALL_BUDGET = LayoutBudget(nodes=20, edges=100)
+
+
+def test_a_scope_beyond_the_layout_budget_stays_folded() -> None:
+    data = viewer_data(compile_file(SPECS / "vgg16.yaml"), budget=SMALL_BUDGET)
+    assert data["sealed"] == {"features": [33, 32]}  # 31 layers and two ports: not laid out, never unfolded
+    assert sorted(data["frames"]) == ["", "classifier"] and "features" in data["folded"]
+    assert data["frames"][""]["items"][1][:2] == ["s", "features"]
+
+
+def test_a_top_level_beyond_the_layout_budget_is_refused() -> None:
     with pytest.raises(UsageError) as caught:
-        viewer_data(c, budget=LayoutBudget(nodes=20, edges=100))
-    assert str(caught.value) == ("scope 'features' holds 33 nodes and 32 edges, more than Graphviz lays out in "
-                                 "reasonable time (20 nodes, 100 edges); group its steps into `group`s or `stage`s")
-    assert len(viewer_data(c, budget=LayoutBudget(nodes=33, edges=32))["frames"]["features"]["items"]) == 33
+        viewer_data(compile_file(SPECS / "mlp.yaml"), budget=LayoutBudget(nodes=5, edges=100))
+    assert str(caught.value) == ("the top level holds 8 nodes and 7 edges, more than Graphviz lays out in reasonable "
+                                 "time (5 nodes, 100 edges); group its steps into `group`s or `stage`s")
 
 
 def test_every_edge_is_drawn_once_per_frame_and_ports_balance() -> None:
@@ -251,6 +259,23 @@ def test_search_unfolds_highlights_and_scrolls_to_a_layer(browser: Browser, page
                   "document.getElementById('search').dispatchEvent(new Event('input'))")
     assert page.evaluate("document.getElementById('found').textContent") == "no match"
     assert page.errors() == []
+
+
+def test_a_sealed_scope_does_not_unfold_and_search_shows_it(browser: Browser, tmp_path: Path) -> None:
+    path = tmp_path / "vgg16.html"
+    path.write_text(viewer_html(compile_file(SPECS / "vgg16.yaml"), fold=False, budget=SMALL_BUDGET),
+                    encoding="utf-8")
+    page = open_page(browser, path)
+    before = visible_paths(page)
+    assert "features" in before and "classifier.0" in before
+    page.click(*centre(page, "features"))
+    assert visible_paths(page) == before
+    tip = page.evaluate("document.getElementById('tip').innerText")
+    assert "too large to unfold here: 33 boxes and 32 edges, more than Graphviz lays out" in tip
+    page.evaluate("document.getElementById('unfold-all').click()")
+    assert visible_paths(page) == before
+    assert page.evaluate("archc.find('features.10'), document.querySelector('.hit').dataset.path") == "features"
+    clean(page, path)
 
 
 def test_a_link_to_a_layer_opens_on_it(browser: Browser, pages: Path) -> None:

@@ -282,24 +282,27 @@ def plan_viewer(c: Compiled, *, depth: int | None = None, fold: bool | None = No
     g = c.graph
     with collector_paused():
         frames = frames_of(g)
-        big = max(frames.values(), key=lambda f: len(f.items))
-        if len(big.items) > budget.nodes or len(big.edges) > budget.edges:
-            where = f"scope {big.path!r}" if big.path else "the top level"
-            raise UsageError(f"{where} holds {len(big.items):,} nodes and {len(big.edges):,} edges, more than "
-                             f"Graphviz lays out in reasonable time ({budget.nodes:,} nodes, {budget.edges:,} edges); "
-                             "group its steps into `group`s or `stage`s")
+        root = frames[""]
+        if len(root.items) > budget.nodes or len(root.edges) > budget.edges:
+            raise UsageError(f"the top level holds {len(root.items):,} nodes and {len(root.edges):,} edges, more "
+                             f"than Graphviz lays out in reasonable time ({budget.nodes:,} nodes, {budget.edges:,} "
+                             "edges); group its steps into `group`s or `stage`s")
+        # a scope too large to lay out stays folded (sealed); what is inside it needs no layout either
+        sealed = {path: [len(f.items), len(f.edges)] for path, f in frames.items()
+                  if len(f.items) > budget.nodes or len(f.edges) > budget.edges}
+        hidden = {p for p in frames if any(s in sealed for s in g.scope_chain(p)[:-1])}
         content = _Content(c)
         for f in frames.values():
             if f.path:
                 content.leaving[f.path] = [key[1] for key in f.items if key[0] == "o"]
+        ordered = [f for path, f in frames.items() if path not in sealed and path not in hidden]
         rows: dict[Key, list[list[str]]] = {}
-        for f in frames.values():
+        for f in ordered:
             for key in f.items:
                 if key[0] == "l":
                     rows[key] = content.layer_rows(g.node(key[1]))
                 elif key[0] == "s":
                     rows[key] = content.scope_rows(key[1])
-        ordered = list(frames.values())
         dot_text = "\n".join(_frame_dot(i, f, rows, direction) for i, f in enumerate(ordered)) + "\n"
         # the static drawing's folding; its layout budget only shapes the default (the viewer lays out per scope)
         explicit = depth is not None or fold is not None
@@ -327,7 +330,9 @@ def plan_viewer(c: Compiled, *, depth: int | None = None, fold: bool | None = No
             "font": FONT,
             "layers": {n.name: content.layer_facts(n) for n in g.nodes()},
             "scopes": {p: content.scope_facts(p) for p in g.scopes if p in frames},
-            "folded": sorted(folded & set(frames)),
+            "folded": sorted((folded | set(sealed) | hidden) & set(frames)),
+            "sealed": sealed,
+            "budget": [budget.nodes, budget.edges],
         }
         return ViewerPlan(data, ordered, rows, dot_text)
 

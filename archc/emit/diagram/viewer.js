@@ -36,7 +36,7 @@
       return {a, b, sc, pts};
     });
     nodes.forEach((n, i) => {
-      if (n.k !== "s" || folded.has(n.key)) return;
+      if (n.k !== "s" || folded.has(n.key) || D.sealed[n.key]) return;
       n.sub = compose(n.key);
       const wide = Math.max(n.sub.w + 2 * PAD, n.s[0], captionWidth(n.key));
       stretch(nodes, edges, i, [wide, Math.max(n.sub.h + HEAD + PAD, n.s[1])]);
@@ -229,9 +229,12 @@
       return rows;
     }
     const [, kind, caption, layers, count, macs, shape, field] = D.scopes[n.key];
+    const sealed = D.sealed[n.key];
+    const hint = sealed ? `too large to unfold here: ${num(sealed[0])} boxes and ${num(sealed[1])} edges, more than ` +
+      `Graphviz lays out in reasonable time (${num(D.budget[0])} boxes, ${num(D.budget[1])} edges)`
+      : n.sub ? "click the caption to fold" : "click to unfold";
     return [["Path", n.key], ["Scope", `${kind}: ${caption}`], ["Layers", num(layers), 1], ["Output shape", shape],
-            ["Params", num(count), 1], ["MACs", num(macs), 1], ["Receptive field", field],
-            ["", n.sub ? "click the caption to fold" : "click to unfold"]];
+            ["Params", num(count), 1], ["MACs", num(macs), 1], ["Receptive field", field], ["", hint]];
   }
 
   function showTip(n, ev) {
@@ -256,7 +259,7 @@
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
   canvas.addEventListener("click", (ev) => {
     const n = target(ev);
-    if (!n || n.k !== "s") return;
+    if (!n || n.k !== "s" || D.sealed[n.key]) return;
     tip.hidden = true;
     toggle(n.key, Boolean(n.sub));
   });
@@ -288,8 +291,11 @@
   function step(by) {
     if (!matches.length) return;
     matchAt = (matchAt + by + matches.length) % matches.length;
-    const [k, key] = matches[matchAt];
-    for (const s of chain(k === "l" ? D.layers[key][0] : D.scopes[key][0])) folded.delete(s);
+    let [k, key] = matches[matchAt];
+    for (const s of chain(k === "l" ? D.layers[key][0] : D.scopes[key][0])) {
+      if (D.sealed[s]) { [k, key] = ["s", s]; break; }  // inside a scope too large to unfold: show that scope
+      folded.delete(s);
+    }
     hit = itemId(k, key);
     render();
     element(k, key)?.scrollIntoView({block: "center", inline: "center"});
