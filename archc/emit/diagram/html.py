@@ -23,7 +23,7 @@ from typing import Any
 
 from archc.compiler import Compiled
 from archc.emit.diagram.dot import check_direction
-from archc.emit.diagram.dot_text import count_text, shape_text
+from archc.emit.diagram.dot_text import count_text, is_shortcut, shape_text
 from archc.emit.diagram.fold import scope_caption
 from archc.emit.diagram.graphviz import plain_layout
 from archc.emit.diagram.style import (
@@ -97,7 +97,7 @@ def frames_of(g: Graph) -> dict[str, Frame]:
             common = 0
             while common < min(len(into), len(out_of)) and into[common] == out_of[common]:
                 common += 1
-            shortcut = skip_connection(g, src, n)
+            shortcut = is_shortcut(g, src, n)  # the static diagram's dashed-edge rule
             frame(into[common - 1] if common else "").edge(_item(out_of, common, src), _item(into, common, n.name),
                                                            shortcut)
             for depth in range(common, len(out_of)):
@@ -110,15 +110,6 @@ def frames_of(g: Graph) -> dict[str, Frame]:
 def _item(chain: list[str], depth: int, layer: str) -> Key:
     """What stands for ``layer`` (inside the scopes ``chain``) in the frame at nesting ``depth``."""
     return ("s", chain[depth]) if depth < len(chain) else ("l", layer)
-
-
-def skip_connection(g: Graph, src: str, dst: Node) -> bool:
-    """The static diagram's dashed-edge rule: part of a shortcut path, or a tensor also read elsewhere entering a
-    merge."""
-    if any(g.scopes[p].kind == "shortcut" for n in (g.node(src), dst) for p in g.scope_chain(n.scope)):
-        return True
-    op = get_op(dst.op)
-    return op is not None and op.family == "merge" and len(g.users(src)) > 1
 
 
 class _Content:
@@ -156,6 +147,8 @@ class _Content:
         return self.g.node(names[-1]) if names else None
 
     def layer_facts(self, n: Node) -> list[Any]:
+        """[scope, op, parameters, output shape, params, MACs, receptive field, family, model outputs it is]: a
+        list, not an object, since the page holds one per layer."""
         cost: Cost = n.meta.get("cost", Cost())
         rf = self.fields.get(n.name)
         op = get_op(n.op)
@@ -164,6 +157,7 @@ class _Content:
                 str(rf) if rf else "-", family, self.outputs.get(n.name, [])]
 
     def scope_facts(self, path: str) -> list[Any]:
+        """[parent scope, kind, block or caption, layers, params, MACs, output shape, receptive field]."""
         scope = self.g.scopes[path]
         chain = self.g.scope_chain(path)
         totals = self.c.costs.by_scope.get(path)
