@@ -72,7 +72,8 @@ def test_batchnorm_and_scale_become_one_affine_bn(tmp_path: Path) -> None:
         ("scale2", "scale", {"bias": False}, ["bn2"]),  # no shift: not PyTorch's affine batch norm
         ("scale3", "scale", {}, ["scale2"]),
     ]
-    assert graph.layers[0].note == "with Caffe's Scale layer 'scale' (its scale and shift)"
+    assert graph.notes == ["each Caffe BatchNorm layer followed by a Scale layer with a bias is one `bn`: the Scale's "
+                           "scale and shift are PyTorch's affine batch norm"]
     assert compile_flat(graph).costs.total.params == 2 * 3 + 0 + 3 + 2 * 3
 
 

@@ -10,6 +10,8 @@ from archc.importers.caffe_state import Blob, CaffeState, Shape, conv_out, poole
 from archc.importers.problems import Refusal, window_floor
 
 Bottoms = list[tuple[str, Blob]]
+MERGED_NOTE = ("each Caffe BatchNorm layer followed by a Scale layer with a bias is one `bn`: the Scale's scale and "
+               "shift are PyTorch's affine batch norm")
 Translation = Callable[[CaffeState, LayerParams, Bottoms, list[str]], None]
 
 
@@ -170,7 +172,8 @@ def scale(state: CaffeState, params: LayerParams, bottoms: Bottoms, tops: list[s
     bn = blob.bn
     if bn is not None and bias and bn.id == blob.producer:  # Caffe's BatchNorm + Scale is PyTorch's affine BatchNorm
         del bn.params["affine"]
-        bn.note = f"with Caffe's Scale layer {params.name!r} (its scale and shift)"
+        if MERGED_NOTE not in state.notes:
+            state.notes.append(MERGED_NOTE)
         set_top(state, tops[0], bn.id, blob.shape)
         return
     y = state.add(params.name, "scale", {} if bias else {"bias": False}, [blob.producer], params.message.line)
