@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from archc.compiler import compile_file
-from archc.emit.diagram import render, to_dot
+from archc.emit.diagram import FigureOptions, render, to_dot
+from archc.emit.diagram.blocks import render_blocks
 from archc.text_escape import latex_text
 from tests.cli_runner import run
 
@@ -122,3 +123,25 @@ def test_hostile_text_compiles(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert r"\input{" not in out.read_text().split(r"\begin{document}", 1)[1]
     assert "Output written on evil.pdf (1 page" in pdflatex(out)
+
+
+def figure_part(tex: str) -> str:
+    """What a paper pastes in: the lines between the ``% archc figure`` markers."""
+    return tex.split("% archc figure:", 1)[1].split("\n", 1)[1].split("% archc figure end", 1)[0]
+
+
+@NEEDS_DOT
+@NEEDS_LATEX
+def test_the_figure_pastes_into_a_paper_twice(tmp_path: Path) -> None:
+    graph = render(to_dot(compile_file(SPECS / "resnet50.yaml")), "tex").decode()
+    assert "% archc figure: resnet50 (needs tikz, graphicx)" in graph
+    boxes = render_blocks(compile_file(SPECS / "lenet5.yaml"), "tex", FigureOptions(style="blocks")).decode()
+    paper = tmp_path / "paper.tex"
+    body = [r"\documentclass[twocolumn]{article}", r"\usepackage{tikz,graphicx}", r"\begin{document}",
+            "Some text."]
+    for part in (graph, graph, boxes):  # twice: the macro and the colours are defined once, locally
+        body += [r"\begin{figure}", r"\resizebox{\linewidth}{!}{%", figure_part(part), "}",
+                 r"\caption{A network.}", r"\end{figure}"]
+    paper.write_text("\n".join([*body, r"\end{document}", ""]))
+    log = pdflatex(paper)
+    assert re.search(r"Output written on paper\.pdf \(\d+ pages?", log)

@@ -3,8 +3,8 @@ xdot shapes, curves, arrowheads and text of clusters, nodes, edges, title and le
 same coordinates. So the ``.tex`` shows what the SVG shows, folded the same way, and compiles with ``pdflatex`` using
 only TikZ and LaTeX's base packages (``graphicx``).
 
-The document's page is the figure's size; the ``tikzpicture`` between the ``archc figure`` markers can be pasted into
-a paper as it is (it needs ``\\usepackage{tikz}``, ``graphicx`` and the ``\\archcfit`` macro defined in the preamble).
+The document's page is the figure's size; what stands between the ``archc figure`` markers (the picture, its colours
+and its one macro) can be pasted into a paper as it is, any number of times; it needs ``tikz`` and ``graphicx``.
 Text is set in the document's sans-serif font; a text that comes out wider than the width Graphviz measured for it is
 scaled down to that width, so no label leaves its box.
 """
@@ -18,10 +18,7 @@ from typing import Any
 from archc.errors import UsageError
 from archc.text_escape import latex_text
 
-PREAMBLE = r"""\documentclass{article}
-\usepackage{tikz}
-\usepackage{graphicx}
-\pagestyle{empty}
+PAGE_SETUP = r"""\pagestyle{empty}
 \setlength{\parindent}{0pt}
 \setlength{\hoffset}{-1in}
 \setlength{\voffset}{-1in}
@@ -29,12 +26,26 @@ PREAMBLE = r"""\documentclass{article}
 \setlength{\topmargin}{0pt}
 \setlength{\headheight}{0pt}
 \setlength{\headsep}{0pt}
-\setlength{\footskip}{0pt}
-\newsavebox\archcbox
+\setlength{\footskip}{0pt}"""
+"""A page with no margins: the document's page is the figure."""
+
+FIT_MACRO = r"""\ifdefined\archcbox\else\newsavebox\archcbox\fi
 % \archcfit{width}{text}: the text, scaled down to the width when it is wider
-\newcommand\archcfit[2]{\sbox\archcbox{#2}\ifdim\wd\archcbox>#1\relax\resizebox{#1}{!}{\usebox\archcbox}%
-\else\usebox\archcbox\fi}
-"""
+\providecommand\archcfit[2]{\sbox\archcbox{#2}\ifdim\wd\archcbox>#1\relax\resizebox{#1}{!}{\usebox\archcbox}%
+\else\usebox\archcbox\fi}"""
+"""Defined with the picture (once, however many figures a paper pastes in)."""
+
+
+def standalone_document(name: str, width: float, height: float, packages: list[str], picture: list[str]) -> bytes:
+    r"""An ``article`` whose page is ``width`` x ``height`` points, holding ``picture`` (lines from the figure's macros
+    to ``\end{tikzpicture}``) between ``% archc figure`` markers: the part a paper can paste in as it is, given the
+    packages."""
+    doc = [r"\documentclass{article}", *(rf"\usepackage{{{p}}}" for p in packages), PAGE_SETUP,
+           rf"\pdfpagewidth={width:.2f}pt", rf"\pdfpageheight={height:.2f}pt",
+           rf"\setlength{{\textwidth}}{{{width:.2f}pt}}", rf"\setlength{{\textheight}}{{{height:.2f}pt}}",
+           r"\begin{document}", f"% archc figure: {latex_text(name)} (needs {', '.join(packages)})", *picture,
+           "% archc figure end", r"\end{document}", ""]
+    return "\n".join(doc).encode()
 
 
 def tikz_document(layout_json: bytes) -> bytes:
@@ -55,25 +66,15 @@ def tikz_document(layout_json: bytes) -> bytes:
     for edge in data.get("edges", []):
         for key in ("_draw_", "_hdraw_", "_tdraw_", "_ldraw_", "_hldraw_", "_tldraw_"):
             drawer.ops(edge.get(key))
-    colours = [fr"\definecolor{{{name}}}{{HTML}}{{{hexa}}}" for hexa, name in drawer.colours.items()]
-    body = [
-        PREAMBLE,
-        rf"\pdfpagewidth={width:.2f}pt",
-        rf"\pdfpageheight={height:.2f}pt",
-        rf"\setlength{{\textwidth}}{{{width:.2f}pt}}",
-        rf"\setlength{{\textheight}}{{{height:.2f}pt}}",
-        *colours,
-        r"\begin{document}",
-        f"% archc figure: {latex_text(str(data.get('name', '')))}",
+    picture = [
+        FIT_MACRO,
         r"\begin{tikzpicture}[x=1pt, y=1pt, inner sep=0pt, line join=round]",
+        *(rf"\definecolor{{{name}}}{{HTML}}{{{hexa}}}" for hexa, name in drawer.colours.items()),
         rf"\useasboundingbox ({x0:.2f},{y0:.2f}) rectangle ({x1:.2f},{y1:.2f});",
         *drawer.lines,
         r"\end{tikzpicture}",
-        "% archc figure end",
-        r"\end{document}",
-        "",
     ]
-    return "\n".join(body).encode()
+    return standalone_document(str(data.get("name", "")), width, height, ["tikz", "graphicx"], picture)
 
 
 class _Drawer:

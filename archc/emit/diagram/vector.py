@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from archc.emit.diagram.tikz import standalone_document
 from archc.text_escape import html_text, latex_text
 
 Point = tuple[float, float]
@@ -107,7 +108,8 @@ TIKZ_ANCHORS = {"start": "base west", "middle": "base", "end": "base east"}
 
 
 def to_tikz(picture: Picture) -> bytes:
-    """A standalone article whose page is the picture (TikZ only); the ``tikzpicture`` can be pasted into a paper."""
+    """A standalone article whose page is the picture (TikZ only; :func:`archc.emit.diagram.tikz.standalone_document`:
+    the part between its markers can be pasted into a paper)."""
     colours: dict[str, str] = {}
 
     def colour(c: str | None) -> str:
@@ -132,15 +134,8 @@ def to_tikz(picture: Picture) -> bytes:
             font += r"\bfseries" if item.bold else ""
             body.append(rf"\node[anchor={TIKZ_ANCHORS[item.anchor]}, inner sep=0pt, text={colour(item.colour)}, "
                         rf"font={{{font}}}] at {pt((item.x, item.y))} {{{latex_text(item.text)}}};")
-    w, h = picture.width, picture.height
-    doc = [r"\documentclass{article}", r"\usepackage{tikz}", r"\pagestyle{empty}", r"\setlength{\parindent}{0pt}",
-           r"\setlength{\hoffset}{-1in}", r"\setlength{\voffset}{-1in}", r"\setlength{\oddsidemargin}{0pt}",
-           r"\setlength{\topmargin}{0pt}", r"\setlength{\headheight}{0pt}", r"\setlength{\headsep}{0pt}",
-           rf"\pdfpagewidth={w:.2f}pt", rf"\pdfpageheight={h:.2f}pt", rf"\setlength{{\textwidth}}{{{w:.2f}pt}}",
-           rf"\setlength{{\textheight}}{{{h:.2f}pt}}",
-           *(rf"\definecolor{{{name}}}{{HTML}}{{{hexa}}}" for hexa, name in colours.items()),
-           r"\begin{document}", f"% archc figure: {latex_text(picture.title)}",
-           r"\begin{tikzpicture}[x=1pt, y=1pt, line join=round]",
-           rf"\useasboundingbox (0,0) rectangle ({w:.2f},{h:.2f});", *body, r"\end{tikzpicture}",
-           "% archc figure end", r"\end{document}", ""]
-    return "\n".join(doc).encode()
+    lines = [r"\begin{tikzpicture}[x=1pt, y=1pt, line join=round]",
+             *(rf"\definecolor{{{name}}}{{HTML}}{{{hexa}}}" for hexa, name in colours.items()),
+             rf"\useasboundingbox (0,0) rectangle ({picture.width:.2f},{picture.height:.2f});", *body,
+             r"\end{tikzpicture}"]
+    return standalone_document(picture.title, picture.width, picture.height, ["tikz"], lines)
