@@ -134,6 +134,7 @@ def test_prototxt_reader_corners(tmp_path: Path) -> None:
     ("a: @\n", "t.prototxt:1:4: E602: unexpected character '@'"),
     ("a: [1 2]\n", "t.prototxt:1:7: E602: expected ',' or ']' in the list of 'a', found '2'"),
     ("1: 2\n", "t.prototxt:1:1: E602: expected a field name, found '1'"),
+    ("a {" * 100 + "}" * 100, "t.prototxt:1:195: E602: messages nested more than 64 deep"),
 ])
 def test_prototxt_syntax_errors(text: str, expected: str) -> None:
     with pytest.raises(ImportFailure) as info:

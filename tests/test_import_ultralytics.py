@@ -151,6 +151,9 @@ def test_refusals_are_located(tmp_path: Path) -> None:
         f"{path}:7:24: E601: nn.Upsample other than by an integer scale_factor in mode 'nearest' is not supported",
         f"{path}:9:8: E602: repeats 0 must be a positive integer",
     ]
+    path = model_yaml(tmp_path, "  - [-1, 1000000000, C2f, [16]]\n")
+    assert refusal(path) == [f"{path}:3:8: E601: repeats 1000000000 make 1000000000 copies, more layers than archc's "
+                             "limit max_layers (200,000)"]
     path = model_yaml(tmp_path, "  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\n"
                                 "  - [[-1, 0], 1, Concat, [1]]\n")
     assert refusal(path) == [f"{path}:5:4: E602: Concat joins rows of different sizes (16x160x160, 16x320x320)"]

@@ -115,10 +115,15 @@ def _unquote(token: _Token) -> str:
     return "".join(out)
 
 
+MAX_DEPTH = 64
+"""Messages nested deeper than this are refused (a real prototxt nests three or four levels)."""
+
+
 class _Parser:
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> _Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -160,7 +165,11 @@ class _Parser:
                 self.repeated(message, name)
                 return
         if token.kind == "punct" and token.text in "{<":
+            if self.depth >= MAX_DEPTH:
+                raise PrototxtError(f"messages nested more than {MAX_DEPTH} deep", token.line, token.col)
+            self.depth += 1
             child = self.fields(token)
+            self.depth -= 1
             child.line, child.col = name.line, name.col  # a message is shown where its name stands
             message.fields.append(Field(name.text, child, name.line, name.col))
             return

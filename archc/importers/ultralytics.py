@@ -20,6 +20,7 @@ from archc.importers.flat import FlatGraph, ImportFailure
 from archc.importers.problems import Refusal, SourceProblems
 from archc.importers.reading import spec_name
 from archc.importers.ultralytics_modules import ModuleWriter, Tensor
+from archc.limits import DEFAULT_LIMITS
 from archc.yaml_loader import LoadedDoc, load_yaml_file
 
 INPUT_SIZE = 640  # Ultralytics' default image size, at which it reports GFLOPs
@@ -135,6 +136,9 @@ def _row(writer: ModuleWriter, doc: LoadedDoc, where: tuple[str, int], index: in
         return _inputs(source, index, built, image, at(0))
 
     n = max(round(repeats * depth), 1) if repeats > 1 else repeats
+    if n > DEFAULT_LIMITS.max_layers // 8:  # each copy is several layers: refuse before building any
+        raise Refusal("E601", f"repeats {repeats} make {n} copies, more layers than archc's limit max_layers "
+                              f"({DEFAULT_LIMITS.max_layers:,})", *at(1))
     path = f"{index}"
     if module in CHANNEL_MODULES:
         if not args or not isinstance(args[0], int):
