@@ -47,9 +47,12 @@ def test_skip_pairs_come_from_shapes_not_names(unet: Compiled) -> None:
     assert pairs == [(a.replace("enc", "left"), m.replace("up", "right")) for a, m in UNET_PAIRS]
 
 
-@pytest.mark.parametrize("spec", ["densenet121", "googlenet", "resnet50", "inception_v3", "squeezenet1_0"])
+@pytest.mark.parametrize("spec", ["densenet121", "googlenet", "resnet50", "inception_v3", "squeezenet1_0",
+                                  "efficientnet_b0", "attention_head", "swin_t"])
 def test_merges_of_equal_maps_without_a_down_and_up_detour_are_not_skips(spec: str) -> None:
-    # DenseNet's concats and ResNet's adds join equal maps too, but nothing between them is smaller
+    # DenseNet's concats and ResNet's adds join equal maps too, but nothing between them is smaller; the squeeze and
+    # excitation of EfficientNet dips beside a main path that keeps the resolution; an attention mask reshaped back
+    # to a map, and Swin's window partition, are reshapes, not a way back up
     assert skip_pairs(compile_file(SPECS / f"{spec}.yaml").graph) == []
     assert "rank=same" not in to_dot(compile_file(SPECS / f"{spec}.yaml"), options=_no_insets())
 
@@ -82,3 +85,26 @@ def test_unet_left_to_right_keeps_the_levels_as_columns(unet: Compiled) -> None:
     for enc, merge in UNET_PAIRS:
         assert nodes[enc][0] == pytest.approx(nodes[merge][0])
     assert 1 / 3 <= width / height <= 3
+
+
+TINY_U = """
+name: tiny_u
+inputs: {x: [3, 32, 32]}
+body:
+  - conv: {id: a, out: 8, k: 3, p: 1}
+  - conv: {id: down, out: 16, k: 3, s: 2, p: 1}
+  - conv: {id: deep, out: 16, k: 3, p: 1}
+  - upsample: {id: up, scale: 2}
+  - conv: {id: back, out: 8, k: 1}
+  - add: {id: join, from: [a, back]}
+  - conv: {id: head, out: 2, k: 1}
+"""
+
+
+@NEEDS_DOT
+def test_an_upsampling_decoder_joined_by_add_is_a_u_too() -> None:
+    compiled = compile_text(TINY_U)
+    assert skip_pairs(compiled.graph) == [("a", "join")]
+    nodes, _ = layout(to_dot(compiled))
+    assert nodes["a"][1] == pytest.approx(nodes["join"][1]) == pytest.approx(nodes["back"][1])
+    assert nodes["deep"][1] < nodes["a"][1]

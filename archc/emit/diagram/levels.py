@@ -1,18 +1,16 @@
 """Encoder-decoder networks drawn as the U they are.
 
-A skip connection of an encoder-decoder joins two tensors of equal spatial size whose producers are far apart: the
-path from the early one to the merge goes down to a lower resolution and back up (U-Net's contracting and expansive
-paths). When a graph has such a merge, every drawn node with a spatial output is ranked by its resolution level
-(the largest maps on the first rank), so that encoder and decoder stages of equal resolution share a rank and the skip
-edges run straight across; edges that go back up to a higher resolution are written reversed (``dir=back``) so the
-layout keeps them upward. Found from shapes and edges only, never from layer names.
+A skip connection of an encoder-decoder joins two tensors of equal spatial size whose producers are far apart: every
+path from the early one to the merge's other input goes down to a lower resolution and is scaled back up (U-Net's
+contracting and expansive paths). When a graph has such a merge, every drawn node with a spatial output is ranked by
+its resolution level (the largest maps on the first rank), so that encoder and decoder stages of equal resolution
+share a rank and the skip edges run straight across; edges that go back up to a higher resolution are written
+reversed (``dir=back``) so the layout keeps them upward. Found from shapes and edges only, never from layer names.
 """
 
 from __future__ import annotations
 
 import math
-
-import networkx as nx
 
 from archc.emit.diagram.view import Item, View
 from archc.ir.graph import Graph, Node
@@ -34,6 +32,7 @@ def skip_pairs(g: Graph) -> list[tuple[str, str]]:
     """(encoder layer, merge) for every merge input that skips a down-and-up detour of the merge's other input."""
     if len(g) > MAX_LAYERS:
         return []
+    index = {n.name: i for i, n in enumerate(g.nodes())}
     pairs = []
     for m in g.nodes():
         op = get_op(m.op)
@@ -45,30 +44,56 @@ def skip_pairs(g: Graph) -> list[tuple[str, str]]:
             if size is None:
                 continue
             for b in srcs:
-                if b != a and _spatial(g.node(b)) == size and _dips_between(g, a, b, math.prod(size)):
+                if b != a and _spatial(g.node(b)) == size and _detours(g, a, b, math.prod(size), index):
                     pairs.append((a, m.name))
                     break
     return pairs
 
 
-def _dips_between(g: Graph, a: str, b: str, area: int) -> bool:
-    """Some layer on a path from ``a`` to ``b`` has a smaller map than ``area``: the path went down and back up."""
-    between = nx.descendants(g.nx, a)
-    if b not in between:
-        return False
-    pred = g.nx.pred
-    seen = {b}
+def _detours(g: Graph, a: str, b: str, area: int, index: dict[str, int]) -> bool:
+    """``b`` comes from ``a`` by a detour through lower resolutions: it descends from ``a``, every path from ``a`` to
+    it goes through a smaller map, and one of the layers between scales a map up (a transposed convolution, an
+    upsample). A squeeze-and-excitation branch dips too, but the main path beside it keeps the resolution; a reshape
+    back to a map (an attention mask, window attention's partition) is not a way up."""
+    pred, succ = g.nx.pred, g.nx.succ
+    between = {b}
     stack = [b]
-    while stack:
+    descends = False
+    while stack:  # the layers on paths into b that are later than a: everything between them
         x = stack.pop()
-        size = _spatial(g.node(x))
-        if size is not None and math.prod(size) < area:
-            return True
         for p in pred[x]:
-            if p in between and p not in seen:
-                seen.add(p)
+            if p == a:
+                descends = True
+            elif index[p] > index[a] and p not in between:
+                between.add(p)
                 stack.append(p)
-    return False
+    if not descends or not any(_scales_up(g, x) for x in between):
+        return False
+    seen = {a}
+    stack = [a]
+    while stack:  # forward from a through maps at least as large: reaching b means some path never went down
+        x = stack.pop()
+        for y in succ[x]:
+            if y not in between or y in seen:
+                continue
+            if y == b:
+                return False
+            seen.add(y)
+            size = _spatial(g.node(y))
+            if size is not None and math.prod(size) >= area:
+                stack.append(y)
+    return True
+
+
+def _scales_up(g: Graph, name: str) -> bool:
+    """A convolution or resampling layer whose output map is larger than its input's."""
+    n = g.node(name)
+    op = get_op(n.op)
+    srcs = g.input_names(name)
+    if op is None or op.family not in ("conv", "pool") or not srcs:
+        return False
+    out, into = _spatial(n), _spatial(g.node(srcs[0]))
+    return out is not None and into is not None and math.prod(out) > math.prod(into)
 
 
 def item_levels(view: View) -> dict[str, int]:
