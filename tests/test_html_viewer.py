@@ -376,6 +376,27 @@ def test_hostile_names_run_no_script_in_the_browser(browser: Browser, tmp_path: 
     clean(page, path)
 
 
+def test_zoom(browser: Browser, pages: Path) -> None:
+    page = open_page(browser, pages / "resnet50.html")
+    width = "Number(document.querySelector('#canvas svg').getAttribute('width'))"
+    natural = page.evaluate(width)
+    page.evaluate("document.getElementById('zoom-in').click(), document.getElementById('zoom-in').click()")
+    assert page.evaluate(width) == round(natural * 1.25 * 1.25)
+    page.evaluate("document.getElementById('unfold-all').click()")  # a new drawing keeps the zoom
+    assert page.evaluate(width) == round(page.evaluate("archc.layout().w + 24") * 1.25 * 1.25)
+    unfolded = page.evaluate("document.getElementById('zoom-reset').click(), " + width)
+    room = page.evaluate("document.getElementById('canvas').clientWidth")
+    page.evaluate("document.getElementById('zoom-fit').click()")
+    fitted = page.evaluate(width)
+    assert fitted == room  # the window's width
+    x, y = centre(page, "conv1")
+    page.send("Input.dispatchMouseEvent", {"type": "mouseWheel", "x": x, "y": y, "deltaX": 0, "deltaY": 100,
+                                           "modifiers": 2})  # Ctrl + wheel down: out
+    assert page.evaluate(width) == round(fitted / 1.25)
+    assert unfolded > natural
+    assert page.errors() == []
+
+
 def test_screenshot(browser: Browser, pages: Path, tmp_path: Path) -> None:
     page = open_page(browser, pages / "resnet50.html")
     png = page.screenshot()

@@ -327,6 +327,12 @@
   document.getElementById("zoom-in").addEventListener("click", () => setZoom(zoom * ZOOM_STEP));
   document.getElementById("zoom-out").addEventListener("click", () => setZoom(zoom / ZOOM_STEP));
   document.getElementById("zoom-reset").addEventListener("click", () => setZoom(1));
+  document.getElementById("zoom-fit").addEventListener("click", () => setZoom(canvas.clientWidth / size[0]));
+  canvas.addEventListener("wheel", (ev) => {  // Ctrl + wheel (and a touchpad's pinch) zooms, as in map viewers
+    if (!ev.ctrlKey) return;
+    ev.preventDefault();
+    setZoom(zoom * (ev.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP));
+  }, {passive: false});
 
   // --- heading ------------------------------------------------------------------------------------------------------
   document.getElementById("name").textContent = D.name;
