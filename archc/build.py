@@ -53,9 +53,11 @@ class Artifacts:
 
 @dataclass(frozen=True)
 class OnnxArtifact:
-    """An exported, checked (and, when asked, verified) ONNX model as bytes."""
+    """An exported, checked (and, when asked, verified) ONNX model: its file as pieces (archc/emit/onnx_file.py),
+    large weights still the arrays they were, so that writing it never holds the whole file in memory."""
 
-    data: bytes
+    file: Any
+    """The :class:`archc.emit.onnx_file.OnnxFile`."""
     opset: int
     ir_version: int
     nodes: int
@@ -63,9 +65,14 @@ class OnnxArtifact:
     verify: Any = None
     """The :class:`archc.emit.onnx_verify.VerifyReport`, when verified."""
 
+    @property
+    def data(self) -> bytes:
+        """The file's bytes, made on each call."""
+        return self.file.to_bytes()
+
     def describe(self, path: str | os.PathLike[str]) -> str:
         text = (f"{path}: opset {self.opset}, IR {self.ir_version}, {self.nodes} nodes, "
-                f"{self.initializers} initializers, {len(self.data):,} bytes")
+                f"{self.initializers} initializers, {self.file.size:,} bytes")
         if self.verify is not None:
             text += f"; {verification_line(self.verify)}"
         return text
@@ -136,11 +143,64 @@ def onnx_artifact(compiled: Compiled, *, weights_path: str | os.PathLike[str] | 
     Weights: ``module``'s, else a ``weights_path`` state_dict file's, else a fresh module's drawn from
     :data:`WEIGHT_SEED`. Raises :class:`archc.emit.onnx_verify.VerificationError` when the two disagree.
     """
+    return _export(compiled, weights_path, opset, dynamic, fold_bn, verify, module).checked()
+
+
+def write_onnx(compiled: Compiled, path: str | os.PathLike[str], *, force: bool = False,
+               **options: Any) -> OnnxArtifact:
+    """:func:`onnx_artifact` written atomically to ``path``; on any failure nothing is written.
+
+    The model is checked (and verified) once its bytes are in the unnamed new file, before it takes its name: an
+    unverified model's weights are released by then, so ONNX's checks, which parse the model several times over, do
+    not run beside them (a 70,000-layer model's checks take 300 MiB)."""
+    from archc.io import check_target, write_atomic
+
+    target = check_target(path, force=force)
+    exported = _export(compiled, **options)
+    done: list[OnnxArtifact] = []
+    write_atomic(target, exported.file.chunks, force=force,
+                 before_commit=lambda: done.append(exported.checked(written=target)))
+    return done[0]
+
+
+@dataclass
+class _Exported:
+    """An exported model not yet checked: the protobuf without its large weights' data, and the file's pieces."""
+
+    compiled: Compiled
+    model: Any
+    file: Any
+    opset: int
+    dynamic: str
+    module: Any
+    """The PyTorch module to verify against; None for no verification."""
+
+    def checked(self, written: Path | None = None) -> OnnxArtifact:
+        """Check (and verify) the model; with ``written``, the path the file is being written to, the arrays of its
+        large weights are released as soon as nothing needs them and its bytes are read from there after."""
+        from archc.emit.onnx_verify import check_model, verify_model
+
+        model, self.model = self.model, None
+        ir_version, nodes, initializers = model.ir_version, len(model.graph.node), len(model.graph.initializer)
+        if written is not None and self.module is None:
+            self.file.release(written)
+        check_model(model, self.file.deferred)
+        del model
+        report = None
+        if self.module is not None:
+            report = verify_model(self.file.to_bytes(), self.compiled, self.module, dynamic=self.dynamic)
+            if written is not None:
+                self.file.release(written)
+        return OnnxArtifact(self.file, self.opset, ir_version, nodes, initializers, report)
+
+
+def _export(compiled: Compiled, weights_path: str | os.PathLike[str] | None = None, opset: int | None = None,
+            dynamic: str = "batch", fold_bn: bool = True, verify: bool = True, module: Any = None) -> _Exported:
     from archc.passes.resources import check_resources
 
     check_resources(compiled, verify=verify, dynamic=dynamic)  # the whole export's budget, before torch or onnx load
-    from archc.emit.onnx_export import check_opset, export_onnx, load_weights, parse_dynamic
-    from archc.emit.onnx_verify import check_model, verify_model
+    from archc.emit.onnx_export import check_opset, load_weights, parse_dynamic
+    from archc.emit.onnx_file import export_file
 
     opset = check_opset(opset)
     parse_dynamic(dynamic)
@@ -150,27 +210,12 @@ def onnx_artifact(compiled: Compiled, *, weights_path: str | os.PathLike[str] | 
     state = module.state_dict()
     if own_module and not verify:
         module = None  # nothing else reads it: its weights, released as they are exported, are then held once
-    model = export_onnx(compiled, state, opset=opset, dynamic=dynamic, fold_bn=fold_bn, release=module is None)
+    # the model's large weights stay arrays beside it, written into the file from there: never twice in memory
+    model, file = export_file(compiled, state, opset=opset, dynamic=dynamic, fold_bn=fold_bn, release=module is None)
     del state
-    if model.ByteSize() > MAX_PROTO_BYTES:
-        raise UsageError(f"the model is {model.ByteSize():,} bytes; a single ONNX file holds at most 2 GiB")
-    check_model(model)
-    ir_version, nodes, initializers = model.ir_version, len(model.graph.node), len(model.graph.initializer)
-    data = model.SerializeToString()
-    del model  # the bytes hold it all: onnxruntime and the module then run without a second copy of the weights
-    report = verify_model(data, compiled, module, dynamic=dynamic) if verify else None
-    return OnnxArtifact(data, opset, ir_version, nodes, initializers, report)
-
-
-def write_onnx(compiled: Compiled, path: str | os.PathLike[str], *, force: bool = False,
-               **options: Any) -> OnnxArtifact:
-    """:func:`onnx_artifact` written atomically to ``path``; on any failure nothing is written."""
-    from archc.io import check_target, write_atomic
-
-    check_target(path, force=force)
-    artifact = onnx_artifact(compiled, **options)
-    write_atomic(path, artifact.data, force=force)
-    return artifact
+    if file.size > MAX_PROTO_BYTES:
+        raise UsageError(f"the model is {file.size:,} bytes; a single ONNX file holds at most 2 GiB")
+    return _Exported(compiled, model, file, opset, dynamic, module if verify else None)
 
 
 def _reference_module(compiled: Compiled, state: dict[str, Any] | None) -> Any:

@@ -26,7 +26,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from archc.errors import UsageError
@@ -43,15 +43,24 @@ _AT_FDCWD = -100
 _AT_EMPTY_PATH = 0x1000
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically; refuses what :func:`check_target` refuses."""
+Chunks = Callable[[], Iterable[bytes | memoryview]]
+"""A file's content as pieces, produced afresh on each call (a write may have to start over elsewhere)."""
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | Chunks, *, force: bool = False,
+                 before_commit: Callable[[], None] | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically; refuses what :func:`check_target` refuses. ``data`` may be a function
+    giving the content in pieces, so that a large file is never one buffer in memory; it is called once.
+    ``before_commit`` runs once the content is written and synced, before the file takes its name (the content's
+    sources may be released there); whatever it raises leaves nothing written."""
     target = check_target(path, force=force)
     parent = target.parent
+    commit = _Once(before_commit)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(parent, target.name)
-        if not _write_anonymous(parent, target, data, force):
-            _write_named(parent, target, data)
+        if not _write_anonymous(parent, target, data, force, commit):
+            _write_named(parent, target, data, commit)
         sync_dir(parent)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
@@ -141,20 +150,34 @@ def exists_error(target: Path) -> UsageError:
     return UsageError(f"{target} exists; pass --force to replace it")
 
 
-def _write_fully(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view[:CHUNK])
-        view = view[written:]
+def _write_fully(fd: int, data: bytes | Chunks) -> None:
+    for piece in (data,) if isinstance(data, bytes) else data():
+        view = memoryview(piece).cast("B")
+        while view:
+            written = os.write(fd, view[:CHUNK])
+            view = view[written:]
 
 
-def _write_anonymous(parent: Path, target: Path, data: bytes, force: bool) -> bool:
-    """Write through an ``O_TMPFILE`` file; False when the system or file system has none (nothing was written)."""
+class _Once:
+    """``before_commit``, run at most once whichever way the file is written."""
+
+    def __init__(self, action: Callable[[], None] | None) -> None:
+        self.action = action
+
+    def __call__(self) -> None:
+        action, self.action = self.action, None
+        if action is not None:
+            action()
+
+
+def _write_anonymous(parent: Path, target: Path, data: bytes | Chunks, force: bool, commit: _Once) -> bool:
+    """Write through an ``O_TMPFILE`` file; False when the system or file system has none (nothing was written), or
+    when it cannot be linked in, after writing its content by :func:`_write_named`."""
     flag = getattr(os, "O_TMPFILE", 0)
     if not flag:
         return False
     try:
-        fd = os.open(parent, flag | os.O_WRONLY | os.O_CLOEXEC, 0o666)  # the umask applies, as for any new file
+        fd = os.open(parent, flag | os.O_RDWR | os.O_CLOEXEC, 0o666)  # the umask applies, as for any new file
     except OSError as exc:
         if exc.errno in _NO_TMPFILE:
             return False
@@ -162,14 +185,21 @@ def _write_anonymous(parent: Path, target: Path, data: bytes, force: bool) -> bo
     try:
         _write_fully(fd, data)
         os.fsync(fd)
+        commit()
         try:
-            return _link(fd, target)  # atomic, and never replaces anything
+            linked = _link(fd, target)  # atomic, and never replaces anything
         except FileExistsError:
             if not force:
                 raise exists_error(target) from None
+            linked = None
+        if linked is False:
+            _write_named(parent, target, functools.partial(_read_back, fd), commit)  # data is made once
+        if linked is not None:
+            return True
         tmp = parent / _temp_name(target.name)
         if not _link(fd, tmp):
-            return False
+            _write_named(parent, target, functools.partial(_read_back, fd), commit)
+            return True
         try:
             _check_replaceable(target)
             os.replace(tmp, target)
@@ -217,7 +247,14 @@ def libc_function(name: str, *argtypes: type) -> Callable[..., int] | None:
     return fn
 
 
-def _write_named(parent: Path, target: Path, data: bytes) -> None:
+def _read_back(fd: int) -> Iterator[bytes]:
+    """The content of the file open as ``fd``, from its start."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, CHUNK):
+        yield chunk
+
+
+def _write_named(parent: Path, target: Path, data: bytes | Chunks, commit: _Once) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=parent)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
@@ -226,6 +263,7 @@ def _write_named(parent: Path, target: Path, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        commit()
         _check_replaceable(target)
         os.replace(tmp, target)
     except BaseException:

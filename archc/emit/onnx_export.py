@@ -10,7 +10,7 @@ Writing a checked, verified file is :func:`archc.build.write_onnx`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -141,13 +141,15 @@ def folded_weights(layer: Node, lw: LayerWeights, norm: Node, nw: LayerWeights) 
 # --- export -----------------------------------------------------------------------------------------------------------
 def export_onnx(compiled: Compiled, state_dict: Mapping[str, Any] | None = None, *,
                 opset: int | None = DEFAULT_OPSET, dynamic: str = "batch", fold_bn: bool = True,
-                release: bool = False) -> onnx.ModelProto:
+                release: bool = False,
+                builder: Callable[[onnx.ModelProto, int], OnnxBuilder] = OnnxBuilder) -> onnx.ModelProto:
     """The compiled spec as an ONNX model; weights from ``state_dict`` or, when None, a fresh PyTorch module's.
 
     ``dynamic``: ``batch`` (a symbolic batch), ``batch,hw`` (symbolic height and width too) or ``none``.
     ``release``: empty ``state_dict`` (a mutable mapping) as the export begins and drop each layer's weights once they
     are in the model, so that a caller holding no other reference to them (no module) has them in memory once, not
     twice. The weights of a fresh module (``state_dict=None``) are always released so.
+    ``builder``: makes the :class:`OnnxBuilder` to emit with (archc/emit/onnx_file.py's keeps large weights aside).
     """
     opset = check_opset(opset)
     dyn_batch, dyn_hw = parse_dynamic(dynamic)
@@ -167,7 +169,7 @@ def export_onnx(compiled: Compiled, state_dict: Mapping[str, Any] | None = None,
     model.opset_import.add().version = opset
     model.graph.name = graph.name
     model.graph.doc_string = graph.doc
-    export = _Export(compiled, weights, dims, BATCH_DIM if dyn_batch else 1, fold_bn, OnnxBuilder(model, opset))
+    export = _Export(compiled, weights, dims, BATCH_DIM if dyn_batch else 1, fold_bn, builder(model, opset))
     del weights  # the export holds them by layer and drops each layer's once emitted
     export.run()
     return model

@@ -4,7 +4,7 @@ against the PyTorch module on real inputs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +31,13 @@ class VerificationError(ArchcError):
 
 
 # --- structure and shapes ---------------------------------------------------------------------------------------------
-def check_model(model: onnx.ModelProto) -> None:
+def check_model(model: onnx.ModelProto, deferred: Collection[str] = ()) -> None:
     """onnx's full checker, then strict shape inference with archc's declared shapes removed, compared against them;
-    both on a weightless copy (:func:`archc.emit.onnx_builder.weightless`), which they serialise and parse cheaply."""
+    both on a weightless copy (:func:`archc.emit.onnx_builder.weightless`), which they serialise and parse cheaply.
+    ``deferred``: initializers whose data ``model`` does not hold (archc/emit/onnx_file.py)."""
     from archc.emit.onnx_builder import weightless
 
-    model = weightless(model)
+    model = weightless(model, deferred)
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.shape_inference.InferenceError as exc:
