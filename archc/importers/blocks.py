@@ -77,6 +77,7 @@ def _values(item: Item, out: list[tuple[Any, str, Any, str]], path: str = "") ->
         out.extend((item.args, k, v, here) for k, v in sorted(item.args.items()) if _is_value(v))
         if isinstance(item, Stage):
             out.extend((item.first, k, v, here) for k, v in sorted(item.first.items()) if _is_value(v))
+            out.append((item.__dict__, "repeat", item.repeat, here))  # a stage's length may be an argument
     if isinstance(item, Branches):
         for body, pname in zip(item.paths, item.names):
             for child in body:

@@ -11,9 +11,10 @@ from archc.errors import Diagnostic, SpecError
 from archc.importers.blocks import recover_blocks
 from archc.importers.flat import FlatGraph, ImportFailure, source_error
 from archc.importers.regions import recover_regions
+from archc.importers.repeats import anonymise, recover_repeats
 from archc.importers.scopes import assign_scopes, find_projections, group
 from archc.importers.spec_writer import write_spec
-from archc.importers.tree import Item, Leaf, Tree
+from archc.importers.tree import Item, Leaf, Tree, children
 from archc.ops.registry import all_ops
 
 CONSTRUCTS = {"stage", "residual", "branches", "group", "block", "model"}
@@ -27,14 +28,14 @@ class ImportedSpec:
     compiled: Compiled
 
 
-def _try(graph: FlatGraph, tree: Tree, source: str) -> tuple[ImportedSpec | None, list[Diagnostic]]:
+def _try(graph: FlatGraph, tree: Tree, source: str, named: bool = True) -> tuple[ImportedSpec | None, list[Diagnostic]]:
     text, paths = write_spec(graph, tree, source)
     try:
         compiled = compile_text(text, f"{graph.name}.yaml")
     except SpecError as exc:
         return None, exc.diagnostics
     names = {node.name for node in compiled.graph.nodes()}
-    if any(path not in names for fid, path in paths.items() if fid in _weighted_ids(graph)):
+    if named and any(path not in names for fid, path in paths.items() if fid in _weighted_ids(graph)):
         return None, []
     return ImportedSpec(text, paths, compiled), []
 
@@ -43,6 +44,15 @@ def _weighted_ids(graph: FlatGraph) -> set[str]:
     from archc.importers.tree import WEIGHTED_OPS
 
     return {layer.id for layer in graph.layers if layer.op in WEIGHTED_OPS}
+
+
+def _referenced(items: list[Item]) -> set[str]:
+    found: set[str] = set()
+    for item in items:
+        found.update(item.source or [])
+        for body in children(item):
+            found |= _referenced(body)
+    return found
 
 
 def _flat(graph: FlatGraph, keep_names: bool) -> list[Item]:
@@ -63,7 +73,7 @@ def condense(graph: FlatGraph, source: str, keep_names: bool = True) -> Imported
     assign_scopes(items, keep_names)
     body = group(items) if keep_names else items
     tree = Tree(body)
-    base, problems = _try(graph, tree, source)
+    base, problems = _try(graph, tree, source, keep_names)
     if base is None:
         flat, problems = _try(graph, Tree(_flat(graph, keep_names)), source)
         if flat is None:
@@ -75,6 +85,19 @@ def condense(graph: FlatGraph, source: str, keep_names: bool = True) -> Imported
               if path in {n.name for n in base.compiled.graph.nodes()} and
               base.compiled.graph.node(path).out_type is not None}
     find_projections(body, shapes, keep_names)
+    if not keep_names:
+        anonymise(body, _referenced(body) | set(graph.outputs))
+        body = tree.body = recover_repeats(body)
     tree.blocks = recover_blocks(body, set(all_ops()) | CONSTRUCTS)
-    better, _ = _try(graph, tree, source)
-    return better if better is not None else base
+    better, _ = _try(graph, tree, source, keep_names)
+    if better is None or _totals(better.compiled) != _totals(base.compiled):
+        return base  # a recovery that changed the network (a bug) must never reach the user
+    return better
+
+
+def _totals(compiled: Compiled) -> tuple[int, int, int, list[tuple[str, tuple]]]:
+    """What recovery must preserve: parameters, MACs, layers, and each output's shape."""
+    t = compiled.costs.total
+    g = compiled.graph
+    shapes = [(name, tuple(g.node(node).out_type.shape)) for name, node in g.outputs.items()]  # type: ignore[union-attr]
+    return t.params, t.macs, t.layers, shapes

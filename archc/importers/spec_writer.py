@@ -79,7 +79,7 @@ class Writer:
         explicit = {getattr(i, "name", None) for i in items}
         for item in items:  # a partial stage names its copies in this scope
             if isinstance(item, Stage) and item.partial:
-                explicit.update(f"{item.prefix}{item.start + n}" for n in range(item.repeat))
+                explicit.update(f"{item.prefix}{item.start + n}" for n in range(len(item.copies)))
         for index, item in enumerate(items):
             name = getattr(item, "name", None)
             if isinstance(item, Stage) and item.partial:
