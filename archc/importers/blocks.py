@@ -48,8 +48,7 @@ def signature(item: Item) -> tuple:
         return ("leaf", layer.op if layer else "", item.name, _params_sig(layer.params if layer else {}))
     if isinstance(item, Residual):
         kind = item.shortcut if isinstance(item.shortcut, str) else _list_sig(item.shortcut)
-        kind = ("pi", item.shortcut_bn if item.shortcut == "projection" else None) \
-            if kind in ("identity", "projection") else kind
+        kind = "pi" if kind in ("identity", "projection") else kind  # identity where shapes match: one kind
         return ("res", item.merge, kind, _list_sig(item.body))
     if isinstance(item, Branches):
         return ("br", item.merge, item.axis, tuple(item.names), tuple(_list_sig(p) for p in item.paths))
