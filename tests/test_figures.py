@@ -110,6 +110,19 @@ def test_blocks_collapsed_at_a_depth_get_insets_too(googlenet: Compiled) -> None
     assert not any(n.startswith("inset:inception3b") for n in nodes)  # one inset per block, not per use
 
 
+def test_the_inset_draws_the_fullest_instance() -> None:
+    # EfficientNet-B0's first MBConv has no expansion and no shortcut (ratio 1, a channel change); features.2.0 has
+    # the expansion but strides; features.2.1 is the first with both, the block as the paper draws it
+    dot = to_dot(compile_file(SPECS / "efficientnet_b0.yaml"))
+    assert "(as features.2.1; used in features.1, features.2, features.3, features.4 … (7 in all))" in dot
+    nodes = _nodes(dot)
+    inset = [n for n in nodes if n.startswith("inset:features.2.1:")]
+    # expand (3), depthwise (3), squeeze-excitation (7), project (2), stochastic depth, the residual add; in, out
+    assert len(inset) == 17 + 2
+    assert "conv 1x1, 144" in nodes["inset:features.2.1:features.2.1.block.0.0"]  # the expansion
+    assert "<TD>add</TD>" in nodes["inset:features.2.1:features.2.1.0"]  # the shortcut's merge
+
+
 def test_small_unfolded_graphs_have_no_inset() -> None:
     assert "inset:" not in to_dot(compile_file(SPECS / "vgg16.yaml"))
 

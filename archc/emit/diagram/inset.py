@@ -2,8 +2,9 @@
 block's body once, as a cluster beside the main path, captioned with the block's name and the nodes that use it.
 
 A block is folded in a stage of repeated blocks (``bottleneck x 3``) or, with ``depth``, as one collapsed instance
-(``inception``). The body drawn is the first instance of the block in the drawing (named in the caption: later
-instances may differ in width, stride or shortcut). What enters the block from
+(``inception``). The body drawn is the instance with the most layers (the first of those), which shows every optional
+part (an expansion layer, a projection shortcut); the caption names it, since instances may differ in width, stride
+or shortcut. What enters the block from
 outside comes from one ``in`` node; what leaves it goes to one ``out`` node.
 """
 
@@ -55,7 +56,7 @@ class Inset:
 
 
 def plan_insets(view: View) -> list[Inset]:
-    """One inset per block drawn folded, in the order of its first use."""
+    """One inset per block drawn folded, in the order of its first use, drawing the fullest instance."""
     g = view.g
     children: dict[str, list[str]] = {}
     for path in g.scopes:
@@ -63,30 +64,44 @@ def plan_insets(view: View) -> list[Inset]:
         if len(chain) >= 2:
             children.setdefault(chain[-2], []).append(path)
     by_block: dict[str, Inset] = {}
+    candidates: dict[str, list[str]] = {}
     for item in view.items.values():
         if not item.scope:
             continue
         scope = g.scopes[item.scope]
-        if item.scope in view.repeats:  # a stage of repeated blocks: its first block stands for them
-            kids = children.get(item.scope, [])
-            block, instance = view.repeats[item.scope].rsplit(" x ", 1)[0], kids[0] if kids else ""
+        if item.scope in view.repeats:  # a stage of repeated blocks: its blocks are the candidates
+            block, instances = view.repeats[item.scope].rsplit(" x ", 1)[0], children.get(item.scope, [])
         elif scope.kind == "block" and scope.label:  # one block instance collapsed at the depth level
-            block, instance = scope.label, item.scope
+            block, instances = scope.label, [item.scope]
         else:
             continue
-        if not instance:
+        if not instances:
             continue
-        inset = by_block.get(block)
-        if inset is None:
-            inset = by_block[block] = Inset(block, instance)
-        inset.uses.append(item.scope)
+        by_block.setdefault(block, Inset(block, instances[0])).uses.append(item.scope)
+        candidates.setdefault(block, []).extend(instances)
+    sizes = _layer_counts(g)
     out = []
-    for inset in by_block.values():
+    for block, inset in by_block.items():
+        # the instance with the most layers shows every optional part (an expansion, a projection shortcut); the
+        # first of those, so that the choice is stable
+        inset.instance = max(candidates[block], key=lambda path: sizes.get(path, 0))
         inset.layers = [n for n in g.nodes() if _inside(g, n, inset.instance)]
         if 0 < len(inset.layers) <= MAX_INSET_LAYERS:
             inset.edges = _edges(g, inset)
             out.append(inset)
     return out
+
+
+def _layer_counts(g: Graph) -> dict[str, int]:
+    """Scope path -> the layers inside it (at any depth)."""
+    counts: dict[str, int] = {}
+    chains: dict[str, list[str]] = {}
+    for n in g.nodes():
+        if n.scope not in chains:
+            chains[n.scope] = g.scope_chain(n.scope)
+        for path in chains[n.scope]:
+            counts[path] = counts.get(path, 0) + 1
+    return counts
 
 
 def _inside(g: Graph, n: Node, scope: str) -> bool:
