@@ -140,11 +140,15 @@ def _make_block(name: str, scopes: list[Scope]) -> tuple[Block, list[dict[str, A
         arg = _arg_name(where, key, taken)
         arg_columns[column] = arg
         common, count = Counter(map(repr, column)).most_common(1)[0]
-        args[arg] = next(v for v in column if repr(v) == common) if count * 2 > len(column) else \
-            _type_name(column[0])
+        default = next(v for v in column if repr(v) == common) if count * 2 > len(column) else None
+        mixed = len({type(v) for v in column}) > 1  # a kernel that is 3 in some copies and [1, 7] in others
+        if mixed:
+            args[arg] = {"type": "any", "default": default} if default is not None else "any"
+        else:
+            args[arg] = default if default is not None else _type_name(column[0])
         holder[key] = f"${arg}"
     values = [{arg: column[i] for column, arg in arg_columns.items()} for i in range(len(scopes))]
-    values = [{k: v for k, v in vals.items() if repr(args[k]) != repr(v)} for vals in values]
+    values = [{k: v for k, v in vals.items() if repr(_default_of(args[k])) != repr(v)} for vals in values]
     return Block(name, args, template.body), values
 
 
@@ -166,6 +170,10 @@ def _unify_shortcuts(template: Scope, scopes: list[Scope]) -> None:
             if theirs.shortcut == "projection":
                 target.shortcut, target.shortcut_id = "projection", theirs.shortcut_id
                 target.shortcut_bn = theirs.shortcut_bn
+
+
+def _default_of(declared: Any) -> Any:
+    return declared.get("default") if isinstance(declared, dict) else declared
 
 
 class _Column(tuple):
@@ -207,7 +215,7 @@ def _kind(items: list[Item]) -> str:
 def _block_name(scope: Scope, taken: set[str]) -> str:
     base = re.sub(r"\d+[a-z]?$", "", scope.name or "")
     base = re.sub(r"\W", "_", base).strip("_")
-    if not base or base[0].isdigit():
+    if not re.fullmatch(r"[A-Za-z_]+", base):  # `Conv2d_1a_3x3`: no name to keep
         base = _kind(scope.body)
     name, n = base, 1
     while name in taken:
