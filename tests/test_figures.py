@@ -234,3 +234,16 @@ def test_short_or_top_to_bottom_drawings_do_not_wrap(resnet50: Compiled) -> None
     assert "cluster_row:" not in to_dot(resnet50, direction="LR")  # 12 nodes fit a page in one row
     assert "cluster_row:" not in to_dot(compile_file(SPECS / "googlenet.yaml"))
     assert "cluster_row:" not in to_dot(compile_file(SPECS / "unet.yaml"), direction="LR")  # the U's columns
+
+
+def test_a_partial_drawing_takes_the_options(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: bad\ninputs: {x: [3, 8, 8]}\nbody:\n  - conv: {id: c, out: 4, k: 3}\n"
+                    "  - linear: {id: fc, out: 2, bogus: 1}\n")
+    out = tmp_path / "bad.dot"
+    result = run("draw", str(spec), "-o", str(out), "--palette", "print", "--font-size", "12")
+    assert result.exit_code == 1, result.output
+    dot = out.read_text()
+    assert "partial diagram: the spec has 1 error" in dot
+    assert 'fontsize="12"' in dot and PALETTES["print"].family("conv").fill in dot
+    assert 'POINT-SIZE="10.8" COLOR="#444444">?<' in dot  # the failing layer's unknown shape, at the chosen size
