@@ -4,6 +4,7 @@ corpus networks (ResNet-50, AlexNet, GoogLeNet) against their published figures 
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -299,13 +300,12 @@ def test_resnet50() -> None:
     assert shapes_by_layer(spec)["prob"] == [1000]
 
 
-@pytest.mark.xfail(strict=True, reason="archc/importers/condense.py recovers blocks and stages from module-path scopes "
-                   "only; for text formats (free ids) it does not yet group runs of isomorphic layers")
 def test_resnet50_import_is_short_with_its_stages() -> None:
-    text = imported("caffe", "caffe/ResNet-50-deploy.prototxt").text
-    assert len(text.splitlines()) <= 80
-    assert [line.split("repeat: ")[1].split(",")[0] for line in text.splitlines() if "repeat: " in line] == \
-        ["3", "4", "6", "3"]
+    spec = imported("caffe", "caffe/ResNet-50-deploy.prototxt")
+    assert len(spec.text.splitlines()) <= 80  # from 2,320 lines of prototxt
+    assert "- stage: {" in spec.text
+    found = Counter(node.name.split(".")[0] for node in spec.compiled.graph.nodes() if node.op == "add")
+    assert list(found.values()) == [3, 4, 6, 3]  # the residual adds of each stage
 
 
 def test_alexnet_is_the_zoo_spec() -> None:
