@@ -86,7 +86,8 @@ def condense(graph: FlatGraph, source: str, keep_names: bool = True) -> Imported
               base.compiled.graph.node(path).out_type is not None}
     find_projections(body, shapes, keep_names)
     if not keep_names:
-        anonymise(body, _referenced(body) | set(graph.outputs))
+        named_outputs = set(graph.outputs) if graph.outputs != [graph.layers[-1].id] else set()
+        anonymise(body, _referenced(body) | named_outputs)
         body = tree.body = recover_repeats(body)
     tree.blocks = recover_blocks(body, set(all_ops()) | CONSTRUCTS)
     better, _ = _try(graph, tree, source, keep_names)
