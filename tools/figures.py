@@ -52,6 +52,7 @@ class Figure:
 
 
 PAPER_FIGURES = (
+    Figure("unet_depth1", "unet", FigureOptions(), depth=1),
     Figure("googlenet_lr_colorblind", "googlenet", FigureOptions(palette="colorblind"), "LR", 1),
     Figure("resnet50_print", "resnet50", FigureOptions(palette="print", title=False)),
     Figure("lenet5_blocks", "lenet5", FigureOptions(style="blocks")),
