@@ -69,6 +69,9 @@ def test_tex_compiles_and_shows_the_svgs_labels(spec: str, depth: int | None, tm
     # every label of the SVG, and nothing else, is in the .tex: the same layout drawn by another back end
     svg = render(to_dot(compile_file(SPECS / f"{spec}.yaml"), depth=depth), "svg")
     assert Counter(_words(t) for t in FIT.findall(tex)) == Counter(latex_text(_words(t)) for t in svg_texts(svg))
+    # and every shape: one TikZ path per SVG polygon, curve, ellipse or polyline (boxes, clusters, edges, arrowheads)
+    shapes = len(re.findall(rb"<(?:polygon|path|ellipse|polyline)\b", svg))
+    assert len(re.findall(r"^\\path\[", tex, re.M)) == shapes > 50
 
 
 @NEEDS_DOT
