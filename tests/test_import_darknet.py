@@ -108,6 +108,12 @@ def test_maxpool_default_padding(tmp_path: Path) -> None:
     assert shapes(compile_flat(graph)) == {"maxpool0": [3, 4, 4], "maxpool1": [3, 2, 2]}
 
 
+def test_short_section_names(tmp_path: Path) -> None:
+    graph = read_darknet(cfg(tmp_path, "[conv]\nfilters=4\nactivation=linear\n[max]\nstride=2\n[avg]\n"))
+    assert [(layer.id, layer.op) for layer in graph.layers] == [("conv0", "conv"), ("maxpool1", "maxpool"),
+                                                                ("avgpool2", "global_avgpool")]
+
+
 def test_maxpool_size_defaults_to_the_stride(tmp_path: Path) -> None:
     graph = read_darknet(cfg(tmp_path, "[maxpool]\nstride=2\n", w=8, h=8))
     assert ops(graph) == [("maxpool0", "maxpool", {"k": 2, "s": 2}, ["image"])]

@@ -40,7 +40,7 @@ UNSUPPORTED_OPTIONS = {
     "shortcut": {"weights_type", "weights_normalization"},
     "maxpool": {"stride_x", "stride_y", "maxpool_depth", "antialiasing"},
 }
-ACTIVATED = {"convolutional", "conv", "connected", "shortcut"}
+ACTIVATED = {"convolutional", "connected", "shortcut"}
 IGNORED = {"cost": "the training loss [cost]", "detection": "the training loss [detection]"}
 
 
@@ -385,11 +385,16 @@ def read_darknet(path: Path) -> FlatGraph:
                      layers=importer.layers, outputs=outputs, notes=importer.notes)
 
 
+ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool"}
+"""Darknet's parser accepts these short section names too."""
+
+
 def _translate(importer: _Importer, section: Section) -> None:
+    section.kind = ALIASES.get(section.kind, section.kind)
     index = len(importer.index)  # darknet's number for this layer
     handlers = {
-        "convolutional": importer.convolutional, "conv": importer.convolutional, "connected": importer.connected,
-        "maxpool": importer.maxpool, "max": importer.maxpool, "avgpool": importer.avgpool, "avg": importer.avgpool,
+        "convolutional": importer.convolutional, "connected": importer.connected, "maxpool": importer.maxpool,
+        "avgpool": importer.avgpool,
         "route": importer.route, "shortcut": importer.shortcut, "upsample": importer.upsample,
         "yolo": importer.yolo, "region": importer.yolo, "softmax": importer.softmax, "dropout": importer.dropout,
         "crop": importer.crop,
