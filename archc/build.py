@@ -184,7 +184,7 @@ class _Exported:
         ir_version, nodes, initializers = model.ir_version, len(model.graph.node), len(model.graph.initializer)
         if written is not None and self.module is None:
             self.file.release(written)
-        check_model(model, self.file.deferred)
+        check_model(model, self.file.deferred, consume=True)  # made weightless in place: no copy of its nodes
         del model
         report = None
         if self.module is not None:

@@ -13,9 +13,11 @@ from emit_specs import MODEL_TENSORS, TRANSFORMER
 
 from archc.build import write_onnx
 from archc.compiler import compile_file, compile_text
-from archc.emit.onnx_builder import WEIGHTLESS_KEEP_BYTES
+from archc.emit import onnx_verify
+from archc.emit.onnx_builder import WEIGHTLESS_KEEP_BYTES, weightless
 from archc.emit.onnx_export import export_onnx
 from archc.emit.onnx_file import OnnxFile, _initializer_head, export_file
+from archc.emit.onnx_verify import VerificationError
 from archc.emit.torch_module import build_module
 from archc.io import write_atomic
 
@@ -99,3 +101,31 @@ def test_write_atomic_takes_pieces_made_afresh_for_each_attempt(tmp_path: Path,
     monkeypatch.setattr("archc.io._write_anonymous", lambda *args: False)  # no O_TMPFILE: a named temp file
     write_atomic(tmp_path / "one", pieces, force=True)
     assert (tmp_path / "one").read_bytes() == want and len(calls) == 2
+
+
+def test_the_checks_see_the_same_weightless_model_made_in_place() -> None:
+    c, state = _state(SPECS / "resnet18.yaml")
+    full = export_onnx(c, dict(state))
+    model, file = export_file(c, dict(state))
+    assert len(file.deferred) == 27  # 20 conv weights, fc's weight and bias, the five 512-channel biases (2 KiB)
+    want = weightless(full).SerializeToString()
+    assert weightless(model, file.deferred).SerializeToString() == want
+    assert weightless(model, file.deferred, in_place=True) is model and model.SerializeToString() == want
+
+
+def test_a_check_that_fails_leaves_nothing_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = compile_file(SPECS / "lenet5.yaml")
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"old")
+
+    def refuse(model: onnx.ModelProto, deferred: object = (), *, consume: bool = False) -> None:
+        assert target.read_bytes() == b"old" and consume  # checked before the file takes its name
+        raise VerificationError("the ONNX checker refuses the exported model: test")
+
+    monkeypatch.setattr(onnx_verify, "check_model", refuse)
+    with pytest.raises(VerificationError, match="refuses the exported model: test"):
+        write_onnx(c, target, force=True, verify=False)
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    with pytest.raises(VerificationError):
+        write_onnx(c, tmp_path / "new.onnx", verify=False)
+    assert not (tmp_path / "new.onnx").exists()

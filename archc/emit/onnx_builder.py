@@ -55,18 +55,26 @@ WEIGHTLESS_KEEP_BYTES = 1024
 """Initializers up to this size stay in a weightless copy: shape constants (Reshape's target) that inference reads."""
 
 
-def weightless(model: onnx.ModelProto, deferred: Collection[str] = ()) -> onnx.ModelProto:
+def weightless(model: onnx.ModelProto, deferred: Collection[str] = (), *, in_place: bool = False) -> onnx.ModelProto:
     """A copy of ``model`` whose large initializers are declared graph inputs of the same type and shape.
 
     ONNX's checker and shape inference serialise the model they are given and parse it again, several times: on a
     model with its weights that is several copies of them at once (a 200 MB model peaked 1 GB higher). They need only
     the weights' types and shapes, which the inputs declare. ``deferred`` names large initializers whose data is not
-    in ``model`` (archc/emit/onnx_file.py writes it into the file from the arrays).
+    in ``model`` (archc/emit/onnx_file.py writes it into the file from the arrays). ``in_place``: turn ``model``
+    itself into that form (no copy of its nodes; for a caller that has no other use for it).
     """
-    skeleton = onnx.ModelProto()
-    _copy_fields(model, skeleton, skip="graph")
-    _copy_fields(model.graph, skeleton.graph, skip="initializer")
-    for tensor in model.graph.initializer:
+    if in_place:
+        skeleton = model
+        initializers = [t.SerializeToString() for t in model.graph.initializer]  # small: the large ones' data is out
+        model.graph.ClearField("initializer")
+        tensors = (onnx.TensorProto.FromString(data) for data in initializers)
+    else:
+        skeleton = onnx.ModelProto()
+        _copy_fields(model, skeleton, skip="graph")
+        _copy_fields(model.graph, skeleton.graph, skip="initializer")
+        tensors = iter(model.graph.initializer)
+    for tensor in tensors:
         if tensor.name not in deferred and tensor.ByteSize() <= WEIGHTLESS_KEEP_BYTES:
             skeleton.graph.initializer.add().CopyFrom(tensor)
             continue

@@ -31,13 +31,14 @@ class VerificationError(ArchcError):
 
 
 # --- structure and shapes ---------------------------------------------------------------------------------------------
-def check_model(model: onnx.ModelProto, deferred: Collection[str] = ()) -> None:
+def check_model(model: onnx.ModelProto, deferred: Collection[str] = (), *, consume: bool = False) -> None:
     """onnx's full checker, then strict shape inference with archc's declared shapes removed, compared against them;
     both on a weightless copy (:func:`archc.emit.onnx_builder.weightless`), which they serialise and parse cheaply.
-    ``deferred``: initializers whose data ``model`` does not hold (archc/emit/onnx_file.py)."""
+    ``deferred``: initializers whose data ``model`` does not hold (archc/emit/onnx_file.py); ``consume``: make
+    ``model`` itself weightless instead of a copy (the caller has no other use for it)."""
     from archc.emit.onnx_builder import weightless
 
-    model = weightless(model, deferred)
+    model = weightless(model, deferred, in_place=consume)
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.shape_inference.InferenceError as exc:

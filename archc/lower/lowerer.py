@@ -72,6 +72,8 @@ class Lowerer:
         last = self.steps(self.header.body, ("body",), ctx, first)
         self.resolve_outputs(top, last)
         self.report_pending()
+        self.pending.clear()
+        top.release()  # nothing reads the names after lowering: freed now, not by a later full collection
         return self.graph
 
     def resolve_outputs(self, top: NameTable, last: Source) -> None:
@@ -255,7 +257,8 @@ class Lowerer:
         if resolved is None:
             return self.add_node(name, kind, None, where, ctx, inputs, failed=True)
         params = self.validated(kind, op.Params, resolved, where, name)
-        if params is not None and getattr(params, "tie", None) is not None:  # a shared weight: `tie: transformer.wte`
+        # a shared weight (`tie: transformer.wte`); asked of the class first: pydantic's miss on an instance is slow
+        if params is not None and "tie" in op.Params.model_fields and params.tie is not None:
             params = tie_weight(self, params, where, ctx, inputs, name)
         if params is not None and not op.uses_input(params):  # a tensor the model holds: it reads nothing
             if "from" in body:

@@ -31,6 +31,19 @@ class NameTable:
     def child(self) -> NameTable:
         return NameTable(parent=self)
 
+    def release(self) -> None:
+        """Empty this table and every table inside it, once lowering is done: a table and the named constructs in
+        it refer to each other (``parent``, ``Entry.inner``), cycles that only the cycle collector would free."""
+        stack, seen = [self], {id(self)}
+        while stack:
+            table = stack.pop()
+            for entry in (*table.entries.values(), *table.indexed.values()):
+                inner, entry.inner = entry.inner, None
+                if inner is not None and id(inner) not in seen:
+                    seen.add(id(inner))
+                    stack.append(inner)
+            table.parent, table.entries, table.indexed, table.unnamed = None, {}, {}, []
+
     def define(self, name: str, entry: Entry) -> bool:
         """Add a name; False when the name already exists in this table."""
         if name in self.entries and not self.entries[name].excluded:
