@@ -15,7 +15,7 @@ from archc.ops.registry import all_ops
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS_DIR = ROOT / "archc" / "ops"
-SUPPORT_MODULES = {"__init__", "base", "families", "fields", "onnx_helpers", "reference", "registry"}
+SUPPORT_MODULES = {"__init__", "base", "families", "fields", "onnx_helpers", "reference", "registry", "saved"}
 """Modules of archc/ops that define no op: the op base, the tables, shared helpers."""
 
 

@@ -9,6 +9,7 @@ import sys
 from archc.cli import (
     emit_cmds,  # noqa: F401  (registers export, draw and build)
     import_cmd,  # noqa: F401  (registers import)
+    mem_cmd,  # noqa: F401  (registers mem)
     report_cmds,  # noqa: F401  (registers summary and table)
     where_cmd,  # noqa: F401  (registers where)
 )

@@ -14,6 +14,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, NoParams, Op, OpParams, TorchCode
 from archc.ops.fields import Float32
 from archc.ops.registry import register
+from archc.ops.saved import Saved
 
 OnnxEmit = Callable[[Any, str, TensorType], str]
 """(builder, input, input type) -> output: an activation's ONNX nodes."""
@@ -38,6 +39,8 @@ class PointwiseForm:
     inplace: str | None = None
     """In-place form, for activations whose backward pass reads their output, not their input: overwriting the input
     is then safe for autograd, as torchvision's ReLU(inplace=True) and ReLU6(inplace=True) do."""
+    saves_output: bool = False
+    """Autograd differentiates through the result (ReLU, sigmoid, tanh) and keeps it, not the input."""
 
 
 def _onnx_op(op_type: str, **attrs: Any) -> OnnxEmit:
@@ -57,9 +60,10 @@ def _onnx_mish(b: Any, x: str, t: TensorType) -> str:
 
 POINTWISE: dict[str, PointwiseForm] = {
     "relu": PointwiseForm("torch.relu({0})", _onnx_op("Relu"), "Rectified linear unit, max(0, x).",
-                          "torch.relu_({0})"),
-    "sigmoid": PointwiseForm("torch.sigmoid({0})", _onnx_op("Sigmoid"), "Logistic sigmoid, 1 / (1 + exp(-x))."),
-    "tanh": PointwiseForm("torch.tanh({0})", _onnx_op("Tanh"), "Hyperbolic tangent."),
+                          "torch.relu_({0})", saves_output=True),
+    "sigmoid": PointwiseForm("torch.sigmoid({0})", _onnx_op("Sigmoid"), "Logistic sigmoid, 1 / (1 + exp(-x)).",
+                             saves_output=True),
+    "tanh": PointwiseForm("torch.tanh({0})", _onnx_op("Tanh"), "Hyperbolic tangent.", saves_output=True),
     # ONNX's HardSigmoid defaults are alpha 0.2, beta 0.5; PyTorch's is relu6(x + 3) / 6
     "hardsigmoid": PointwiseForm("F.hardsigmoid({0})", _onnx_op("HardSigmoid", alpha=1 / 6, beta=0.5),
                                  "Piecewise-linear sigmoid, relu6(x + 3) / 6 (MobileNet v3)."),
@@ -80,6 +84,10 @@ class _Pointwise(_Activation):
 
     def torch(self, p: NoParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, self.form.call, self.form.inplace)
+
+    def saved_for_backward(self, p: NoParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # ReLU6 in place (hardtanh_) keeps a copy of its input
+        return Saved(output=True) if self.form.saves_output else Saved(inputs=(0,), copied_in_place=True)
 
     def onnx(self, b: Any, p: NoParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode
 from archc.ops.fields import Probability, Size
 from archc.ops.registry import register
+from archc.ops.saved import Extra, Saved
 
 
 def _swap_last(b: Any, x: str, rank: int) -> str:
@@ -96,6 +97,19 @@ class MultiheadAttention(Op):
         return TorchCode(f"nn.MultiheadAttention({', '.join(args)}, batch_first=True)",
                          "{m}({0}, {0}, {0}, need_weights=False)[0]")
 
+    def saved_for_backward(self, p: MultiheadAttentionParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # PyTorch's training path (F.multi_head_attention_forward): the in-projection reads a contiguous copy of the
+        # sequence-first input and its packed result is copied into q, k and v; attention keeps those, its output
+        # (which the out-projection reads, heads joined without a copy) and the log-sum-exp per head and query
+        length, dim = out.shape
+        return Saved(extras=(Extra("input copy", length * dim), Extra("query, key and value", 3 * length * dim),
+                             Extra("attention output", length * dim), Extra("logsumexp", p.heads * length, "float32")))
+
+    def parameter_sizes(self, p: MultiheadAttentionParams, inputs: list[TensorType],
+                        out: TensorType) -> tuple[int, ...]:
+        dim = out.shape[1]  # in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias
+        return (3 * dim * dim, 3 * dim, dim * dim, dim) if p.bias else (3 * dim * dim, dim * dim)
+
     def onnx(self, b: Any, p: MultiheadAttentionParams, inputs: list[str], in_types: list[TensorType],
              out: TensorType, weights: dict[str, Any]) -> str:
         dim = out.shape[1]
@@ -171,9 +185,16 @@ class ScaledDotProductAttention(Op):
             return TorchCode(None, f"F.scaled_dot_product_attention({{0}}, {{1}}, {{2}}{causal})")
         # [N, L, E] -> [N, heads, L, E / heads] per input, attended, and the heads joined back
         split = f".unflatten(-1, ({heads}, -1)).transpose(1, 2)"
-        steps = tuple((name, f"{{{i}}}{split}") for i, name in enumerate(("q", "k", "v")))
+        steps = tuple((name, f"{{{i}}}{split}") for i, name in enumerate(("q", "k", "v")))  # views
         call = f"F.scaled_dot_product_attention({{q}}, {{k}}, {{v}}{causal}).transpose(1, 2).flatten(2)"
         return TorchCode(None, call, steps=steps)
+
+    def saved_for_backward(self, p: AttentionParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # the fused kernel keeps query, key, value (or views of them), its output and a log-sum-exp per query; its
+        # output is laid out [N, L, heads, d], so joining the heads back is a view of it, the layer's output
+        q = inputs[0]
+        return Saved(inputs=(0, 1, 2), output=True,
+                     extras=(Extra("logsumexp", self.heads(p, q) * q.shape[-2], "float32"),))
 
     def onnx(self, b: Any, p: AttentionParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

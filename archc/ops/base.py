@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
+from archc.ops.saved import NOTHING, Extra, Saved
 
 if TYPE_CHECKING:
     from archc.emit.onnx_builder import OnnxBuilder
@@ -136,6 +137,28 @@ class Op:
         """Receptive-field footprint; None for ops that act point-wise in space."""
         return None
 
+    # --- memory (archc/memory/) ---------------------------------------------------------------------------------------
+    def saved_for_backward(self, p: Any, inputs: list[TensorType], out: TensorType) -> Saved:
+        """What autograd keeps of the layer for the backward pass of its PyTorch code, in training mode. Default:
+        every input, what a computing op whose derivative reads its operands keeps."""
+        return Saved(inputs=tuple(range(len(inputs))))
+
+    def inference_scratch(self, p: Any, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        """Tensors the layer's PyTorch code allocates beside its output at inference and frees when it returns (CPU
+        max pooling's indices). Default: none."""
+        return ()
+
+    def output_is_view(self, p: Any, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        """The PyTorch output shares its first input's storage (a view, or the input itself): it allocates nothing.
+        ``training``: in training mode (dropout is the identity only at inference)."""
+        return False
+
+    def parameter_sizes(self, p: Any, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        """Elements of each parameter tensor of the layer's PyTorch module, as allocated (an optimizer keeps state per
+        tensor; a masked weight is allocated whole). Default: one tensor of the layer's parameters, or none."""
+        params = self.cost(p, inputs, out).params
+        return (params,) if params else ()
+
     # --- emission -----------------------------------------------------------------------------------------------------
     def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
         raise NotImplementedError(f"op {self.name!r} has no PyTorch emission")
@@ -163,6 +186,9 @@ class Plumbing(Op):
 
     def cost(self, p: Any, inputs: list[TensorType], out: TensorType) -> Cost:
         return Cost()
+
+    def saved_for_backward(self, p: Any, inputs: list[TensorType], out: TensorType) -> Saved:
+        return NOTHING  # moving data: the gradient moves back the same way, reading no tensor
 
 
 def _fmt(value: object) -> str:
@@ -236,6 +262,11 @@ def window_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: 
         raise Problem("E304", f"{what} {eff}{dilated} does not fit: expected at most the padded input size {padded} "
                               f"({size} + padding {pad_before}+{pad_after}), found {eff}")
     return span // stride + 1
+
+
+def weight_and_bias(params: int, bias: int) -> tuple[int, ...]:
+    """Parameter tensor sizes of a layer holding ``params`` elements, ``bias`` of them in a bias tensor (0: none)."""
+    return (params - bias, bias) if bias else (params,)
 
 
 # --- helpers shared by PyTorch emission -------------------------------------------------------------------------------

@@ -22,10 +22,12 @@ from archc.ops.base import (
     conv_ctor,
     expect_rank,
     per_dim,
+    weight_and_bias,
     window_out,
 )
 from archc.ops.fields import MAX_DIM, Channels, Padding, SizeOrList
 from archc.ops.registry import register
+from archc.ops.saved import Extra, Saved, saves_input
 
 DENSE_MASK_LIMIT = 4096
 """Masks up to this many entries are written out as a 0/1 matrix in the generated source; larger ones by index."""
@@ -64,6 +66,7 @@ class ConvGeometry:
         self.s = per_dim(p.s, n, "s")
         self.d = per_dim(p.d, n, "d")
         self.pads = resolve_padding(p.p, self.k, self.s, self.d, x.spatial)
+        self.sizes = x.spatial
 
 
 def resolve_padding(p: Any, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...],
@@ -157,6 +160,12 @@ class Conv(Op):
         g = ConvGeometry(p, inputs[0])
         return TorchCode(conv_module(p, g), f"{{m}}({padded_input(p, g)})")
 
+    def saved_for_backward(self, p: ConvParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return saved_conv_input(p, ConvGeometry(p, inputs[0]))
+
+    def parameter_sizes(self, p: ConvParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return weight_and_bias(self.cost(p, inputs, out).params, out.channels if p.bias else 0)
+
     def onnx(self, b: Any, p: ConvParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         g = ConvGeometry(p, in_types[0])
@@ -168,6 +177,15 @@ class Conv(Op):
 def padded_input(p: Any, g: ConvGeometry) -> str:
     """The forward expression of a convolution's input: `{0}`, or `F.pad({0}, ...)` for `same_upper`."""
     return same_upper_pad(p, g) or "{0}"
+
+
+def saved_conv_input(p: Any, g: ConvGeometry) -> Saved:
+    """A convolution keeps the input it convolves (its weight is a parameter): the layer's input, or the padded
+    copy `F.pad` makes for `same_upper`."""
+    if same_upper_pad(p, g) is None:
+        return saves_input()
+    padded = g.cin * prod(size + before + after for size, (before, after) in zip(g.sizes, g.pads, strict=True))
+    return Saved(extras=(Extra("padded input", padded),))
 
 
 def conv_module(p: Any, g: ConvGeometry) -> str:
@@ -286,6 +304,18 @@ class ConvTable(Op):
         return TorchCode(module, f"F.conv{n}d({x}, {{weight}}, {bias}, {{m}}.stride, {{m}}.padding, {{m}}.dilation)",
                          steps=steps)
 
+    def saved_for_backward(self, p: ConvTableParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        g = ConvGeometry(p.as_conv(), inputs[0])
+        conv = saved_conv_input(p.as_conv(), g)
+        # the masked weight is a new tensor the convolution keeps, one per model whatever the batch
+        masked = Extra("masked weight", g.cout * g.cin * prod(g.k), per_sample=False)
+        return Saved(conv.inputs, extras=(*conv.extras, masked))
+
+    def parameter_sizes(self, p: ConvTableParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        g = ConvGeometry(p.as_conv(), inputs[0])
+        dense = g.cout * g.cin * prod(g.k)  # the whole weight, masked entries included
+        return (dense, g.cout) if p.bias else (dense,)
+
     def onnx(self, b: Any, p: ConvTableParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         import numpy as np
@@ -333,6 +363,19 @@ class GatedConv(Op):
         steps, x = _padded_step(padded_input(p, g))  # padded once, read by both convolutions
         return TorchCode(f'nn.ModuleDict([("conv", {ctor}), ("gate", {ctor})])',
                          f"{{m}}.conv({x}) * torch.sigmoid({{m}}.gate({x}))", steps=steps)
+
+    def saved_for_backward(self, p: GatedConvParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        conv = saved_conv_input(p, ConvGeometry(p, inputs[0]))  # read by both convolutions, kept once
+        # the product keeps both factors; the sigmoid's result is one of them
+        halves = (Extra("convolution output", out.numel), Extra("gate (sigmoid output)", out.numel))
+        return Saved(conv.inputs, extras=(*conv.extras, *halves))
+
+    def inference_scratch(self, p: GatedConvParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        # both convolutions' outputs and the sigmoid's, two alive at once beside the product
+        return (Extra("convolution outputs", 2 * out.numel),)
+
+    def parameter_sizes(self, p: GatedConvParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return 2 * _CONV.parameter_sizes(p, inputs, out)  # `conv` and `gate`
 
     def onnx(self, b: Any, p: GatedConvParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

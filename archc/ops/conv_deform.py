@@ -26,10 +26,12 @@ from archc.ops.base import (
     conv_ctor,
     expect_rank,
     per_dim,
+    weight_and_bias,
     window_out,
 )
 from archc.ops.fields import Channels, NonNegOrList, SizeOrList
 from archc.ops.registry import register
+from archc.ops.saved import Extra, Saved
 
 DEFORM_CONV_OPSET = 19
 
@@ -105,6 +107,16 @@ class DeformConv(Op):
         bias = " + {m}.bias.view(-1, 1, 1)" if p.bias else ""
         return TorchCode(ctor, f"{{y}}.reshape(-1, {g.cout}, {{1}}.shape[2], {{1}}.shape[3]){bias}",
                          steps=self.torch_steps(p, g))
+
+    def saved_for_backward(self, p: DeformConvParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        g = DeformGeometry(p, inputs[0])
+        positions = out.spatial[0] * out.spatial[1]
+        # grid_sample keeps the input and its sampling grid; the product with the weight keeps the sampled columns
+        grid = Extra("sampling grid", p.offset_groups * g.taps * positions * 2)
+        return Saved(inputs=(0,), extras=(grid, Extra("sampled columns", g.cin * g.taps * positions)))
+
+    def parameter_sizes(self, p: DeformConvParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return weight_and_bias(self.cost(p, inputs, out).params, out.channels if p.bias else 0)
 
     def torch_steps(self, p: DeformConvParams, g: DeformGeometry) -> tuple[tuple[str, str], ...]:
         """Bilinear sampling at the offset taps, then one einsum with the weight: x is {0} [N, C, H, W], the offsets

@@ -10,7 +10,18 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, check_groups, conv_ctor, expect_rank, per_dim
+from archc.ops.base import (
+    Cost,
+    Op,
+    OpParams,
+    TorchCode,
+    Window,
+    check_groups,
+    conv_ctor,
+    expect_rank,
+    per_dim,
+    weight_and_bias,
+)
 from archc.ops.fields import Channels, NonNegOrList, SizeOrList
 from archc.ops.registry import register
 
@@ -104,6 +115,9 @@ class ConvTranspose(Op):
         options = (("stride", g.s, 1), ("padding", g.p, 0), ("output_padding", g.op, 0), ("dilation", g.d, 1))
         return TorchCode(conv_ctor(f"nn.ConvTranspose{g.n}d", g.cin, g.cout, g.k, options, p.groups, p.bias),
                          "{m}({0})")
+
+    def parameter_sizes(self, p: ConvTransposeParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return weight_and_bias(self.cost(p, inputs, out).params, out.channels if p.bias else 0)  # keeps its input
 
     def onnx(self, b: Any, p: ConvTransposeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

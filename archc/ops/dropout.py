@@ -11,6 +11,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank
 from archc.ops.fields import Probability
 from archc.ops.registry import register
+from archc.ops.saved import NOTHING, Extra, Saved
 
 
 class DropoutParams(OpParams):
@@ -28,6 +29,22 @@ class _Dropout(Op):
 
     def label(self, p: DropoutParams, out: TensorType | None) -> str:
         return f"p={p.p}"
+
+    def mask_numel(self, x: TensorType) -> int:
+        """Elements of the random mask per sample: one per element, channel or sample."""
+        return x.numel
+
+    def output_is_view(self, p: DropoutParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return not training or p.p == 0.0  # PyTorch returns the input itself
+
+    def saved_for_backward(self, p: DropoutParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        if p.p == 0.0:
+            return NOTHING
+        # the product x * mask keeps the mask (in the input's dtype: PyTorch's CPU kernel; CUDA's fused kernel
+        # keeps a one-byte mask instead), not x; p = 1 multiplies by a zero scalar
+        mask = Extra("dropout mask", 1, per_sample=False) if p.p == 1.0 else Extra("dropout mask",
+                                                                                  self.mask_numel(inputs[0]))
+        return Saved(extras=(mask,))
 
     def onnx(self, b: Any, p: DropoutParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -58,6 +75,9 @@ class Dropout2d(_Dropout):
     def torch(self, p: DropoutParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(f"nn.Dropout{inputs[0].rank - 1}d(p={p.p!r})", "{m}({0})")
 
+    def mask_numel(self, x: TensorType) -> int:
+        return x.channels
+
 
 class DropPathParams(OpParams):
     p: Probability = Field(description="Probability of zeroing a whole sample during training.")
@@ -71,6 +91,13 @@ class DropPath(_Dropout):
                "probability p and scale the rest by 1 / (1 - p), torchvision's StochasticDepth(p, \"row\"); the "
                "identity at inference. Put it on a residual branch, before the add.")
     example = "drop_path: {p: 0.1}"
+
+    def mask_numel(self, x: TensorType) -> int:
+        return 1
+
+    def saved_for_backward(self, p: DropoutParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # a mask of one element per sample, also when p = 1 (bernoulli_(0) then the product)
+        return NOTHING if p.p == 0.0 else Saved(extras=(Extra("drop-path mask", 1),))
 
     def torch(self, p: DropPathParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         if p.p == 0.0:

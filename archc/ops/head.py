@@ -10,6 +10,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Op, OpParams, TorchCode, norm_axis
 from archc.ops.fields import Axis, torch_dim
 from archc.ops.registry import register
+from archc.ops.saved import Saved
 
 
 class SoftmaxParams(OpParams):
@@ -30,6 +31,9 @@ class _Softmax(Op):
 
     def torch(self, p: SoftmaxParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, f"torch.{self.torch_fn}({{0}}, {torch_dim(p.axis)})")
+
+    def saved_for_backward(self, p: SoftmaxParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return Saved(output=True)  # both derivatives read the result
 
     def onnx(self, b: Any, p: SoftmaxParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

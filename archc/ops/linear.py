@@ -8,7 +8,7 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode
+from archc.ops.base import Cost, Op, OpParams, TorchCode, weight_and_bias
 from archc.ops.fields import MAX_DIM, Channels, Size
 from archc.ops.registry import register
 
@@ -51,6 +51,9 @@ class Linear(Op):
     def torch(self, p: LinearParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         bias = "" if p.bias else ", bias=False"
         return TorchCode(f"nn.Linear({inputs[0].shape[-1]}, {p.out}{bias})", "{m}({0})")
+
+    def parameter_sizes(self, p: LinearParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return weight_and_bias(self.cost(p, inputs, out).params, p.out if p.bias else 0)  # keeps its input
 
     def onnx(self, b: Any, p: LinearParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, NoParams, Op, OpParams, TorchCode, norm_axis
 from archc.ops.fields import Axis, torch_dim
 from archc.ops.registry import register
+from archc.ops.saved import NOTHING, Extra, Saved
 
 
 def broadcast(op: str, inputs: list[TensorType], sources: list[str]) -> TensorType:
@@ -43,6 +44,9 @@ class _Elementwise(Op):
     def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, f" {self.symbol} ".join(f"{{{i}}}" for i in range(len(inputs))))
 
+    def saved_for_backward(self, p: Any, inputs: list[TensorType], out: TensorType) -> Saved:
+        return NOTHING  # sums pass the gradient through
+
     def onnx(self, b: Any, p: Any, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         y = inputs[0]
@@ -71,6 +75,11 @@ class Add(_Elementwise):
 @register
 class Mul(_Elementwise):
     name = "mul"
+
+    def saved_for_backward(self, p: Any, inputs: list[TensorType], out: TensorType) -> Saved:
+        # each factor is kept for the other's gradient; `a * b * c` also keeps the partial products
+        partial = tuple(Extra("partial product", out.numel) for _ in inputs[2:])
+        return Saved(inputs=tuple(range(len(inputs))), product=True, extras=partial)
     summary = "Element-wise product of two or more inputs (gating, attention)."
     example = "mul: {from: [features, gate]}"
     symbol = "*"
@@ -126,6 +135,9 @@ class Concat(Op):
     def torch(self, p: ConcatParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         items = ", ".join(f"{{{i}}}" for i in range(len(inputs)))
         return TorchCode(None, f"torch.cat([{items}], {torch_dim(p.axis)})")
+
+    def saved_for_backward(self, p: ConcatParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return NOTHING  # the gradient is sliced back by sizes
 
     def onnx(self, b: Any, p: ConcatParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -14,10 +14,11 @@ from pydantic import Field
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank, per_channel_view
+from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank, per_channel_view, weight_and_bias
 from archc.ops.fields import Float32, Positive, Probability, Size
 from archc.ops.onnx_helpers import affine_onnx, merge_channels, split_channels
 from archc.ops.registry import register
+from archc.ops.saved import Extra, Saved
 
 
 def _norm_module(cls: str, args: list[str], p: Any, *, affine_keyword: str = "affine",
@@ -37,6 +38,15 @@ def _norm_module(cls: str, args: list[str], p: Any, *, affine_keyword: str = "af
 def _affine_cost(affine: bool, scaled: int, out: TensorType) -> Cost:
     """Normalising costs two operations per element; the affine part learns a scale and a shift per ``scaled``."""
     return Cost(params=2 * scaled if affine else 0, elementwise=2 * out.numel)
+
+
+STATS = "float32"
+"""The dtype of the statistics normalisations keep for the backward pass."""
+
+
+def _affine_sizes(params: int) -> tuple[int, ...]:
+    """An affine normalisation's ``weight`` and ``bias``, equal halves of its parameters (none without)."""
+    return (params // 2, params // 2) if params else ()
 
 
 class BatchNormParams(OpParams):
@@ -65,6 +75,13 @@ class BatchNorm(Op):
 
     def torch(self, p: BatchNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return _norm_module(f"nn.BatchNorm{max(1, inputs[0].rank - 1)}d", [str(out.channels)], p)
+
+    def saved_for_backward(self, p: BatchNormParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # the batch's per-channel mean and inverse deviation, whatever the batch (float32 statistics)
+        return Saved(inputs=(0,), extras=(Extra("mean and invstd", 2 * out.channels, STATS, per_sample=False),))
+
+    def parameter_sizes(self, p: BatchNormParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return _affine_sizes(self.cost(p, inputs, out).params)
 
     def onnx(self, b: Any, p: BatchNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -115,6 +132,13 @@ class LayerNorm(Op):
             return TorchCode(code.module, "{m}({0}.movedim(1, -1)).movedim(-1, 1)")
         return code
 
+    def saved_for_backward(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        rows = inputs[0].numel // prod(self.normalized_shape(p, inputs[0]))
+        return Saved(inputs=(0,), extras=(Extra("mean and rstd", 2 * rows, STATS),))
+
+    def parameter_sizes(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return _affine_sizes(self.cost(p, inputs, out).params)
+
     def onnx(self, b: Any, p: LayerNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         x = in_types[0]
@@ -156,6 +180,19 @@ class LocalResponseNorm(Op):
 
     def torch(self, p: LRNParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(f"nn.LocalResponseNorm({p.size}, alpha={p.alpha!r}, beta={p.beta!r}, k={p.k!r})", "{m}({0})")
+
+    def saved_for_backward(self, p: LRNParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # PyTorch's formula x / (k + alpha * avgpool(pad(x * x))) ** beta: the pooling keeps the padded squares,
+        # the power its base, the division its denominator (and x)
+        x = inputs[0]
+        padded = (x.channels + p.size - 1) * prod(x.spatial)
+        return Saved(inputs=(0,), extras=(Extra("padded squares", padded), Extra("power base", x.numel),
+                                          Extra("denominator", x.numel)))
+
+    def inference_scratch(self, p: LRNParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        # at most three input-sized temporaries alive at once (the pooled mean, its scaled copy, the power), one
+        # of which the division's output replaces
+        return (Extra("temporaries", 2 * inputs[0].numel),)
 
     def onnx(self, b: Any, p: LRNParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -200,6 +237,16 @@ class InstanceNorm(Op):
 
     def torch(self, p: InstanceNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return _norm_module(f"nn.InstanceNorm{out.rank - 1}d", [str(out.channels)], p, affine_default=False)
+
+    def saved_for_backward(self, p: InstanceNormParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # batch norm over [1, N * C, ...]: statistics per sample and channel, the affine weight repeated per sample
+        extras = [Extra("mean and invstd", 2 * out.channels, STATS)]
+        if p.affine:
+            extras.append(Extra("repeated weight", out.channels))
+        return Saved(inputs=(0,), extras=tuple(extras))
+
+    def parameter_sizes(self, p: InstanceNormParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return _affine_sizes(self.cost(p, inputs, out).params)
 
     def onnx(self, b: Any, p: InstanceNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -246,6 +293,12 @@ class GroupNorm(Op):
     def torch(self, p: GroupNormParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return _norm_module("nn.GroupNorm", [str(p.groups), str(out.channels)], p)
 
+    def saved_for_backward(self, p: GroupNormParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return Saved(inputs=(0,), extras=(Extra("mean and rstd", 2 * p.groups, STATS),))
+
+    def parameter_sizes(self, p: GroupNormParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return _affine_sizes(self.cost(p, inputs, out).params)
+
     def onnx(self, b: Any, p: GroupNormParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         import numpy as np
@@ -291,6 +344,9 @@ class Scale(Op):
             items.append(f'("bias", nn.Parameter(torch.zeros({c})))')
             call += f" + {{m}}.bias{per_channel_view(out)}"
         return TorchCode(f"nn.ParameterDict([{', '.join(items)}])", call)
+
+    def parameter_sizes(self, p: ScaleParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return weight_and_bias(self.cost(p, inputs, out).params, out.channels if p.bias else 0)  # keeps x
 
     def onnx(self, b: Any, p: ScaleParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, p
 from archc.ops.fields import SizeOrList
 from archc.ops.onnx_helpers import reduce_node
 from archc.ops.registry import register
+from archc.ops.saved import NOTHING, Extra, Saved, saves_input
 
 
 class GlobalPoolParams(OpParams):
@@ -42,6 +43,9 @@ class GlobalPool(Op):
         keep = ", keepdim=True" if p.keepdims else ""
         return TorchCode(None, self.torch_reduce.format(dims=dims, keep=keep))
 
+    def saved_for_backward(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return NOTHING  # a mean's gradient is spread by sizes alone
+
 
 @register
 class GlobalAvgPool(GlobalPool):
@@ -65,6 +69,9 @@ class GlobalMaxPool(GlobalPool):
     summary = "Maximum over all spatial positions (global max pooling)."
     example = "global_maxpool: {keepdims: false}"
     torch_reduce = "torch.amax({{0}}, {dims}{keep})"
+
+    def saved_for_backward(self, p: GlobalPoolParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return Saved(inputs=(0,), output=True)  # amax finds its maxima again by comparing input and result
 
     def onnx(self, b: Any, p: GlobalPoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -105,6 +112,11 @@ class AdaptivePool(Op):
 
     def torch(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(f"nn.{self.torch_name}{inputs[0].rank - 1}d({py_tuple(out.spatial)})", "{m}({0})")
+
+    def saved_for_backward(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        if all(n == 1 for n in out.spatial):
+            return NOTHING  # PyTorch computes a 1x1 adaptive average as a mean
+        return saves_input()
 
     def onnx(self, b: Any, p: AdaptivePoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -157,4 +169,7 @@ class AdaptiveMaxPool(AdaptivePool):
     summary = "Max pooling to a fixed output size; windows may overlap when the size does not divide the input."
     example = "adaptive_maxpool: {size: [6, 6]}"
     torch_name = "AdaptiveMaxPool"
+
+    def saved_for_backward(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return Saved(inputs=(0,), extras=(Extra("indices", out.numel, "int64"),))
     onnx_pool, onnx_global, onnx_reduce = "MaxPool", "GlobalMaxPool", "ReduceMax"

@@ -24,6 +24,7 @@ from archc.ops.base import (
 from archc.ops.fields import NonNegOrList, SizeOrList
 from archc.ops.onnx_helpers import affine_onnx
 from archc.ops.registry import register
+from archc.ops.saved import Extra, Saved
 
 Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 """(kernel, stride, padding) per spatial dimension."""
@@ -153,6 +154,12 @@ class MaxPool(_Pool):
     torch_name = "MaxPool"
     onnx_name = "MaxPool"
 
+    def saved_for_backward(self, p: PoolParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return Saved(inputs=(0,), extras=(Extra("indices", out.numel, "int64"),))  # where each maximum came from
+
+    def inference_scratch(self, p: PoolParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        return (Extra("indices", out.numel, "int64"),)  # PyTorch's CPU kernel finds them, then drops them
+
 
 class AvgPoolParams(PoolParams):
     count_include_pad: bool = Field(True, description="Count padded zeros in the average (PyTorch's default).")
@@ -238,6 +245,10 @@ class MaxUnpool(Op):
         indices = f"F.max_pool{n}d({{1}}, {geo}, return_indices=True)[1]"
         return TorchCode(None, f"F.max_unpool{n}d({{0}}, {indices}, {geo}, output_size={{1}}.shape[2:])")
 
+    def saved_for_backward(self, p: UnpoolParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # the recomputed pooling keeps the features and its indices, which the unpooling reads too
+        return Saved(inputs=(1,), extras=(Extra("indices", inputs[0].numel, "int64"),))
+
     def onnx(self, b: Any, p: UnpoolParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         if any(d is None for d in b.in_dims[1]):
@@ -306,6 +317,13 @@ class Subsample(Op):
         view = per_channel_view(x)
         call = f"F.avg_pool{x.rank - 1}d({{0}}, {py_tuple(k)}, {py_tuple(s)}) * {{m}}.weight{view} + {{m}}.bias{view}"
         return TorchCode(module, call)
+
+    def saved_for_backward(self, p: SubsampleParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        # the pooling keeps its input; the product with the coefficient keeps the pooled values
+        return Saved(inputs=(0,), extras=(Extra("pooled", out.numel),))
+
+    def parameter_sizes(self, p: SubsampleParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        return (out.channels, out.channels)  # coefficient and bias
 
     def onnx(self, b: Any, p: SubsampleParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode, Window, expect_rank, per_dim
 from archc.ops.fields import SizeOrList
 from archc.ops.registry import register
+from archc.ops.saved import NOTHING, Saved
 
 _LINEAR_RANK = {"linear": 2, "bilinear": 3, "trilinear": 4}
 """The input rank (batch excluded) each linear mode interpolates."""
@@ -120,6 +121,9 @@ class Upsample(Op):
             target = f"size={out.spatial[0] if len(set(out.spatial)) == 1 else out.spatial}"
         corners = f", align_corners={p.align_corners}" if p.mode != "nearest" else ""
         return TorchCode(None, f"F.interpolate({{0}}, {target}, mode={p.mode!r}{corners})")
+
+    def saved_for_backward(self, p: UpsampleParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return NOTHING  # interpolation weights follow from the sizes alone
 
     def onnx(self, b: Any, p: UpsampleParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -43,6 +43,9 @@ class Select(Plumbing):
         axis = norm_axis(self.name, p.axis, inputs[0])
         return TorchCode(None, f"{{0}}[{', '.join([':'] * (axis + 1) + [str(p.index)])}]")
 
+    def output_is_view(self, p: SelectParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True
+
     def onnx(self, b: Any, p: SelectParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         axis = norm_axis(self.name, p.axis, in_types[0]) + 1

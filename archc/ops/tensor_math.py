@@ -12,6 +12,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode
 from archc.ops.fields import Float32
 from archc.ops.registry import register
+from archc.ops.saved import NOTHING, Saved
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 
@@ -72,6 +73,9 @@ class MatMul(Op):
         b = "{1}.transpose(-2, -1)" if p.transpose_b else "{1}"
         return TorchCode(None, f"torch.matmul({a}, {b})")
 
+    def saved_for_backward(self, p: MatMulParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return Saved(inputs=(0, 1), product=True)
+
     def onnx(self, b: Any, p: MatMulParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         args = []
@@ -104,6 +108,9 @@ class _ScalarArithmetic(Op):
 
     def torch(self, p: ScalarParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, f"{{0}} {self.symbol} {p.value!r}")
+
+    def saved_for_backward(self, p: ScalarParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return NOTHING  # the constant is all a scaled gradient needs
 
     def onnx(self, b: Any, p: ScalarParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from archc.ops.base import Cost, Op, OpParams, TorchCode, norm_axes
 from archc.ops.fields import MAX_RANK, Axis
 from archc.ops.onnx_helpers import reduce_node
 from archc.ops.registry import register
+from archc.ops.saved import NOTHING, Saved
 
 
 class ReduceParams(OpParams):
@@ -46,6 +47,9 @@ class _Reduce(Op):
         keep = ", keepdim=True" if p.keepdims else ""
         return TorchCode(None, f"torch.{self.torch_fn}({{0}}, {dims}{keep})")
 
+    def saved_for_backward(self, p: ReduceParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return NOTHING  # sums and means spread the gradient by sizes alone
+
     def onnx(self, b: Any, p: ReduceParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         axes = [a + 1 for a in norm_axes(self.name, p.axes, in_types[0])]
@@ -77,3 +81,6 @@ class Max(_Reduce):
     example = "max: {axes: [0], keepdims: true}"
     torch_fn = "amax"
     onnx_op = "ReduceMax"
+
+    def saved_for_backward(self, p: ReduceParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return Saved(inputs=(0,), output=True)  # amax finds its maxima again by comparing input and result

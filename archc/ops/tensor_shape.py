@@ -38,6 +38,9 @@ class Flatten(Plumbing):
     def torch(self, p: NoParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, "torch.flatten({0}, 1)")
 
+    def output_is_view(self, p: NoParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True  # a copy only when the input is not contiguous
+
     def onnx(self, b: Any, p: NoParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         return b.node("Flatten", [inputs[0]], axis=1)
@@ -76,6 +79,9 @@ class Reshape(Plumbing):
     def torch(self, p: ReshapeParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, f"{{0}}.reshape({{0}}.shape[0], {', '.join(map(str, p.shape))})")
 
+    def output_is_view(self, p: ReshapeParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True  # a copy only when the input is not contiguous
+
     def onnx(self, b: Any, p: ReshapeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         return b.node("Reshape", [inputs[0], b.const_int64([0, *p.shape])], allowzero=0)
@@ -103,6 +109,9 @@ class Permute(Plumbing):
 
     def torch(self, p: PermuteParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, f"{{0}}.permute(0, {', '.join(str(a + 1) for a in p.axes)})")
+
+    def output_is_view(self, p: PermuteParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True
 
     def onnx(self, b: Any, p: PermuteParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -141,6 +150,9 @@ class Repeat(Plumbing):
         if p.times is not None:
             return x.with_shape(tuple(n * t for n, t in zip(x.shape, p.times, strict=True)))
         return expanded(self.name, x, given)
+
+    def output_is_view(self, p: RepeatParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return p.times is None  # broadcasting by `shape` is an expand; tiling copies
 
     def torch(self, p: RepeatParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         if p.times is not None:
@@ -199,6 +211,9 @@ class Expand(Plumbing):
     def infer(self, p: ExpandParams, inputs: list[TensorType]) -> TensorType:
         return expanded(self.name, inputs[0], p.shape)
 
+    def output_is_view(self, p: ExpandParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True
+
     def torch(self, p: ExpandParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return expand_torch(p.shape)
 
@@ -243,6 +258,9 @@ class Squeeze(Plumbing):
         dims = tuple(a + 1 for a in self.axes(p, inputs[0]))
         return TorchCode(None, f"{{0}}.squeeze({dims})" if dims else "{0}")
 
+    def output_is_view(self, p: SqueezeParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True
+
     def onnx(self, b: Any, p: SqueezeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         axes = [a + 1 for a in self.axes(p, in_types[0])]
@@ -273,6 +291,9 @@ class Unsqueeze(Plumbing):
     def torch(self, p: UnsqueezeParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         # inserting in ascending order puts every axis at its output position
         return TorchCode(None, "{0}" + "".join(f".unsqueeze({a + 1})" for a in sorted(p.axes)))
+
+    def output_is_view(self, p: UnsqueezeParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True
 
     def onnx(self, b: Any, p: UnsqueezeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -318,6 +339,9 @@ class Slice(Plumbing):
         bounds = f"{p.start or ''}:{p.end if p.end is not None else ''}" + (f":{p.step}" if p.step != 1 else "")
         return TorchCode(None, f"{{0}}[{', '.join([':'] * (axis + 1) + [bounds])}]")
 
+    def output_is_view(self, p: SliceParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True
+
     def onnx(self, b: Any, p: SliceParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
         axis = self.bounds(p, in_types[0])[0]
@@ -337,6 +361,9 @@ class Identity(Plumbing):
 
     def torch(self, p: NoParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, "{0}")
+
+    def output_is_view(self, p: NoParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
+        return True
 
     def onnx(self, b: Any, p: NoParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

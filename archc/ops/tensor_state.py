@@ -21,6 +21,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode
 from archc.ops.fields import MAX_RANK, Float32, Positive, Size
 from archc.ops.registry import register
+from archc.ops.saved import NOTHING, Saved
 
 StoredShape = Annotated[list[Size], Field(min_length=1, max_length=MAX_RANK + 1,
                                           description="The stored tensor's shape, e.g. [1, 1, 768] or [96, 1, 1].")]
@@ -84,6 +85,9 @@ class Parameter(Op):
     def torch(self, p: ParameterParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         call = f"{{m}}.expand({{0}}.shape[0], {', '.join(['-1'] * out.rank)})" if p.batch_axis else "{m}"
         return TorchCode(_ctor(p.shape, p), call, state="parameter")
+
+    def saved_for_backward(self, p: ParameterParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return NOTHING  # the input gives the batch size only; the tensor itself is a parameter
 
     def onnx(self, b: Any, p: ParameterParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

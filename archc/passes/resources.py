@@ -32,6 +32,7 @@ from archc.ir.types import TensorType
 from archc.limits import Limits
 from archc.ops.registry import known_op
 from archc.passes.input_sizes import other_size
+from archc.passes.liveness import live_peak
 from archc.passes.pipeline import Compiled
 from archc.passes.schedule import Schedule, schedule_graph
 from archc.passes.shapes import infer_at
@@ -142,18 +143,11 @@ def _per_sample(graph: Graph, schedule: Schedule, types: Types | None) -> _PerSa
         t = types[name] if types is not None else graph.node(name).out_type
         return t.nbytes if t is not None else 0
 
-    sizes = {name: size(name) for name in graph.inputs}
-    live = peak = sum(sizes.values())
-    workspace = 0
-    for step in schedule.steps:
-        name = step.node.name
-        sizes[name] = size(name)
-        live += sizes[name]
-        peak = max(peak, live)
-        live -= sum(sizes[source] for source in step.freed)
-        workspace = max(workspace, _workspace(graph, step.node, types))
-    outputs = sum(sizes[name] for name in graph.outputs.values())
-    return _PerSample(peak, workspace, sum(sizes[name] for name in graph.inputs), outputs)
+    inputs = {name: size(name) for name in graph.inputs}
+    peak = live_peak(schedule, inputs, size)
+    workspace = max((_workspace(graph, step.node, types) for step in schedule.steps), default=0)
+    outputs = sum(size(name) for name in graph.outputs.values())
+    return _PerSample(peak, workspace, sum(inputs.values()), outputs)
 
 
 def _workspace(graph: Graph, node: Node, types: Types | None) -> int:
