@@ -99,8 +99,8 @@ def test_concat_upsample_and_detect(tmp_path: Path) -> None:
     """))
     graph = read_ultralytics(path)
     layers = {layer.id: layer for layer in graph.layers}
-    assert layers["2"].op == "upsample" and layers["2"].params == {"mode": "nearest", "scale": 2}
-    assert layers["3"].inputs == ["2", "0.act"]
+    assert layers["2.upsample"].op == "upsample" and layers["2.upsample"].params == {"mode": "nearest", "scale": 2}
+    assert layers["3.cat"].inputs == ["2.upsample", "0.act"]
     assert graph.outputs == ["4.cat0", "4.cat1", "4.dfl.out"]
     compiled = compile_flat(graph)
     found = shapes(compiled)

@@ -5,7 +5,7 @@
 does, with a note); repeats become ``max(round(n * depth), 1)`` and output channels
 ``ceil(min(c2, max_channels) * width / 8) * 8`` (``make_divisible``), except a module whose channels equal ``nc``.
 Each module is written by :mod:`archc.importers.ultralytics_modules` under its module path without the model's own
-``model.`` prefix (``2.m.0.cv1.conv``), so a checkpoint's ``state_dict`` loads once that prefix is stripped.
+``model.`` prefix (``2.m.0.cv1.conv``): the names of a checkpoint's ``state_dict``, for a writer that keeps them.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def _row(writer: ModuleWriter, doc: LoadedDoc, where: tuple[str, int], index: in
             raise Refusal("E602", f"Concat joins rows of different sizes ({', '.join(_shown(t) for t in inputs)})",
                           *at(0))
         shape = (sum(t.shape[0] for t in inputs), *inputs[0].shape[1:])
-        return writer.add(path, "concat", {}, inputs, shape)
+        return writer.add(f"{path}.cat", "concat", {}, inputs, shape)  # a digit-only id would read as an index
     if module == "nn.Upsample":
         size, factor, mode = (args + [None, None, "nearest"][len(args):])[:3]
         if size is not None or not isinstance(factor, int) or mode != "nearest":
@@ -183,7 +183,8 @@ def _row(writer: ModuleWriter, doc: LoadedDoc, where: tuple[str, int], index: in
                                   "supported", *at(3))
         x = _single(read_inputs(), module, at(0))
         c, h, w = x.shape
-        return writer.add(path, "upsample", {"mode": "nearest", "scale": factor}, [x], (c, h * factor, w * factor))
+        return writer.add(f"{path}.upsample", "upsample", {"mode": "nearest", "scale": factor}, [x],
+                          (c, h * factor, w * factor))
     # Detect
     nc = args[0] if args else context["nc"]
     if not isinstance(nc, int) or len(args) > 1:

@@ -1,6 +1,7 @@
 """The Ultralytics modules a model YAML names, written as archc layers with Ultralytics' module paths as ids
-(``2.m.0.cv1.conv`` for ``model.2.m.0.cv1.conv``), so the spec's layer names are the ``state_dict`` keys of an
-Ultralytics checkpoint without the ``model.`` prefix.
+(``2.m.0.cv1.conv`` for ``model.2.m.0.cv1.conv``): the ``state_dict`` keys of an Ultralytics checkpoint without the
+``model.`` prefix. A row that is one parameter-free layer gets its kind after the row number (``11.cat``), since an
+id of digits alone would read as an index.
 
 Each function follows the module's constructor and ``forward`` in ``ultralytics/nn/modules`` (block.py, conv.py,
 head.py): Conv is Conv2d without bias, BatchNorm2d and SiLU; batch norms carry the eps 1e-3 and momentum 0.03 that
