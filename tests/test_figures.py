@@ -247,3 +247,15 @@ def test_a_partial_drawing_takes_the_options(tmp_path: Path) -> None:
     assert "partial diagram: the spec has 1 error" in dot
     assert 'fontsize="12"' in dot and PALETTES["print"].family("conv").fill in dot
     assert 'POINT-SIZE="10.8" COLOR="#444444">?<' in dot  # the failing layer's unknown shape, at the chosen size
+
+
+@NEEDS_DOT
+def test_a_network_inside_one_scope_wraps_between_its_children() -> None:
+    compiled = compile_file(SPECS / "mobilenet_v2.yaml")  # everything but the classifier sits in `features`
+    assert '"cluster_features" {' in to_dot(compiled, direction="TB")
+    dot = to_dot(compiled, direction="LR")
+    assert '"cluster_features" {' not in dot  # split across rows, so not drawn as one box
+    assert '"cluster_features.2" {' in dot and len(re.findall(r'"cluster_row:\d+"', dot)) >= 3
+    data = _json_layout(dot)
+    x0, y0, x1, y1 = (float(v) for v in data["bb"].split(","))
+    assert (x1 - x0) / (y1 - y0) <= 3  # one row was 193 x 5 inches

@@ -241,6 +241,8 @@ class _Writer:
                     children[parent] = []
                     children[""].append(("row", parent))
             for path in self.g.scope_chain(item.cluster):
+                if path in self.rows.dissolved:
+                    continue
                 if path not in children:
                     children[path] = []
                     children[parent].append(("cluster", path))
