@@ -52,6 +52,7 @@ class Lowerer:
         """Validated parameters by op and values (see :meth:`validated`)."""
         self.types_seen: dict[tuple[Any, ...], tuple[OpParams, TensorType]] = {}
         """Output types by op, parameters (by identity) and input types (see :meth:`add_node`)."""
+        self.tie_ops: dict[str, bool] = {}
         self.bad_defaults: set[tuple[str, str]] = set()
         """(block, argument) whose default failed to evaluate: reported once, not once per call."""
         scope = {k: v for k, v in params.items() if k not in SHAPE_NAMES}
@@ -257,8 +258,8 @@ class Lowerer:
         if resolved is None:
             return self.add_node(name, kind, None, where, ctx, inputs, failed=True)
         params = self.validated(kind, op.Params, resolved, where, name)
-        # a shared weight (`tie: transformer.wte`); asked of the class first: pydantic's miss on an instance is slow
-        if params is not None and "tie" in op.Params.model_fields and params.tie is not None:
+        # a shared weight (`tie: transformer.wte`); asked of the op first: pydantic's miss on an instance is slow
+        if params is not None and self.ties(kind, op.Params) and params.tie is not None:
             params = tie_weight(self, params, where, ctx, inputs, name)
         if params is not None and not op.uses_input(params):  # a tensor the model holds: it reads nothing
             if "from" in body:
@@ -266,6 +267,13 @@ class Lowerer:
                 return self.add_node(name, kind, None, where, ctx, [], failed=True)
             inputs = []
         return self.add_node(name, kind, params, where, ctx, inputs, failed=params is None)
+
+    def ties(self, kind: str, model: type[OpParams]) -> bool:
+        """Whether the op's parameters have `tie` (asked once per op)."""
+        known = self.tie_ops.get(kind)
+        if known is None:
+            known = self.tie_ops[kind] = "tie" in model.model_fields
+        return known
 
     def validated(self, kind: str, model: type[OpParams], resolved: dict[str, Any], where: DocPath,
                   name: str) -> OpParams | None:
