@@ -148,6 +148,7 @@ def test_lrn_eltwise_concat(tmp_path: Path) -> None:
         layer { name: "diff" type: "Eltwise" bottom: "prod" bottom: "a" top: "diff"
           eltwise_param { coeff: 1 coeff: -1 } }
         layer { name: "cat" type: "Concat" bottom: "diff" bottom: "data" top: "cat" }
+        layer { name: "max" type: "Eltwise" bottom: "a" bottom: "norm" top: "max" eltwise_param { operation: MAX } }
     """)
     graph = read_caffe(path)
     assert ops(graph)[1:] == [
@@ -156,6 +157,7 @@ def test_lrn_eltwise_concat(tmp_path: Path) -> None:
         ("prod", "mul", {}, ["sum", "a"]),
         ("diff", "sub", {}, ["prod", "a"]),
         ("cat", "concat", {}, ["diff", "data"]),
+        ("max", "maximum", {}, ["a", "norm"]),
     ]
     assert shapes(compile_flat(graph))["cat"] == [7, 8, 8]
 
@@ -239,7 +241,7 @@ def test_training_only_layers_are_left_out(tmp_path: Path) -> None:
 def test_refusals_are_located(tmp_path: Path) -> None:
     path = prototxt(tmp_path, """
         layer { name: "a" type: "Reorg" bottom: "data" top: "a" }
-        layer { name: "b" type: "Eltwise" bottom: "data" bottom: "data" top: "b" eltwise_param { operation: MAX } }
+        layer { name: "b" type: "Eltwise" bottom: "data" bottom: "data" top: "b" eltwise_param { coeff: 2 coeff: 2 } }
         layer { name: "c" type: "LRN" bottom: "data" top: "c" lrn_param { norm_region: WITHIN_CHANNEL } }
         layer { name: "d" type: "Pooling" bottom: "data" top: "d" pooling_param { pool: STOCHASTIC kernel_size: 2 } }
         layer { name: "e" type: "ReLU" bottom: "nothing" top: "e" }
@@ -249,7 +251,7 @@ def test_refusals_are_located(tmp_path: Path) -> None:
     """)
     assert refusal(path) == [
         f"{path}:8:25: E601: Caffe layer type 'Reorg' is not supported",
-        f"{path}:9:101: E601: eltwise_param.operation: MAX is not supported (supported: SUM, PROD)",
+        f"{path}:9:97: E601: eltwise_param.coeff [2.0, 2.0] (a weighted sum) is not supported",
         f"{path}:10:80: E601: lrn_param.norm_region: WITHIN_CHANNEL is not supported (supported: ACROSS_CHANNELS)",
         f"{path}:11:81: E601: pooling_param.pool: STOCHASTIC is not supported (supported: MAX, AVE)",
         f"{path}:12:40: E602: layer 'e' reads blob 'nothing', which no layer above produces",

@@ -183,7 +183,8 @@ def scale(state: CaffeState, params: LayerParams, bottoms: Bottoms, tops: list[s
 def eltwise(state: CaffeState, params: LayerParams, bottoms: Bottoms, tops: list[str]) -> None:
     _counts(params, bottoms, tops, None)
     p = params.sub("eltwise_param")
-    operation = p.enum("operation", "SUM", {"SUM": "add", "PROD": "mul", "1": "add", "0": "mul"})
+    operation = p.enum("operation", "SUM", {"SUM": "add", "PROD": "mul", "MAX": "maximum", "1": "add", "0": "mul",
+                                            "2": "maximum"})
     if len(bottoms) < 2:
         raise Refusal("E602", f"Eltwise layer {params.name!r} needs at least two bottom blobs", params.message.line,
                       params.message.col)

@@ -1,4 +1,4 @@
-"""Merges of several tensors: element-wise add, multiply and subtract (with broadcasting), concatenation."""
+"""Merges of several tensors: element-wise add, multiply, subtract and maximum (with broadcasting), concatenation."""
 
 from __future__ import annotations
 
@@ -95,6 +95,26 @@ class Sub(_Elementwise):
     max_inputs = 2
     symbol = "-"
     onnx_op = "Sub"
+
+
+@register
+class Maximum(_Elementwise):
+    name = "maximum"
+    summary = ("Element-wise maximum of two or more inputs (Caffe's Eltwise MAX, maxout): `torch.maximum`; the "
+               "reduction over axes is `max`.")
+    example = "maximum: {from: [a, b]}"
+    onnx_op = "Max"
+
+    def torch(self, p: Any, inputs: list[TensorType], out: TensorType) -> TorchCode:
+        call = "{0}"
+        for i in range(1, len(inputs)):
+            call = f"torch.maximum({call}, {{{i}}})"
+        return TorchCode(None, call)
+
+    def saved_for_backward(self, p: Any, inputs: list[TensorType], out: TensorType) -> Saved:
+        # each torch.maximum keeps both operands to route the gradient; a chain also keeps its partial maxima
+        partial = tuple(Extra("partial maximum", out.numel) for _ in inputs[2:])
+        return Saved(inputs=tuple(range(len(inputs))), extras=partial)
 
 
 class ConcatParams(OpParams):
