@@ -264,6 +264,8 @@ def test_yolov8_params_and_gflops(scale: str) -> None:
     params, gflops = YOLOV8[scale]
     assert spec.compiled.costs.total.params == params  # Ultralytics' "parameters" include the DFL's 16 fixed weights
     assert round(ultralytics_gflops(spec), 1) == gflops
+    # with the batch norms folded into the convolutions ("fused"), Ultralytics prints 2 x archc's MACs
+    assert round(2 * spec.compiled.costs.total.macs / 1e9, 1) == {"n": 8.7, "s": 28.6}[scale]
     found = shapes_by_layer(spec)
     outputs = ["22.cat0", "22.cat1", "22.cat2", "22.dfl.out"]
     assert list(spec.compiled.graph.outputs.values()) == [spec.paths[name] for name in outputs]
