@@ -4,6 +4,11 @@ that failed), the look (:mod:`.style`) and running Graphviz (:mod:`.graphviz`).
 
 Large graphs fold: a stage of repeated block instances becomes one ``bottleneck x 6`` node, and ``depth`` turns
 scopes at that nesting level into single summary nodes (the same depth convention as ``archc summary``).
+
+Paper figures: the options (:mod:`.figure`: title, legend, palettes, font), each folded block's body drawn once
+(:mod:`.inset`), encoder-decoders ranked as a U (:mod:`.levels`), long left-to-right drawings wrapped into rows
+(:mod:`.wrap`), TikZ from Graphviz's layout (:mod:`.tikz`), and feature maps as boxes (:mod:`.blocks`, drawn by the
+small vector writer :mod:`.vector`).
 """
 
 from archc.emit.diagram.dot import Decoration, check_direction, diagram_dot, to_dot, write_diagram
