@@ -32,8 +32,8 @@ def model_inputs(graph: Graph, batch: int, seed: int = 0) -> list[torch.Tensor]:
         t = graph.node(name).out_type
         assert t is not None
         shape = (batch, *t.shape)
-        if t.dtype == "int64":
-            tensors.append(torch.randint(0, 2, shape, generator=generator))
+        if not t.dtype.startswith("float"):
+            tensors.append(torch.randint(0, 2, shape, generator=generator, dtype=getattr(torch, t.dtype)))
         else:
             tensors.append(torch.randn(shape, generator=generator))
     return tensors
@@ -110,6 +110,8 @@ def training_state_bytes(module: nn.Module, inputs: Sequence[torch.Tensor], opti
     """Parameter, gradient and optimizer-state bytes after one backward and one optimizer step."""
     module.train()
     params = list(module.parameters())
+    if not params:
+        return {"params": 0, "grads": 0, "optimizer": 0}
     opt: torch.optim.Optimizer
     if optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=0.01)

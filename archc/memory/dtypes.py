@@ -30,8 +30,9 @@ def tensor_bytes(t: TensorType, plan_dtype: str) -> int:
 
 
 def extra_bytes(extra: Extra, plan_dtype: str) -> int:
-    """Bytes of a tensor an op keeps for its backward pass (per sample when it is per sample)."""
-    return extra.numel * (DTYPES[plan_dtype] if extra.dtype is None else element_bytes(extra.dtype, plan_dtype))
+    """Bytes of a tensor an op keeps for its backward pass (per sample when it is per sample): in the plan's dtype
+    unless the op names one (float32 statistics stay float32)."""
+    return extra.numel * (DTYPES[plan_dtype] if extra.dtype is None else DTYPE_BYTES[extra.dtype])
 
 
 def parse_size(text: str, option: str = "--fit") -> int:

@@ -35,6 +35,22 @@ class InferencePeak:
     """Layer -> bytes per sample alive while it runs (its inputs and its new output)."""
     allocated: dict[str, int]
     """Layer -> bytes per sample of its new output (0 for a view or an in-place layer)."""
+    fixed: dict[str, int]
+    """Layer -> bytes of its temporaries whatever the batch (a masked weight), alive while it runs."""
+
+    def at(self, batch: int) -> int:
+        """The peak at ``batch``: the most any layer holds (its per-sample bytes times the batch, and its
+        batch-independent temporaries)."""
+        return max([self.inputs * batch, *(self.live[name] * batch + self.fixed[name] for name in self.live)])
+
+    def largest_batch(self, room: int) -> int:
+        """The largest batch whose peak fits ``room`` bytes (0: not even one sample)."""
+        limits = [(room - self.fixed[name]) // self.live[name] for name in self.live if self.live[name]]
+        if self.inputs:
+            limits.append(room // self.inputs)
+        if any(self.fixed[name] > room for name in self.live):
+            return 0
+        return max(0, min(limits, default=room))
 
 
 def inference_peak(graph: Graph, schedule: Schedule, storages: Layout, dtype: str) -> InferencePeak:
@@ -45,17 +61,20 @@ def inference_peak(graph: Graph, schedule: Schedule, storages: Layout, dtype: st
 
     inputs = {name: size(name) for name in graph.inputs}
     live: dict[str, int] = {}
+    fixed: dict[str, int] = {}
+
     def scratch(step: Step) -> int:
         node = step.node
         assert node.out_type is not None
         extras = known_op(node.op).inference_scratch(node.params, step.in_types, node.out_type)
-        return sum(extra_bytes(extra, dtype) for extra in extras)
+        fixed[node.name] = sum(extra_bytes(extra, dtype) for extra in extras if not extra.per_sample)
+        return sum(extra_bytes(extra, dtype) for extra in extras if extra.per_sample)
 
     peak = live_peak(held_by_callers(graph, schedule), inputs, size,
                      lambda step: storages.shares_input(step.node.name), hold_inputs=True, scratch=scratch, trace=live)
     allocated = {step.node.name: 0 if storages.shares_input(step.node.name) else size(step.node.name)
                  for step in schedule.steps}
-    return InferencePeak(peak, sum(inputs.values()), live, allocated)
+    return InferencePeak(peak, sum(inputs.values()), live, allocated, fixed)
 
 
 def held_by_callers(graph: Graph, schedule: Schedule) -> Schedule:

@@ -69,14 +69,13 @@ class MemoryPlan:
         return self.weights.trained * buffers + counters
 
     @property
-    def fixed(self) -> int:
-        """Bytes whatever the batch."""
-        fixed = self.weights.params + self.weights.buffers + self.gradients + self.optimizer_state
-        return fixed + (self.saved.fixed if self.training else 0)
+    def weight_bytes(self) -> int:
+        """Parameters and buffers, plus gradients and optimizer state when training."""
+        return self.weights.params + self.weights.buffers + self.gradients + self.optimizer_state
 
     @property
     def per_sample(self) -> int:
-        """Bytes each sample of the batch adds."""
+        """Bytes each sample adds (at inference: at the layer of the peak)."""
         if self.training:
             return self.saved.per_sample + self.saved.workspace
         return self.inference.peak
@@ -84,22 +83,32 @@ class MemoryPlan:
     @property
     def activations(self) -> int:
         """Saved tensors (training) or the live peak (inference) at the plan's batch."""
+        return self.activations_at(self.batch)
+
+    def activations_at(self, batch: int) -> int:
         if self.training:
-            return self.saved.per_sample * self.batch + self.saved.fixed
-        return self.inference.peak * self.batch
+            return self.saved.per_sample * batch + self.saved.fixed
+        return self.inference.at(batch)
 
     @property
     def workspace(self) -> int:
         return self.saved.workspace * self.batch if self.training else 0
 
     def total(self, batch: int | None = None) -> int:
-        return self.fixed + self.per_sample * (self.batch if batch is None else batch)
+        batch = self.batch if batch is None else batch
+        workspace = self.saved.workspace * batch if self.training else 0
+        return self.weight_bytes + self.activations_at(batch) + workspace
 
     def largest_batch(self, budget: int) -> int:
         """The largest batch whose total fits ``budget`` bytes (0: not even one sample)."""
-        if budget < self.fixed + self.per_sample:
+        room = budget - self.weight_bytes
+        if not self.training:
+            return self.inference.largest_batch(room) if room >= 0 else 0
+        room -= self.saved.fixed
+        per_sample = self.saved.per_sample + self.saved.workspace
+        if room < per_sample:
             return 0
-        return (budget - self.fixed) // self.per_sample if self.per_sample else budget
+        return room // per_sample if per_sample else room
 
 
 def check_options(batch: int, dtype: str, optimizer: str | None) -> None:
@@ -115,8 +124,10 @@ def check_options(batch: int, dtype: str, optimizer: str | None) -> None:
                          "(use fp32, fp16 or bf16 with --train)")
 
 
-def plan_memory(compiled: Compiled, *, batch: int = 1, dtype: str = "fp32", optimizer: str | None = None) -> MemoryPlan:
-    """The memory plan of ``compiled``; ``optimizer`` (sgd, momentum, adam, adamw) plans a training step."""
+def plan_memory(compiled: Compiled, *, batch: int = 1, dtype: str = "fp32", optimizer: str | None = None,
+                input_grads: bool = False) -> MemoryPlan:
+    """The memory plan of ``compiled``; ``optimizer`` (sgd, momentum, adam, adamw) plans a training step;
+    ``input_grads``: the step also differentiates with respect to the model's inputs."""
     check_options(batch, dtype, optimizer)
     graph, schedule = compiled.graph, compiled.schedule()
     element = DTYPES[dtype]
@@ -136,7 +147,7 @@ def plan_memory(compiled: Compiled, *, batch: int = 1, dtype: str = "fp32", opti
             trained += sum(sizes) * element
             tensors += len(sizes)
     weights = Weights(params, buffers, trained, tensors)
-    saved = saved_tensors(graph, schedule, layout(graph, schedule, training=True), dtype)
+    saved = saved_tensors(graph, schedule, layout(graph, schedule, training=True), dtype, input_grads)
     peak = inference_peak(graph, schedule, layout(graph, schedule, training=False), dtype)
     ops = {step.node.name: step.node.op for step in schedule.steps}
     return MemoryPlan(graph.name, batch, dtype, optimizer, weights, saved, peak, ops)

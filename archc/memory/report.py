@@ -26,9 +26,7 @@ def plan_text(plan: MemoryPlan, budget: int | None = None, top: int = TOP_LAYERS
                   + (f" + {size_text(plan.saved.fixed)}" if plan.saved.fixed else "")),
                  ("Workspace", plan.workspace, "the largest backward step's gradients")]
     else:
-        peak_at = max(plan.inference.live, key=plan.inference.live.__getitem__, default="")
-        rows.append(("Activations", plan.activations,
-                     f"peak while '{peak_at}' runs: {size_text(plan.inference.peak)} per sample"))
+        rows.append(("Activations", plan.activations, f"the peak, while '{_peak_layer(plan)}' runs"))
     rows.append(("Total", plan.total(), ""))
     width = max(len(name) for name, _, _ in rows)
     for name, value, note in rows:
@@ -44,7 +42,7 @@ def fit_text(plan: MemoryPlan, budget: int) -> str:
     what = "training" if plan.training else "inference"
     if batch == 0:
         return (f"Fit {size_text(budget)}: not even batch 1 ({what} at batch 1 needs {size_text(plan.total(1))}, "
-                f"of which {size_text(plan.fixed)} whatever the batch)")
+                f"of which {size_text(plan.weight_bytes)} of weights)")
     return (f"Fit {size_text(budget)}: batch {batch:,} at most ({what} at batch {batch:,} needs "
             f"{size_text(plan.total(batch))}; each sample adds {size_text(plan.per_sample)})")
 
@@ -67,11 +65,18 @@ def _training_layers(plan: MemoryPlan, top: int) -> list[str]:
     return [f"Largest saved-for-backward layers ({len(rows)} of {len(plan.layer_ops)}):", *_table(header, rows, 3)]
 
 
+def _alive(plan: MemoryPlan, name: str) -> int:
+    return plan.inference.live[name] * plan.batch + plan.inference.fixed[name]
+
+
+def _peak_layer(plan: MemoryPlan) -> str:
+    return max(plan.inference.live, key=lambda name: _alive(plan, name), default="")
+
+
 def _inference_layers(plan: MemoryPlan, top: int) -> list[str]:
-    live = plan.inference.live
-    order = sorted(live, key=lambda name: -live[name])[:top]
+    order = sorted(plan.inference.live, key=lambda name: -_alive(plan, name))[:top]
     rows = [(name, plan.layer_ops[name], size_text(plan.inference.allocated[name] * plan.batch),
-             size_text(live[name] * plan.batch)) for name in order]
+             size_text(_alive(plan, name))) for name in order]
     header = ("Layer", "Op", "Output", "Alive while it runs")
     return [f"Layers at the highest memory ({len(rows)} of {len(plan.layer_ops)}), batch {plan.batch}:",
             *_table(header, rows, 2)]
@@ -96,7 +101,7 @@ def plan_json(plan: MemoryPlan, budget: int | None = None) -> dict[str, Any]:
         "bytes": {"parameters": plan.weights.params, "buffers": plan.weights.buffers, "gradients": plan.gradients,
                   "optimizer_state": plan.optimizer_state, "activations": plan.activations,
                   "workspace": plan.workspace, "total": plan.total()},
-        "per_sample": plan.per_sample, "fixed": plan.fixed,
+        "per_sample": plan.per_sample,
         "saved_for_backward": {"per_sample": plan.saved.per_sample, "fixed": plan.saved.fixed,
                                "workspace_per_sample": plan.saved.workspace},
         "inference_peak": {"per_sample": plan.inference.peak, "inputs_per_sample": plan.inference.inputs},
@@ -105,7 +110,8 @@ def plan_json(plan: MemoryPlan, budget: int | None = None) -> dict[str, Any]:
                     "saved_fixed": plan.saved.layers[name].fixed,
                     "saves": plan.saved.layers[name].what,
                     "output_per_sample": plan.inference.allocated[name],
-                    "live_per_sample": plan.inference.live[name]} for name, op in plan.layer_ops.items()],
+                    "live_per_sample": plan.inference.live[name],
+                    "scratch_fixed": plan.inference.fixed[name]} for name, op in plan.layer_ops.items()],
     }
     if budget is not None:
         out["fit"] = {"budget": budget, "batch": plan.largest_batch(budget)}

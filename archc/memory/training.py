@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archc.ir.graph import Graph
-from archc.memory.dtypes import extra_bytes, tensor_bytes
+from archc.memory.dtypes import FLOAT_TYPES, extra_bytes, tensor_bytes
 from archc.memory.storage import Layout
 from archc.ops.registry import known_op
 from archc.passes.schedule import Schedule
@@ -47,9 +47,11 @@ class SavedTensors:
         return sum(layer.fixed for layer in self.layers.values())
 
 
-def saved_tensors(graph: Graph, schedule: Schedule, storages: Layout, dtype: str) -> SavedTensors:
-    """The saved tensors of one training step's forward pass in ``dtype`` (training-mode ``storages``)."""
-    needs_grad: dict[str, bool] = {name: False for name in graph.inputs}
+def saved_tensors(graph: Graph, schedule: Schedule, storages: Layout, dtype: str,
+                  input_grads: bool = False) -> SavedTensors:
+    """The saved tensors of one training step's forward pass in ``dtype`` (training-mode ``storages``);
+    ``input_grads``: the model's floating-point inputs need gradients too (an attack or input optimisation)."""
+    needs_grad = {name: input_grads and _floating(graph, name) for name in graph.inputs}
     seen: set[str] = set()
     layers: dict[str, LayerSaved] = {}
     workspace = 0
@@ -92,3 +94,8 @@ def saved_tensors(graph: Graph, schedule: Schedule, storages: Layout, dtype: str
                 entry.fixed += extra_bytes(extra, dtype)
             entry.what.append(extra.what)
     return SavedTensors(layers, workspace)
+
+
+def _floating(graph: Graph, name: str) -> bool:
+    t = graph.node(name).out_type
+    return t is not None and t.dtype in FLOAT_TYPES

@@ -99,11 +99,20 @@ class MultiheadAttention(Op):
 
     def saved_for_backward(self, p: MultiheadAttentionParams, inputs: list[TensorType], out: TensorType) -> Saved:
         # PyTorch's training path (F.multi_head_attention_forward): the in-projection reads a contiguous copy of the
-        # sequence-first input and its packed result is copied into q, k and v; attention keeps those, its output
-        # (which the out-projection reads, heads joined without a copy) and the log-sum-exp per head and query
+        # sequence-first input and its packed result is copied into q, k and v
         length, dim = out.shape
-        return Saved(extras=(Extra("input copy", length * dim), Extra("query, key and value", 3 * length * dim),
-                             Extra("attention output", length * dim), Extra("logsumexp", p.heads * length, "float32")))
+        copies = (Extra("input copy", length * dim), Extra("query, key and value", 3 * length * dim))
+        if not p.dropout:
+            # the fused kernel keeps q, k, v, its output (which the out-projection reads, heads joined without a
+            # copy) and the log-sum-exp per head and query
+            return Saved(extras=(*copies, Extra("attention output", length * dim),
+                                 Extra("logsumexp", p.heads * length, "float32")))
+        # dropout on the weights takes the unfused path: scaled queries, transposed keys, the softmax, the dropout
+        # mask and the dropped weights, and the heads joined into a copy for the out-projection
+        weights = p.heads * length * length
+        return Saved(extras=(*copies, Extra("scaled queries", length * dim), Extra("transposed keys", length * dim),
+                             Extra("attention weights", weights), Extra("dropout mask", weights),
+                             Extra("dropped weights", weights), Extra("heads joined", length * dim)))
 
     def parameter_sizes(self, p: MultiheadAttentionParams, inputs: list[TensorType],
                         out: TensorType) -> tuple[int, ...]:
@@ -192,9 +201,19 @@ class ScaledDotProductAttention(Op):
     def saved_for_backward(self, p: AttentionParams, inputs: list[TensorType], out: TensorType) -> Saved:
         # the fused kernel keeps query, key, value (or views of them), its output and a log-sum-exp per query; its
         # output is laid out [N, L, heads, d], so joining the heads back is a view of it, the layer's output
-        q = inputs[0]
-        return Saved(inputs=(0, 1, 2), output=True,
-                     extras=(Extra("logsumexp", self.heads(p, q) * q.shape[-2], "float32"),))
+        q, k, v = inputs
+        heads = self.heads(p, q)
+        if q.shape[-1] == v.shape[-1]:  # the fused kernel wants query and value heads of one width
+            return Saved(inputs=(0, 1, 2), output=True,
+                         extras=(Extra("logsumexp", heads * q.shape[-2], "float32"),))
+        # query and value heads of different widths: PyTorch's unfused path keeps the scaled queries, the keys
+        # transposed, the softmax weights and the values (copied when split from tokens)
+        extras = [Extra("scaled queries", q.numel), Extra("transposed keys", k.numel),
+                  Extra("attention weights", heads * q.shape[-2] * k.shape[-2])]
+        split = q.rank == 2 and heads > 1
+        if split:
+            extras.append(Extra("values copy", v.numel))
+        return Saved(inputs=() if split else (2,), extras=tuple(extras))
 
     def onnx(self, b: Any, p: AttentionParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -163,6 +163,9 @@ class Conv(Op):
     def saved_for_backward(self, p: ConvParams, inputs: list[TensorType], out: TensorType) -> Saved:
         return saved_conv_input(p, ConvGeometry(p, inputs[0]))
 
+    def inference_scratch(self, p: ConvParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        return padded_copy(p, ConvGeometry(p, inputs[0]))
+
     def parameter_sizes(self, p: ConvParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         return weight_and_bias(self.cost(p, inputs, out).params, out.channels if p.bias else 0)
 
@@ -179,13 +182,21 @@ def padded_input(p: Any, g: ConvGeometry) -> str:
     return same_upper_pad(p, g) or "{0}"
 
 
-def saved_conv_input(p: Any, g: ConvGeometry) -> Saved:
-    """A convolution keeps the input it convolves (its weight is a parameter): the layer's input, or the padded
-    copy `F.pad` makes for `same_upper`."""
-    if same_upper_pad(p, g) is None:
-        return saves_input()
+def padded_copy(p: Any, g: ConvGeometry) -> tuple[Extra, ...]:
+    """The padded copy of the input a convolution pads apart (`F.pad` for `same_upper`; PyTorch itself for an
+    uneven `same`), or none."""
+    uneven_same = p.p == "same" and any(before != after for before, after in g.pads)
+    if same_upper_pad(p, g) is None and not uneven_same:
+        return ()
     padded = g.cin * prod(size + before + after for size, (before, after) in zip(g.sizes, g.pads, strict=True))
-    return Saved(extras=(Extra("padded input", padded),))
+    return (Extra("padded input", padded),)
+
+
+def saved_conv_input(p: Any, g: ConvGeometry) -> Saved:
+    """A convolution keeps the input it convolves (its weight is a parameter): the layer's input, or its padded
+    copy."""
+    copy = padded_copy(p, g)
+    return Saved(extras=copy) if copy else saves_input()
 
 
 def conv_module(p: Any, g: ConvGeometry) -> str:
@@ -311,6 +322,10 @@ class ConvTable(Op):
         masked = Extra("masked weight", g.cout * g.cin * prod(g.k), per_sample=False)
         return Saved(conv.inputs, extras=(*conv.extras, masked))
 
+    def inference_scratch(self, p: ConvTableParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        saved = self.saved_for_backward(p, inputs, out)
+        return saved.extras  # the padded input (if any) and the masked weight, dropped after the layer
+
     def parameter_sizes(self, p: ConvTableParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         g = ConvGeometry(p.as_conv(), inputs[0])
         dense = g.cout * g.cin * prod(g.k)  # the whole weight, masked entries included
@@ -372,7 +387,7 @@ class GatedConv(Op):
 
     def inference_scratch(self, p: GatedConvParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
         # both convolutions' outputs and the sigmoid's, two alive at once beside the product
-        return (Extra("convolution outputs", 2 * out.numel),)
+        return (*padded_copy(p, ConvGeometry(p, inputs[0])), Extra("convolution outputs", 2 * out.numel))
 
     def parameter_sizes(self, p: GatedConvParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         return 2 * _CONV.parameter_sizes(p, inputs, out)  # `conv` and `gate`

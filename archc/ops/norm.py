@@ -133,8 +133,12 @@ class LayerNorm(Op):
         return code
 
     def saved_for_backward(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> Saved:
+        return Saved(inputs=(0,), extras=self.inference_scratch(p, inputs, out))
+
+    def inference_scratch(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        # the kernel returns its statistics at inference too
         rows = inputs[0].numel // prod(self.normalized_shape(p, inputs[0]))
-        return Saved(inputs=(0,), extras=(Extra("mean and rstd", 2 * rows, STATS),))
+        return (Extra("mean and rstd", 2 * rows, STATS),)
 
     def parameter_sizes(self, p: LayerNormParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         return _affine_sizes(self.cost(p, inputs, out).params)
@@ -245,6 +249,11 @@ class InstanceNorm(Op):
             extras.append(Extra("repeated weight", out.channels))
         return Saved(inputs=(0,), extras=tuple(extras))
 
+    def inference_scratch(self, p: InstanceNormParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        # statistics per sample and channel, and the affine weight and bias repeated per sample
+        return (Extra("mean and invstd", 2 * out.channels, STATS), *((Extra("repeated weight and bias",
+                                                                            2 * out.channels),) if p.affine else ()))
+
     def parameter_sizes(self, p: InstanceNormParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         return _affine_sizes(self.cost(p, inputs, out).params)
 
@@ -294,7 +303,10 @@ class GroupNorm(Op):
         return _norm_module("nn.GroupNorm", [str(p.groups), str(out.channels)], p)
 
     def saved_for_backward(self, p: GroupNormParams, inputs: list[TensorType], out: TensorType) -> Saved:
-        return Saved(inputs=(0,), extras=(Extra("mean and rstd", 2 * p.groups, STATS),))
+        return Saved(inputs=(0,), extras=self.inference_scratch(p, inputs, out))
+
+    def inference_scratch(self, p: GroupNormParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        return (Extra("mean and rstd", 2 * p.groups, STATS),)  # the kernel returns them at inference too
 
     def parameter_sizes(self, p: GroupNormParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         return _affine_sizes(self.cost(p, inputs, out).params)
@@ -344,6 +356,9 @@ class Scale(Op):
             items.append(f'("bias", nn.Parameter(torch.zeros({c})))')
             call += f" + {{m}}.bias{per_channel_view(out)}"
         return TorchCode(f"nn.ParameterDict([{', '.join(items)}])", call)
+
+    def inference_scratch(self, p: ScaleParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        return (Extra("product", out.numel),) if p.bias else ()  # x * weight, then + bias
 
     def parameter_sizes(self, p: ScaleParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         return weight_and_bias(self.cost(p, inputs, out).params, out.channels if p.bias else 0)  # keeps x

@@ -172,4 +172,7 @@ class AdaptiveMaxPool(AdaptivePool):
 
     def saved_for_backward(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> Saved:
         return Saved(inputs=(0,), extras=(Extra("indices", out.numel, "int64"),))
+
+    def inference_scratch(self, p: AdaptivePoolParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        return (Extra("indices", out.numel, "int64"),)  # found, then dropped
     onnx_pool, onnx_global, onnx_reduce = "MaxPool", "GlobalMaxPool", "ReduceMax"

@@ -322,6 +322,9 @@ class Subsample(Op):
         # the pooling keeps its input; the product with the coefficient keeps the pooled values
         return Saved(inputs=(0,), extras=(Extra("pooled", out.numel),))
 
+    def inference_scratch(self, p: SubsampleParams, inputs: list[TensorType], out: TensorType) -> tuple[Extra, ...]:
+        return (Extra("temporary", out.numel),)  # the pooled values, then their product, beside the output
+
     def parameter_sizes(self, p: SubsampleParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         return (out.channels, out.channels)  # coefficient and bias
 

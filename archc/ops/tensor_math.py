@@ -3,6 +3,7 @@ arithmetic by a constant (attention's ``x * 0.125``)."""
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any
 
 from pydantic import Field
@@ -12,7 +13,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode
 from archc.ops.fields import Float32
 from archc.ops.registry import register
-from archc.ops.saved import NOTHING, Saved
+from archc.ops.saved import NOTHING, Extra, Saved
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 
@@ -74,7 +75,12 @@ class MatMul(Op):
         return TorchCode(None, f"torch.matmul({a}, {b})")
 
     def saved_for_backward(self, p: MatMulParams, inputs: list[TensorType], out: TensorType) -> Saved:
-        return Saved(inputs=(0, 1), product=True)
+        # each factor for the other's gradient; one broadcast over leading axes is kept expanded (a copy)
+        batch = out.shape[:-2]
+        kept = tuple(port for port, x in enumerate(inputs) if x.shape[:-2] == batch)
+        expanded = tuple(Extra(f"input {port} broadcast", prod(batch) * x.shape[-2] * x.shape[-1])
+                         for port, x in enumerate(inputs) if x.shape[:-2] != batch)
+        return Saved(inputs=kept, product=True, extras=expanded)
 
     def onnx(self, b: Any, p: MatMulParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
