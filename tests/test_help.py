@@ -10,8 +10,8 @@ from typer.testing import CliRunner, Result
 from archc.cli.help_pages import reflow
 from archc.cli.main import app
 
-COMMANDS = [[], ["check"], ["summary"], ["schema"], ["ops"], ["draw"], ["build"], ["export"], ["export", "torch"],
-            ["export", "onnx"]]
+COMMANDS = [[], ["check"], ["summary"], ["mem"], ["schema"], ["ops"], ["draw"], ["build"], ["export"],
+            ["export", "torch"], ["export", "onnx"]]
 WIDTHS = [80, 120]
 
 
