@@ -7,9 +7,10 @@ import re
 from archc.errors import UsageError
 from archc.ir.types import DTYPE_BYTES, TensorType
 from archc.ops.saved import Extra
+from archc.report.precision import BYTES_PER_ELEMENT, byte_size
 
-DTYPES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
-"""Bytes per element of weights and activations, by the name `--dtype` takes."""
+DTYPES = BYTES_PER_ELEMENT
+"""Bytes per element of weights and activations, by the name `--dtype` takes (the reports' table)."""
 FLOAT_TYPES = frozenset({"float32", "float16", "bfloat16", "float64"})
 """Tensor types that follow the plan's dtype; integer tensors (token indices) keep their own."""
 
@@ -47,9 +48,5 @@ def parse_size(text: str, option: str = "--fit") -> int:
     return size
 
 
-def size_text(n: int) -> str:
-    """``1.50 GiB``: two decimals in the largest binary unit that keeps the number at 1 or more."""
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n} B"
+size_text = byte_size
+"""``1.50 GiB``: sizes written as every report writes them."""

@@ -19,6 +19,7 @@ from archc.memory.storage import layout
 from archc.memory.training import SavedTensors, saved_tensors
 from archc.ops.registry import known_op
 from archc.passes.pipeline import Compiled
+from archc.report.precision import element_bytes
 
 OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 """Parameter-sized state buffers per parameter tensor after one step, by optimizer."""
@@ -115,8 +116,7 @@ def check_options(batch: int, dtype: str, optimizer: str | None) -> None:
     """Refuse options no plan can be made for (a usage error, before compiling anything)."""
     if batch < 1:
         raise UsageError(f"--batch: expected 1 or more; got {batch}")
-    if dtype not in DTYPES:
-        raise UsageError(f"--dtype: expected one of {', '.join(DTYPES)}; got {dtype!r}")
+    element_bytes(dtype)  # the reports' check of the name
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise UsageError(f"--optimizer: expected one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     if optimizer is not None and dtype == "int8":
