@@ -105,6 +105,25 @@ def test_a_layer_no_output_needs_gets_no_gradient_nor_optimizer_state() -> None:
     assert got == {"params": plan.weights.params, "grads": plan.gradients, "optimizer": plan.optimizer_state}
 
 
+TIED = """
+name: tied
+inputs: {tokens: {shape: [5], dtype: int64}}
+body:
+  - embedding: {id: wte, num: 11, dim: 4}
+  - linear: {id: mid, out: 4}
+  - linear: {id: head, out: 11, tie: wte}
+"""
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_a_tied_weight_is_one_tensor_with_one_gradient(bias: bool) -> None:
+    compiled = compile_text(TIED.replace("tie: wte", f"tie: wte, bias: {str(bias).lower()}"), "tied.yaml")
+    plan = plan_memory(compiled, batch=BATCH, optimizer="adam")
+    assert plan.weights.params == 4 * (11 * 4 + 4 * 4 + 4 + (11 if bias else 0))
+    got = training_state_bytes(build_module(compiled), model_inputs(compiled.graph, BATCH), "adam")
+    assert got == {"params": plan.weights.params, "grads": plan.gradients, "optimizer": plan.optimizer_state}
+
+
 def test_every_registered_op_has_cases_checked_here() -> None:
     assert {case.op for case in CASES} == set(all_ops())
 

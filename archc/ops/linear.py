@@ -53,6 +53,8 @@ class Linear(Op):
         return TorchCode(f"nn.Linear({inputs[0].shape[-1]}, {p.out}{bias})", "{m}({0})")
 
     def parameter_sizes(self, p: LinearParams, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
+        if p.tie:  # the weight is its owner's tensor
+            return (p.out,) if p.bias else ()
         return weight_and_bias(self.cost(p, inputs, out).params, p.out if p.bias else 0)  # keeps its input
 
     def onnx(self, b: Any, p: LinearParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
