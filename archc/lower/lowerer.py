@@ -101,14 +101,15 @@ class Lowerer:
         index = 0
         parted: tuple[str, PartsTable, DocPath] | None = None  # the step above has several outputs: (ref, parts, at)
         for i, raw in enumerate(steps):
-            if not self.budget.spend_step(where + (i,)):  # a budget is spent (reported once): stop expanding
+            item = (*where, i)
+            if not self.budget.spend_step(item):  # a budget is spent (reported once): stop expanding
                 return None
-            step = self.parse_step(raw, where + (i,))
+            step = self.parse_step(raw, item)
             if step is None:
                 current = None
                 continue
             # `at` is the path of the step's parameter mapping; its key is the op name, where diagnostics point
-            at, common = step.at(where + (i,)), step.common
+            at, common = step.at(item), step.common
             ident = common.get("id")
             anon = f"{ctx.anon}{index}"
             if not self.condition(common, at, ctx, ctx.layer(ident, anon)):
@@ -309,15 +310,15 @@ class Lowerer:
             self.report.error("E203", f"'{name}' already names a scope of several layers above (a block call, a "
                                       "named construct or a stage copy); give this step another id", where, name)
             return None
-        node = Node(name, op, params, self.report.doc.pos(where, key=True), ctx.scope)
+        node = Node(name, op, params, self.report.pos(where, key=True), ctx.scope)
         self.graph.add_node(node)
         for port, src in enumerate(inputs):
             if src is not None:
                 self.graph.connect(src, name, port)
-        if failed or any(src is None for src in inputs):
+        if failed or None in inputs:
             return name if not failed else None
         if params is not None:  # the same op, parameters and input types give the same output type, checked once
-            key = (op, id(params), *(self.graph.node(src).out_type for src in inputs))
+            key = (op, id(params), *[self.graph.node(src).out_type for src in inputs])
             known = self.types_seen.get(key)
             if known is not None:
                 node.out_type = known[1]
