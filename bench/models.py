@@ -10,6 +10,8 @@ PEERS: dict[str, tuple[str, dict[str, Any]]] = {
     "vgg16": ("vgg16", {}),
     "densenet121": ("densenet121", {}),
     "googlenet": ("googlenet", {"aux_logits": False, "init_weights": False}),
+    "vit_b_16": ("vit_b_16", {}),
+    "swin_t": ("swin_t", {}),
 }
 
 

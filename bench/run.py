@@ -46,9 +46,9 @@ from bench.models import PEERS  # noqa: E402
 from bench.specgen import write_spec  # noqa: E402
 
 SECTION_SPECS = {
-    "summary": ["resnet50", "densenet121", "googlenet"],
-    "construct": ["resnet50", "vgg16", "densenet121", "googlenet"],
-    "forward": ["resnet50", "densenet121", "googlenet"],
+    "summary": ["resnet50", "densenet121", "googlenet", "vit_b_16", "swin_t"],
+    "construct": ["resnet50", "vgg16", "densenet121", "googlenet", "vit_b_16", "swin_t"],
+    "forward": ["resnet50", "densenet121", "googlenet", "vit_b_16", "swin_t"],
     "onnx": ["resnet50", "densenet121", "googlenet"],
     "diagram": ["resnet152", "densenet201"],
 }
