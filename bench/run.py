@@ -56,6 +56,8 @@ SECTION_SPECS = {
 DIAGRAM_CHAIN = 1_000
 """Layers of the generated chain the diagram section draws besides the zoo specs."""
 BUILD_SPEC = "resnet50"
+ONNX_IMPORT_SPEC = "resnet50"
+"""The zoo spec the import section exports to ONNX and imports back."""
 SIZES = [1_000, 10_000, 100_000]
 SMOKE_SPEC = "mlp"
 SMOKE_SIZES = [30, 300]
@@ -319,7 +321,20 @@ def import_section(ctx: Ctx) -> list[Row]:
             continue
         cmd = [*archc_cmd(), "import", fmt, str(source), "-o", str(ctx.tmp / "imported.yaml"), "--force"]
         rows += process_rows(sec, name, cmd, ctx, time_goal=goal, goal_text=f"< {goal:g} s")[0]
-    return rows
+    return rows + onnx_import_rows(sec, ctx)
+
+
+def onnx_import_rows(sec: str, ctx: Ctx) -> list[Row]:
+    """`archc import onnx` of resnet50 exported with its batch norms (--no-fold), no weights written; the file is
+    written by `archc export onnx` first, not timed."""
+    name = f"archc import onnx {ONNX_IMPORT_SPEC}.onnx (exported --no-fold)"
+    model = ctx.tmp / f"{ONNX_IMPORT_SPEC}.onnx"
+    made = run_process([*archc_cmd(), "export", "onnx", str(ctx.spec_path(ONNX_IMPORT_SPEC)), "-o", str(model),
+                        "--no-fold", "--force"])
+    if made.returncode != 0:
+        return [Row.missing(sec, name, "wall time", FAILED, made.stderr.strip()[-300:], "< 2 s")]
+    cmd = [*archc_cmd(), "import", "onnx", str(model), "-o", str(ctx.tmp / "imported_onnx.yaml"), "--force"]
+    return process_rows(sec, name, cmd, ctx, time_goal=2.0, goal_text="< 2 s")[0]
 
 
 SECTIONS: dict[str, Callable[[Ctx], list[Row]]] = {
