@@ -53,7 +53,7 @@ def scope_of(item: Item) -> tuple[str, ...]:
     found = [leaf.scope for leaf in leaves([item])
              if leaf.layer is not None and not leaf.layer.id.endswith(":identity")]
     merge_leaf = getattr(item, "merge_leaf", None)
-    if merge_leaf is not None:
+    if merge_leaf is not None and merge_leaf.scope:  # a merge without a module path (fx's `add`) places nothing
         found.append(merge_leaf.scope)
     if not found:
         return ()
