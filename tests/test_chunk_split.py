@@ -77,7 +77,7 @@ def test_attention_reads_the_three_parts_of_one_projection() -> None:
     torch.testing.assert_close(torch.from_numpy(onnx_got[0]), want, rtol=1e-5, atol=1e-5)
     assert compiled.costs.total.macs == 6 * 8 * 24 + 6 * 6 * (8 + 8)  # the projection, then QK^T and AV
     source = torch_source(compiled)
-    assert "[:, :, :8]" in source and "[:, :, 8:16]" in source and "[:, :, 16:]" in source
+    assert "        qkv_0, qkv_1, qkv_2 = c_attn.chunk(3, dim=-1)" in source.splitlines()
 
 
 def test_an_unnamed_chunk_is_reached_by_its_index_path() -> None:
@@ -167,3 +167,29 @@ def test_a_parameter_may_follow_a_chunk_without_taking_a_part() -> None:
     text = spec("{x: [4, 8]}", "chunk: {id: c, chunks: 2, axis: -1}", "parameter: {id: scale, shape: [4, 4]}",
                 "mul: {from: [c.1, scale]}")
     assert compile_text(text, "<t>").graph.node("2").out_type.shape == (4, 4)
+
+
+@pytest.mark.parametrize(("step", "shape", "statement"), [
+    (CASES[0][0], CASES[0][1], "qkv_0, qkv_1, qkv_2 = x.chunk(3, dim=-1)"),
+    (CASES[1][0], CASES[1][1], "qkv_0, qkv_1, qkv_2, qkv_3 = x.chunk(4, dim=-1)"),
+    (CASES[2][0], CASES[2][1], "qkv_0, qkv_1, qkv_2 = x.split([2, 3, 7], dim=1)"),
+], ids=["chunk", "uneven-chunk", "split"])
+def test_the_parts_are_one_statement_and_trace_like_the_ir(step: str, shape: list[int], statement: str) -> None:
+    """model.py cuts the value once, as a person writes it; the traced build records every part's shape."""
+    from test_torch_emit import assert_module_matches_ir
+
+    parts = statement.split(" = ")[0].split(", ")
+    outputs = ", ".join(f"qkv.{i}" for i in range(len(parts)))
+    compiled = compile_text(spec(f"{{x: {shape}}}", step, outputs=f"[{outputs}]"), "<t>")
+    source = torch_source(compiled)
+    assert f"        {statement}" in source.splitlines()
+    assert "[:, " not in source  # no slice left
+    assert_module_matches_ir(compiled)
+
+
+def test_a_run_not_cut_to_the_end_stays_slices() -> None:
+    """Two slices of one value that leave its end out are no chunk: they stay as written."""
+    text = spec("{x: [5, 12]}", "slice: {id: a, axis: -1, end: 4}",
+                "slice: {id: b, from: x, axis: -1, start: 4, end: 8}", "add: {from: [a, b]}")
+    source = torch_source(compile_text(text, "<t>"))
+    assert "x[:, :, :4]" in source and "x[:, :, 4:8]" in source and ".chunk(" not in source

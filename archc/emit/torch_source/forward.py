@@ -18,6 +18,7 @@ from archc.passes.schedule import needed
 from archc.text_escape import python_comment
 
 from .body import Body, Item
+from .parts import PartRun, part_names, part_runs
 from .text import INDENT, RECORD, RESERVED, literal, module_ref, with_comment
 
 _CHAIN = "x"
@@ -85,6 +86,8 @@ class Forward:
         order = [item for item in self.body.items if item.name in computed]
         self._find_aliases(order)
         last_use = self._last_uses(order)
+        runs = part_runs(order, self.root, self.aliases)
+        in_runs = {i for run in runs.values() for i in range(run.start + 1, run.start + len(run.items))}
         out: list[str] = []
         if self.trace:
             out.extend(f"{RECORD}({literal(key)}, {self.var[key]})" for key, _ in self.body.inputs)
@@ -92,7 +95,9 @@ class Forward:
         guard = ""
         previous = ""
         for i, item in enumerate(order):
-            lines = self._statement(item, i, last_use)
+            if i in in_runs:
+                continue  # written with the first part of its run
+            lines = self._parts_statement(runs[i], last_use) if i in runs else self._statement(item, i, last_use)
             if not lines:
                 continue
             comment = self.comment(item)
@@ -191,6 +196,32 @@ class Forward:
         if freed:
             lines.append(f"del {', '.join(freed)}")
         return lines
+
+    def _parts_statement(self, run: PartRun, last_use: dict[str, float]) -> list[str]:
+        """One statement for a run of slices cutting a value into parts: ``qkv_0, qkv_1, qkv_2 = x.chunk(3, dim=-1)``;
+        each part has a name of its own (the parts are views: the value's storage lives while one does)."""
+        source = self.root[run.items[0].sources[0]]
+        var = self.var[source]
+        end = run.start + len(run.items) - 1
+        targets: list[str] = []
+        for item in run.items:
+            free = [n for n in part_names(item) if n not in self.live and n not in self.args and n not in RESERVED]
+            target = free[0] if free else self._fresh_name(item)
+            self.clock += 1
+            self.age[target] = self.clock
+            self.live.add(target)
+            self.var[item.name] = target
+            targets.append(target)
+        lines = [f"{', '.join(targets)} = {run.call.format(var)}"]
+        if self.trace:
+            lines += [f"{RECORD}({literal(item.record)}, {t})" for item, t in zip(run.items, targets, strict=True)]
+        freed = [t for k, (item, t) in enumerate(zip(run.items, targets, strict=True))
+                 if last_use[item.name] == run.start + k]  # computed for the trace only
+        if last_use[source] <= end and not self._is_argument(source):
+            freed.append(var)
+        for name in freed:
+            self.live.discard(name)
+        return [*lines, f"del {', '.join(freed)}"] if freed else lines
 
     def _steps(self, item: Item, inputs: list[str]) -> tuple[list[str], dict[str, str]]:
         """A composite's statements before its call, and its temporaries' variables by hint: fresh names no live
