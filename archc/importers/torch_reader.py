@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import operator
+import os
 import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -25,10 +27,16 @@ def load_callable(target: str) -> Any:
     if not _TARGET.match(target):
         raise UsageError(f"{target!r}: expected package.module:callable, e.g. torchvision.models:resnet50")
     module_name, attr = target.split(":")
+    added = os.getcwd() not in sys.path
+    if added:  # modules in the current directory are found, as `python -m` and uvicorn find them
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may fail in any way while importing
         raise UsageError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(os.getcwd())
     if not hasattr(module, attr):
         raise UsageError(f"{module_name} has no attribute {attr!r}")
     return getattr(module, attr)
@@ -131,7 +139,8 @@ def read_torch(target: str, **options: Any) -> tuple[FlatGraph, Weights]:
         if node.op == "output":
             result = node.args[0]
             for value in result if isinstance(result, (tuple, list)) else [result]:
-                outputs.append(value_of[value.name])
+                if value.name in value_of:  # else its producer was refused, already reported
+                    outputs.append(value_of[value.name])
             continue
         data = [a.name for a in node.args if isinstance(a, torch.fx.Node)]
         if node.target is torch.cat:
@@ -145,7 +154,9 @@ def read_torch(target: str, **options: Any) -> tuple[FlatGraph, Weights]:
             mapped = _function_layer(node.target, node.args, node.kwargs)
             what = f"{node.op} {getattr(node.target, '__name__', node.target)}"
             name = node.name
-        if mapped is None or any(d not in value_of for d in data):
+        if any(d not in value_of for d in data):
+            continue  # it reads a refused node's value: that one is reported
+        if mapped is None:
             problems.append(source_error("E601", f"{node.name}: {what} is not supported", target))
             continue
         op, params = mapped
