@@ -30,7 +30,9 @@ def test_training_report_of_resnet50_with_adam() -> None:
     assert "102,228,128 B" in totals["Parameters"]
     assert "102,228,128 B" in totals["Gradients"]
     assert "204,456,900 B" in totals["Optimizer state"]
-    assert lines[-1].startswith("Fit 16.00 GiB: batch 175 at most (training at batch 175 needs 15.9")
+    assert lines[-1] == ("Fit 16.00 GiB: batch 194 at most (training at batch 194 needs 15.96 GiB, at batch 195 "
+                         "16.04 GiB)")
+    assert totals["Step peak"].endswith("in the backward of 'layer4.2.1')")  # where the backward starts
     assert lines[2] == "Largest saved-for-backward layers (10 of 175):"
     assert lines[3].split() == ["Layer", "Op", "Saves", "for", "backward", "Bytes", "at", "batch", "32"]
     assert lines[5].startswith("layer1.0.bn3") and lines[5].endswith("98.00 MiB")  # 256 x 56 x 56 x 4 B x 32
@@ -60,9 +62,12 @@ def test_json_carries_every_figure_in_bytes() -> None:
     plan = plan_memory(compile_file(RESNET50), batch=4, optimizer="momentum")
     assert data["mode"] == "train" and data["optimizer"] == "momentum" and data["batch"] == 4
     assert data["bytes"] == {"parameters": 102_228_128, "buffers": plan.weights.buffers, "gradients": 102_228_128,
-                             "optimizer_state": 102_228_128, "activations": plan.activations,
-                             "workspace": plan.workspace, "total": plan.total()}
-    assert data["bytes"]["total"] == sum(v for k, v in data["bytes"].items() if k != "total")
+                             "optimizer_state": 102_228_128, "activations": plan.activations, "peak": plan.peak,
+                             "total": plan.total()}
+    # what lives across steps, and the step's peak (gradients and saved tensors among what it holds)
+    assert data["bytes"]["total"] == 102_228_128 * 2 + plan.weights.buffers + plan.peak
+    # the saved tensors are freed as the gradients grow: never all of both at once
+    assert max(plan.gradients, plan.activations) <= plan.peak < plan.gradients + plan.activations
     assert data["fit"] == {"budget": 8 * GIB, "batch": plan.largest_batch(8 * GIB)}
     assert len(data["layers"]) == 175
     first = data["layers"][0]

@@ -24,6 +24,7 @@ from torch_memory import (  # noqa: E402
     inference_peak_bytes,
     model_inputs,
     saved_activation_bytes,
+    training_peak_bytes,
     training_state_bytes,
 )
 
@@ -60,6 +61,17 @@ def test_zoo_saved_activations_and_inference_peak_match_torch(name: str) -> None
     assert abs(plan.activations - saved) <= 0.02 * saved, (plan.activations, saved)
     inference = plan_memory(compiled, batch=BATCH)
     assert abs(inference.activations - peak) <= 0.10 * peak, (inference.activations, peak)
+
+
+@pytest.mark.parametrize("name", [_zoo_param(n) for n in ("lenet5", "resnet18", "mobilenet_v2", "vit_b_16", "unet")])
+def test_training_step_peak_matches_torch(name: str) -> None:
+    """The step's peak (gradients, saved tensors and transients alive at once in the backward pass) against the
+    live bytes of a real forward and backward, inputs held by the caller added."""
+    compiled = compile_file(ROOT / "specs" / f"{name}.yaml")
+    plan = plan_memory(compiled, batch=BATCH, optimizer="sgd")
+    inputs = model_inputs(compiled.graph, BATCH)
+    measured = training_peak_bytes(build_module(compiled), inputs) + sum(t.nbytes for t in inputs)
+    assert abs(plan.peak - measured) <= 0.10 * measured, (plan.peak, measured)
 
 
 def test_resnet18_figures_are_exact() -> None:

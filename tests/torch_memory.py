@@ -6,6 +6,8 @@
 - inference peak: a ``TorchDispatchMode`` sees every tensor every aten op returns; each new storage is counted live
   from then until its Python storage object is collected (a weak-reference finaliser), parameters, buffers and the
   model's inputs left out; the peak of that running sum over a ``torch.no_grad()`` forward in eval mode.
+- training peak: the same count over a training-mode forward and the backward of the outputs' sum (parameter
+  gradients included, as they are allocated).
 - weights, gradients and optimizer state: the bytes of ``p.grad`` and of every tensor in ``optimizer.state`` after
   one ``backward()`` and ``step()``.
 """
@@ -103,6 +105,19 @@ def inference_peak_bytes(module: nn.Module, inputs: Sequence[torch.Tensor]) -> i
     with torch.no_grad(), mode:
         out = module(*inputs)
     del out
+    return mode.peak
+
+
+def training_peak_bytes(module: nn.Module, inputs: Sequence[torch.Tensor]) -> int:
+    """The peak of live tensor bytes (parameter gradients and activations; inputs, parameters and buffers
+    excluded) over one training forward and backward of the outputs' sum, counted as for the inference peak."""
+    module.train()
+    mode = _LiveBytes(_state_pointers(module) | {t.untyped_storage().data_ptr() for t in inputs})
+    with mode:
+        out = module(*inputs)
+        outs = out if isinstance(out, tuple) else (out,)
+        sum(o.float().sum() for o in outs).backward()
+    del out, outs
     return mode.peak
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from archc.ir.graph import Graph
 from archc.memory.dtypes import extra_bytes, tensor_bytes
+from archc.memory.profile import Profile
 from archc.memory.storage import Layout
 from archc.ops.registry import known_op
 from archc.passes.liveness import live_peak
@@ -38,19 +39,10 @@ class InferencePeak:
     fixed: dict[str, int]
     """Layer -> bytes of its temporaries whatever the batch (a masked weight), alive while it runs."""
 
-    def at(self, batch: int) -> int:
-        """The peak at ``batch``: the most any layer holds (its per-sample bytes times the batch, and its
-        batch-independent temporaries)."""
-        return max([self.inputs * batch, *(self.live[name] * batch + self.fixed[name] for name in self.live)])
-
-    def largest_batch(self, room: int) -> int:
-        """The largest batch whose peak fits ``room`` bytes (0: not even one sample)."""
-        limits = [(room - self.fixed[name]) // self.live[name] for name in self.live if self.live[name]]
-        if self.inputs:
-            limits.append(room // self.inputs)
-        if any(self.fixed[name] > room for name in self.live):
-            return 0
-        return max(0, min(limits, default=room))
+    @property
+    def profile(self) -> Profile:
+        """The bytes alive at each layer, whose largest at a batch is the peak."""
+        return Profile(self.live, self.fixed)
 
 
 def inference_peak(graph: Graph, schedule: Schedule, storages: Layout, dtype: str) -> InferencePeak:

@@ -3,9 +3,10 @@
 Training holds the parameters and buffers, a gradient per parameter of a computed layer (a layer no output needs
 gets none: its parameters receive no gradient), the optimizer's state after its first step (what ``torch.optim``
 allocates: SGD nothing, SGD with momentum one buffer per parameter, Adam and AdamW two, plus a float32 ``step``
-counter per parameter tensor), the tensors autograd saves for the backward pass, and the backward pass's largest
-transient (the workspace). Inference holds the weights and the peak of live activations. Everything is in the plan's
-dtype (pure fp16/bf16 training keeps weights, gradients and optimizer state in it); integer tensors keep their own.
+counter per parameter tensor), the tensors autograd saves for the backward pass and, at the step's peak, whatever the
+backward pass holds at once (archc/memory/training.py). Inference holds the weights and the peak of live
+activations. Everything is in the plan's dtype (pure fp16/bf16 training keeps weights, gradients and optimizer state
+in it); integer tensors keep their own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from archc.errors import UsageError
 from archc.memory.dtypes import DTYPES
 from archc.memory.inference import InferencePeak, inference_peak
+from archc.memory.profile import Profile
 from archc.memory.storage import layout
 from archc.memory.training import SavedTensors, saved_tensors
 from archc.ops.registry import known_op
@@ -70,46 +72,39 @@ class MemoryPlan:
         return self.weights.trained * buffers + counters
 
     @property
-    def weight_bytes(self) -> int:
-        """Parameters and buffers, plus gradients and optimizer state when training."""
-        return self.weights.params + self.weights.buffers + self.gradients + self.optimizer_state
+    def state_bytes(self) -> int:
+        """What lives across steps: parameters, buffers and (training) the optimizer state."""
+        return self.weights.params + self.weights.buffers + self.optimizer_state
 
     @property
-    def per_sample(self) -> int:
-        """Bytes each sample adds (at inference: at the layer of the peak)."""
-        if self.training:
-            return self.saved.per_sample + self.saved.workspace
-        return self.inference.peak
+    def profile(self) -> Profile:
+        """Bytes alive at each layer besides :attr:`state_bytes`: a training step's backward pass (gradients
+        included) or the inference forward."""
+        return self.saved.step if self.training else self.inference.profile
 
     @property
     def activations(self) -> int:
-        """Saved tensors (training) or the live peak (inference) at the plan's batch."""
-        return self.activations_at(self.batch)
-
-    def activations_at(self, batch: int) -> int:
+        """Saved tensors at the end of the forward (training) or the live peak (inference) at the plan's batch."""
         if self.training:
-            return self.saved.per_sample * batch + self.saved.fixed
-        return self.inference.at(batch)
+            return self.saved.per_sample * self.batch + self.saved.fixed
+        return self.inference.profile.at(self.batch)
 
     @property
-    def workspace(self) -> int:
-        return self.saved.workspace * self.batch if self.training else 0
+    def peak(self) -> int:
+        """The most alive at once besides :attr:`state_bytes` at the plan's batch."""
+        return self.profile.at(self.batch)
+
+    @property
+    def peak_layer(self) -> str:
+        return self.profile.where(self.batch)
 
     def total(self, batch: int | None = None) -> int:
-        batch = self.batch if batch is None else batch
-        workspace = self.saved.workspace * batch if self.training else 0
-        return self.weight_bytes + self.activations_at(batch) + workspace
+        return self.state_bytes + self.profile.at(self.batch if batch is None else batch)
 
     def largest_batch(self, budget: int) -> int:
         """The largest batch whose total fits ``budget`` bytes (0: not even one sample)."""
-        room = budget - self.weight_bytes
-        if not self.training:
-            return self.inference.largest_batch(room) if room >= 0 else 0
-        room -= self.saved.fixed
-        per_sample = self.saved.per_sample + self.saved.workspace
-        if room < per_sample:
-            return 0
-        return room // per_sample if per_sample else room
+        room = budget - self.state_bytes
+        return self.profile.largest_batch(room) if room >= 0 else 0
 
 
 def check_options(batch: int, dtype: str, optimizer: str | None) -> None:
@@ -132,6 +127,7 @@ def plan_memory(compiled: Compiled, *, batch: int = 1, dtype: str = "fp32", opti
     graph, schedule = compiled.graph, compiled.schedule()
     element = DTYPES[dtype]
     params = buffers = trained = tensors = 0
+    grads: dict[str, int] = {}
     computed = set(schedule.computed())
     for node in graph.nodes():
         if node.is_input or "cost" not in node.meta:
@@ -144,10 +140,11 @@ def plan_memory(compiled: Compiled, *, batch: int = 1, dtype: str = "fp32", opti
         sizes = known_op(node.op).parameter_sizes(node.params, ins, node.out_type)  # as allocated
         params += sum(sizes) * element
         if node.name in computed:
-            trained += sum(sizes) * element
+            grads[node.name] = sum(sizes) * element
+            trained += grads[node.name]
             tensors += len(sizes)
     weights = Weights(params, buffers, trained, tensors)
-    saved = saved_tensors(graph, schedule, layout(graph, schedule, training=True), dtype, input_grads)
+    saved = saved_tensors(graph, schedule, layout(graph, schedule, training=True), dtype, grads, input_grads)
     peak = inference_peak(graph, schedule, layout(graph, schedule, training=False), dtype)
     ops = {step.node.name: step.node.op for step in schedule.steps}
     return MemoryPlan(graph.name, batch, dtype, optimizer, weights, saved, peak, ops)

@@ -19,15 +19,17 @@ def plan_text(plan: MemoryPlan, budget: int | None = None, top: int = TOP_LAYERS
     lines.append("")
     rows = [("Parameters", plan.weights.params, ""), ("Buffers", plan.weights.buffers, "")]
     if plan.training:
-        rows += [("Gradients", plan.gradients, ""),
-                 ("Optimizer state", plan.optimizer_state, _optimizer_note(plan.optimizer or "sgd")),
-                 ("Activations", plan.activations,
-                  f"saved for backward: {size_text(plan.saved.per_sample)} per sample"
-                  + (f" + {size_text(plan.saved.fixed)}" if plan.saved.fixed else "")),
-                 ("Workspace", plan.workspace, "the largest backward step's gradients")]
+        saved = f"saved for backward: {size_text(plan.saved.per_sample)} per sample" + (
+            f" + {size_text(plan.saved.fixed)}" if plan.saved.fixed else "")
+        rows += [("Optimizer state", plan.optimizer_state, _optimizer_note(plan.optimizer or "sgd")),
+                 ("Gradients", plan.gradients, "all of them, at the end of the backward pass"),
+                 ("Activations", plan.activations, saved),
+                 ("Step peak", plan.peak, f"gradients, saved tensors and transients at once, in the backward of "
+                                          f"'{plan.peak_layer}'")]
     else:
-        rows.append(("Activations", plan.activations, f"the peak, while '{_peak_layer(plan)}' runs"))
-    rows.append(("Total", plan.total(), ""))
+        rows.append(("Activations", plan.activations, f"the peak, while '{plan.peak_layer}' runs"))
+    rows.append(("Total", plan.total(), "parameters, buffers, optimizer state and the step peak" if plan.training
+                 else ""))
     width = max(len(name) for name, _, _ in rows)
     for name, value, note in rows:
         lines.append(f"{name:<{width}}  {size_text(value):>11}  {value:>16,} B" + (f"  ({note})" if note else ""))
@@ -42,9 +44,9 @@ def fit_text(plan: MemoryPlan, budget: int) -> str:
     what = "training" if plan.training else "inference"
     if batch == 0:
         return (f"Fit {size_text(budget)}: not even batch 1 ({what} at batch 1 needs {size_text(plan.total(1))}, "
-                f"of which {size_text(plan.weight_bytes)} of weights)")
+                f"of which {size_text(plan.state_bytes)} whatever the batch)")
     return (f"Fit {size_text(budget)}: batch {batch:,} at most ({what} at batch {batch:,} needs "
-            f"{size_text(plan.total(batch))}; each sample adds {size_text(plan.per_sample)})")
+            f"{size_text(plan.total(batch))}, at batch {batch + 1:,} {size_text(plan.total(batch + 1))})")
 
 
 def _optimizer_note(optimizer: str) -> str:
@@ -66,11 +68,7 @@ def _training_layers(plan: MemoryPlan, top: int) -> list[str]:
 
 
 def _alive(plan: MemoryPlan, name: str) -> int:
-    return plan.inference.live[name] * plan.batch + plan.inference.fixed[name]
-
-
-def _peak_layer(plan: MemoryPlan) -> str:
-    return max(plan.inference.live, key=lambda name: _alive(plan, name), default="")
+    return plan.inference.profile.alive(name, plan.batch)
 
 
 def _inference_layers(plan: MemoryPlan, top: int) -> list[str]:
@@ -100,10 +98,9 @@ def plan_json(plan: MemoryPlan, budget: int | None = None) -> dict[str, Any]:
         "mode": "train" if plan.training else "inference", "optimizer": plan.optimizer,
         "bytes": {"parameters": plan.weights.params, "buffers": plan.weights.buffers, "gradients": plan.gradients,
                   "optimizer_state": plan.optimizer_state, "activations": plan.activations,
-                  "workspace": plan.workspace, "total": plan.total()},
-        "per_sample": plan.per_sample,
-        "saved_for_backward": {"per_sample": plan.saved.per_sample, "fixed": plan.saved.fixed,
-                               "workspace_per_sample": plan.saved.workspace},
+                  "peak": plan.peak, "total": plan.total()},
+        "peak_layer": plan.peak_layer,
+        "saved_for_backward": {"per_sample": plan.saved.per_sample, "fixed": plan.saved.fixed},
         "inference_peak": {"per_sample": plan.inference.peak, "inputs_per_sample": plan.inference.inputs},
         "layers": [{"name": name, "op": op,
                     "saved_per_sample": plan.saved.layers[name].per_sample,

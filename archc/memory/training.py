@@ -5,6 +5,10 @@ when no gradient flows through it (none of its inputs needs one and it has no pa
 image), and a product keeps an input only for another input's gradient. Kept inputs and outputs are resolved to the
 allocation they live in (archc/memory/storage.py): a tensor kept by two layers, or by one layer and through a view by
 another, is counted once, for the first layer that keeps it. Model state (``parameter``, ``buffer``) is not counted.
+
+The step's peak is in the backward pass: autograd frees what a layer kept once its backward has run, so while layer i's
+backward runs, what layers 0..i kept is alive, with the parameter gradients of layers i..n and layer i's transient
+gradients. A storage is attributed to the first layer keeping it, the last whose backward releases it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 
 from archc.ir.graph import Graph
 from archc.memory.dtypes import FLOAT_TYPES, extra_bytes, tensor_bytes
+from archc.memory.profile import Profile
 from archc.memory.storage import Layout
 from archc.ops.registry import known_op
 from archc.passes.schedule import Schedule
@@ -34,9 +39,10 @@ class LayerSaved:
 class SavedTensors:
     layers: dict[str, LayerSaved]
     """Every computed layer, in schedule order."""
-    workspace: int
-    """Per sample: the largest backward step's transient gradients (the gradient of a layer's output and those of
-    its inputs, alive together), besides the saved tensors."""
+    step: Profile
+    """Bytes alive while each layer's backward runs, the step's peak among them: the tensors saved by it and the
+    layers before it (autograd frees a layer's after its backward), the gradients of its and later layers'
+    parameters, and its transient gradients."""
 
     @property
     def per_sample(self) -> int:
@@ -47,14 +53,15 @@ class SavedTensors:
         return sum(layer.fixed for layer in self.layers.values())
 
 
-def saved_tensors(graph: Graph, schedule: Schedule, storages: Layout, dtype: str,
+def saved_tensors(graph: Graph, schedule: Schedule, storages: Layout, dtype: str, grads: dict[str, int],
                   input_grads: bool = False) -> SavedTensors:
     """The saved tensors of one training step's forward pass in ``dtype`` (training-mode ``storages``);
-    ``input_grads``: the model's floating-point inputs need gradients too (an attack or input optimisation)."""
+    ``grads``: each layer's parameter-gradient bytes; ``input_grads``: the model's floating-point inputs need
+    gradients too (an attack or input optimisation)."""
     needs_grad = {name: input_grads and _floating(graph, name) for name in graph.inputs}
     seen: set[str] = set()
     layers: dict[str, LayerSaved] = {}
-    workspace = 0
+    transient: dict[str, int] = {}
 
     def size(value: str) -> int:
         t = graph.node(value).out_type
@@ -64,15 +71,16 @@ def saved_tensors(graph: Graph, schedule: Schedule, storages: Layout, dtype: str
         node = step.node
         assert node.out_type is not None
         op = known_op(node.op)
-        grads = [needs_grad[source] for source in step.sources]
-        needs_grad[node.name] = any(grads) or node.meta["cost"].params > 0
+        needed = [needs_grad[source] for source in step.sources]
+        needs_grad[node.name] = any(needed) or node.meta["cost"].params > 0
         entry = layers[node.name] = LayerSaved()
         if not needs_grad[node.name]:
             continue
-        workspace = max(workspace, size(node.name) + sum(size(s) for s, g in zip(step.sources, grads) if g))
+        # its backward holds the gradient of its output and those of its inputs at once
+        transient[node.name] = size(node.name) + sum(size(s) for s, g in zip(step.sources, needed) if g)
         rule = op.saved_for_backward(node.params, step.in_types, node.out_type)
         kept = [(port, step.sources[port]) for port in rule.inputs
-                if not rule.product or any(g for other, g in enumerate(grads) if other != port)]
+                if not rule.product or any(g for other, g in enumerate(needed) if other != port)]
         if rule.copied_in_place and node.name in storages.inplace:
             kept = [(port, source) for port, source in kept if port != 0]
             entry.per_sample += size(step.sources[0])
@@ -93,7 +101,22 @@ def saved_tensors(graph: Graph, schedule: Schedule, storages: Layout, dtype: str
             else:
                 entry.fixed += extra_bytes(extra, dtype)
             entry.what.append(extra.what)
-    return SavedTensors(layers, workspace)
+    return SavedTensors(layers, _backward(layers, transient, grads))
+
+
+def _backward(layers: dict[str, LayerSaved], transient: dict[str, int], grads: dict[str, int]) -> Profile:
+    per_sample: dict[str, int] = {}
+    fixed: dict[str, int] = {}
+    kept_ps = sum(layer.per_sample for layer in layers.values())
+    kept_fixed = sum(layer.fixed for layer in layers.values())
+    grown = 0
+    for name in reversed(list(layers)):
+        grown += grads.get(name, 0)
+        per_sample[name] = kept_ps + transient.get(name, 0)
+        fixed[name] = kept_fixed + grown
+        kept_ps -= layers[name].per_sample
+        kept_fixed -= layers[name].fixed
+    return Profile(per_sample, fixed)
 
 
 def _floating(graph: Graph, name: str) -> bool:
