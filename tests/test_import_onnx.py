@@ -174,3 +174,24 @@ def test_torchvision_resnet50_through_torch_fx() -> None:
     reference = _torchvision_resnet50()
     imported = import_model("torch", "torchvision.models:resnet50")
     _check_resnet50(imported, reference)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter is deprecated, still common
+def test_torchscript_exporter_names_and_folded_batch_norm(tmp_path: Path) -> None:
+    """The legacy exporter folds batch norm and names initializers `onnx::Conv_N`: ids come from node names
+    (`/layer/layer.0/conv/Conv` -> `layer.0.conv`), shared zero biases behind `Identity` stay biases."""
+    from tests.import_models import small
+
+    reference = small().eval()
+    path = tmp_path / "small.onnx"
+    torch.onnx.export(reference, (torch.randn(1, 3, 224, 224),), str(path), dynamo=False)
+    imported = import_model("onnx", str(path))
+    text = imported.text
+    assert "stage: {id: layer, block: " in text and "repeat: 3" in text, text
+    folded = sum(p.numel() for p in reference.parameters()) - 3 * 8  # each bn's 16 become the conv's 8 biases
+    assert imported.spec.compiled.costs.total.params == folded
+    module = build_module(imported.spec.compiled).eval()
+    module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in imported.state.items()}, strict=True)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), reference(x), atol=1e-5, rtol=1e-5)

@@ -275,6 +275,11 @@ def _thaw(items: list[Item]) -> None:
     for n, item in enumerate(items):
         for body in children(item):
             _thaw(body)
+        if isinstance(item, Call):  # a copy's own steps name its weights: they must be thawed too
+            _thaw(item.instance)
+        if isinstance(item, Stage):
+            for copy in item.copies:
+                _thaw(copy.instance)
         if isinstance(item, _Frozen):
             items[n] = Scope(output=item.output, source=item.source, name=item.real_name, body=item.body)
 

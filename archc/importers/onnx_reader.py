@@ -98,8 +98,18 @@ def _input_shapes(graph: Any, consts: set[str], file: str) -> dict[str, list[int
             raise ImportFailure([source_error("E601", f"input {value.name!r}: every axis but the batch needs a fixed "
                                                       f"size, found {[d.dim_param or d.dim_value for d in dims]}",
                                               file)])
-        shapes[layer_id(value.name, set(shapes))] = sizes
+        shapes[value.name] = sizes
     return shapes
+
+
+def _legacy_scope_path(name: str) -> str:
+    """The module path in a TorchScript exporter's node name: `/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`."""
+    parts = [p for p in name.split("/")[:-1] if p]
+    path, previous = "", ""
+    for part in parts:  # a Sequential's child is written `parent.index` under `parent`
+        step = part[len(previous) + 1:] if previous and part.startswith(previous + ".") else part
+        path, previous = (f"{path}.{step}" if path else step), part
+    return path
 
 
 def read_onnx(path: Path, **options: Any) -> tuple[FlatGraph, Weights]:
@@ -109,11 +119,12 @@ def read_onnx(path: Path, **options: Any) -> tuple[FlatGraph, Weights]:
     graph = model.graph
     consts: dict[str, np.ndarray] = {t.name: to_array(t) for t in graph.initializer}
     named = set(consts)
-    inputs = _input_shapes(graph, named, file)
-    value_of: dict[str, str] = {name: name for name in inputs}  # ONNX value name -> the layer id producing it
+    raw_inputs = _input_shapes(graph, named, file)
+    taken: set[str] = set()
+    value_of: dict[str, str] = {name: layer_id(name, taken) for name in raw_inputs}  # value -> producing layer id
+    inputs = {value_of[name]: shape for name, shape in raw_inputs.items()}
     layers: list[FlatLayer] = []
     weights: Weights = {}
-    taken: set[str] = set(inputs)
     problems = []
     failed: set[str] = set()  # values of refused nodes: their consumers are not reported again
     for node in graph.node:
@@ -121,6 +132,8 @@ def read_onnx(path: Path, **options: Any) -> tuple[FlatGraph, Weights]:
             value = fold(node, [consts.get(name, _FLOAT) for name in node.input if name])
             if value is not None:
                 consts[node.output[0]] = value
+                if node.op_type == "Identity" and node.input[0] in named:  # a shared initializer, still a weight
+                    named.add(node.output[0])
                 continue
         where = node.name or (node.output[0] if node.output else node.op_type)
         if any(name in failed for name in node.input):
@@ -139,7 +152,7 @@ def read_onnx(path: Path, **options: Any) -> tuple[FlatGraph, Weights]:
         if t.alias:
             value_of[node.output[0]] = value_of[t.inputs[0]]
             continue
-        path_name = _module_path(node, named) or where
+        path_name = _module_path(node, named) or (_legacy_scope_path(where) if where.startswith("/") else "") or where
         lid = path_id(path_name, taken)
         layers.append(FlatLayer(lid, t.op, t.params, [value_of[name] for name in t.inputs], origin=where))
         if t.weights:
