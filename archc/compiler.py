@@ -99,7 +99,7 @@ def _compile_doc(doc: LoadedDoc, overrides: dict[str, str], limits: Limits, lowe
         report.error("E103", "the model has no outputs: `outputs` is empty or names only steps switched off by "
                              "their `if:`", ("outputs",), key=True)
         report.raise_if_any()
-    compiled = Compiled(graph, header, doc, params, limits)
+    compiled = Compiled(graph, header, doc, params, limits, block_docs=report.block_docs)
     run_passes(compiled)
     return compiled
 

@@ -24,6 +24,8 @@ class Pos:
 
     line: int = 1
     col: int = 1
+    file: str = ""
+    """The file when it is not the spec's own (a block of the library or of an included file); "" is the spec."""
 
 
 SNIPPET_WIDTH = 100
@@ -84,6 +86,8 @@ class Diagnostic:
     notes: tuple[SourceNote, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.pos.file:  # a layer of a library or included block: its own file, not the spec the caller names
+            object.__setattr__(self, "file", self.pos.file)
         object.__setattr__(self, "message", terminal_line(self.message))
         object.__setattr__(self, "path", terminal_line(self.path))
         object.__setattr__(self, "file", terminal_line(self.file))  # a file name may hold a line break too

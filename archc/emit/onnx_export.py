@@ -278,7 +278,7 @@ class _Export:
             params = params.model_copy(update={"bias": True})
             self.used.update(f"{bn.name}.{k}" for k in self.by_layer.get(bn.name, {}))
         self.b.begin_layer(node.name, [self.dims[s] for s in sources], node.out_type, self.dims[node.name],
-                           f"{g.file}:{node.pos.line}:{node.pos.col}")
+                           f"{node.pos.file or g.file}:{node.pos.line}:{node.pos.col}")
         out = op.onnx(self.b, params, inputs, self.in_types[node.name], node.out_type, weights)
         # the weights are in the model now: a released state_dict's arrays can go
         self.by_layer.pop(node.name, None)

@@ -147,7 +147,7 @@ def call_block(lowerer: Lowering, block: str, body: dict[str, Any], where: DocPa
     values = {**values, **shape} if t is not None else AfterError(values)
     # a block call is always a scope, like an nn.Sequential child: named by its id, else by its index
     inner = ctx.named(ident) if ident else ctx.at(anon)
-    pos = lowerer.report.doc.pos(where, key=True)
+    pos = lowerer.report.pos(where, key=True)
     inner = replace(inner, table=NameTable(), values=values, blocks=(*ctx.blocks, block),
                     call_lines=(*ctx.call_lines, pos.line))
     lowerer.graph.add_scope(Scope(inner.scope, "block", block, pos, dict(args)))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from archc.errors import Diagnostic, Problem, SpecError
+from archc.errors import Diagnostic, Pos, Problem, SpecError
 from archc.ir.graph import Graph, GraphLintError, Node, NodeFailure
 from archc.limits import DEFAULT_LIMITS, Limits
 from archc.passes.costs import CostReport, analyse_costs, check_budgets
@@ -78,6 +78,14 @@ class Compiled:
     limits: Limits = DEFAULT_LIMITS
     """The limits it was compiled under; building and exporting check their own budgets against them."""
     analyses: Analyses = field(default_factory=Analyses, repr=False, compare=False)
+    block_docs: dict[str, LoadedDoc] = field(default_factory=dict, repr=False, compare=False)
+    """Blocks written in another file (the library, an included spec): name -> that file's document."""
+
+    def block_pos(self, name: str) -> Pos:
+        """Where the block ``name`` is defined, naming its file when that is not the spec."""
+        doc = self.block_docs.get(name, self.doc)
+        pos = doc.pos(("blocks", name), key=True)
+        return pos if doc is self.doc else Pos(pos.line, pos.col, doc.file)
 
     def analysis(self, key: Pass[T]) -> T:
         """A pass's result, running it now if it has not run (analyses only some commands need)."""

@@ -41,6 +41,12 @@ class Reporter:
             return self.block_docs[str(where[1])]
         return self.doc
 
+    def pos(self, where: DocPath, *, key: bool = False) -> Pos:
+        """The position of ``where``, naming its file when that is not the spec (a library or included block)."""
+        doc = self.doc_at(where)
+        pos: Pos = doc.pos(where, key=key)
+        return pos if doc is self.doc else Pos(pos.line, pos.col, doc.file)
+
     def error(self, code: str, message: str, where: DocPath, layer: str = "", *, key: bool = False) -> None:
         doc = self.doc_at(where)
         pos = doc.pos(where, key=key)

@@ -22,6 +22,7 @@ from typing import Any
 
 from archc import __version__
 from archc.compiler import Compiled
+from archc.errors import Pos
 from archc.ir.graph import Graph, Node
 from archc.ops.base import TorchCode
 from archc.ops.registry import get_op
@@ -110,17 +111,20 @@ class _Writer:
         self.file = python_comment(Path(self.graph.file).name)  # goes into comments and one-line docstrings
 
     def comment(self, item: Item) -> str:
-        return self._at(item.line or item.node.pos.line)
+        return self._at(item.pos or item.node.pos)
 
-    def _at(self, line: int) -> str:
+    def _at(self, pos: Pos) -> str:
+        """``resnet50.yaml:17``; a library or included block's layer names its own file (the file name only)."""
         # a spec given as text has no file a reader could open: its positions would be noise
-        return f"{self.file}:{line}" if line and not self.trace and not self.graph.file.startswith("<") else ""
+        if not pos.line or self.trace or self.graph.file.startswith("<"):
+            return ""
+        return f"{python_comment(Path(pos.file).name) if pos.file else self.file}:{pos.line}"
 
     def block_class(self, plan: ClassPlan) -> str:
         spec = self.compiled.header.blocks[plan.block]
-        line = self.compiled.doc.pos(("blocks", plan.block), key=True).line
+        at = self._at(self.compiled.block_pos(plan.block))
         doc = python_comment(spec.doc.strip()) if spec.doc.strip() else f"The block '{plan.block}'"
-        where = f" ({self.file}:{line})" if line else ""
+        where = f" ({at})" if at else ""
         docline = f'{INDENT}"""{doc.rstrip(".")}{where}."""'
         if len(docline) > LINE:
             docline = f'{INDENT}"""{plan.block}{where}: {doc}'[: LINE - 6].rstrip() + '..."""'
@@ -166,7 +170,7 @@ class _Writer:
             owner = getattr(node.params, "tie", None)
             if owner:
                 line = f"{_submodule(node.name)}.weight = {_submodule(owner)}.weight"
-                where = self._at(node.pos.line)
+                where = self._at(node.pos)
                 lines.extend(with_comment(line, f"tied: one tensor, two state_dict keys{'; ' + where if where else ''}",
                                           2 * len(INDENT)))
         return lines

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archc.errors import Diagnostic, SpecError
+from archc.errors import Diagnostic, Pos, SpecError
 from archc.ir.graph import Graph, Node
 from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.ops.base import TorchCode
@@ -49,8 +49,8 @@ class Item:
     """The graph scope it sits in, for section comments in the model's forward."""
     record: str = ""
     """Layer path recorded in trace mode."""
-    line: int = 0
-    """The spec line it comes from when not its node's (an outlined sub-module: where it is called)."""
+    pos: Pos | None = None
+    """The spec position it comes from when not its node's (an outlined sub-module: where it is called)."""
 
 
 @dataclass

@@ -177,7 +177,7 @@ class Outliner:
             scope = self.graph.scopes[unit.path]
             items.append(Item(unit.path[len(prefix):], unit.label, [unit.input], unit.code, unit.output,
                               _overwritable(unit.output), ctor=unit.ctor, scope=scope.parent, record=unit.path,
-                              line=scope.pos.line))
+                              pos=scope.pos))
         for item in items:
             item.sources = [names.get(src, src) for src in item.sources]
         return items, names

@@ -38,7 +38,7 @@ def enter(lowerer: Lowering, ctx: Ctx, ident: str | None, anon: str, kind: str, 
     if not ident:
         return ctx.transparent(anon)
     inner = ctx.named(ident)
-    lowerer.graph.add_scope(Scope(inner.scope, kind, label or ident, lowerer.report.doc.pos(where, key=True)))
+    lowerer.graph.add_scope(Scope(inner.scope, kind, label or ident, lowerer.report.pos(where, key=True)))
     return inner
 
 

@@ -85,7 +85,7 @@ def _shortcut(lowerer: Lowering, spec: ResidualSpec, where: DocPath, ctx: Ctx, x
     else:  # the default name lives under the residual's own path, so two anonymous residuals cannot collide
         sctx = ctx.at(ctx.anon + sc.id)
         lowerer.graph.add_scope(Scope(sctx.scope, "shortcut", f"{sc.kind} shortcut",
-                                      lowerer.report.doc.pos(where, key=True)))
+                                      lowerer.report.pos(where, key=True)))
     if sc.kind == "zero_pad":
         params = PadChannelsParams(out=ty.channels, s=stride)
         return lowerer.add_node(sctx.scope + ".0", "pad_channels", params, where, sctx, [x])

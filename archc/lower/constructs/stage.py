@@ -51,7 +51,7 @@ def stage(lowerer: Lowering, model: type[StageSpec], body: dict[str, Any], where
         inner = enter(lowerer, ctx, ident, anon, "stage", where, spec.block or "")
     else:  # an unnamed stage is one step like any other: its copies live under its list index, never beside it
         inner = ctx.at(anon)
-        lowerer.graph.add_scope(Scope(inner.scope, "stage", spec.block or "", lowerer.report.doc.pos(where, key=True)))
+        lowerer.graph.add_scope(Scope(inner.scope, "stage", spec.block or "", lowerer.report.pos(where, key=True)))
     current = inputs[0]
     for i in range(spec.repeat):
         copy = f"{spec.prefix}{spec.start + i}"
