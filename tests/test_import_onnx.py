@@ -57,10 +57,16 @@ def _conv_init(out: int = 8, cin: int = 3, k: int = 3) -> dict[str, np.ndarray]:
     (helper.make_node("LRN", ["c"], ["y"], size=5, alpha=1e-4, beta=0.75, bias=2.0), "lrn",
      {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}),
     (helper.make_node("Softmax", ["c"], ["y"], axis=1), "softmax", {"axis": 0}),
+    (helper.make_node("Transpose", ["c"], ["y"], perm=[0, 2, 3, 1]), "permute", {"axes": [1, 2, 0]}),
+    (helper.make_node("Unsqueeze", ["c", "ax1"], ["y"]), "unsqueeze", {"axes": [0]}),
+    (helper.make_node("Slice", ["c", "s0", "e4", "ax1"], ["y"]), "slice", {"axis": 0, "start": 0, "end": 4, "step": 1}),
+    (helper.make_node("Pad", ["c", "pads"], ["y"]), "zeropad", {"p": [0, 8], "axes": [0]}),
 ])
 def test_each_node_translates(tmp_path: Path, node: onnx.NodeProto, op: str, params: dict) -> None:
     conv = helper.make_node("Conv", ["x", "stem.weight", "stem.bias"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
-    graph, weights = read_onnx(_write(tmp_path, _model([conv, node], _conv_init(), [3, 8, 8])))
+    consts = {"ax1": np.array([1]), "s0": np.array([0]), "e4": np.array([4]),
+              "pads": np.array([0, 0, 0, 0, 0, 8, 0, 0])}
+    graph, weights = read_onnx(_write(tmp_path, _model([conv, node], _conv_init() | consts, [3, 8, 8])))
     assert [(layer.op, layer.params) for layer in graph.layers][1] == (op, params)
     assert graph.layers[0].id == "stem" and graph.layers[0].params["bias"] is True
     assert sorted(weights["stem"]) == ["bias", "weight"]
@@ -87,6 +93,21 @@ def test_unsupported_node_is_named(tmp_path: Path) -> None:
         read_onnx(_write(tmp_path, _model(nodes, {}, [3, 8, 8])))
     [d] = err.value.diagnostics
     assert d.code == "E601" and "node 'weird_einsum' (Einsum): op type Einsum is not supported" in d.message
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    (helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0, 2, 3], name="t"),
+     "node 't' (Transpose): perm [1, 0, 2, 3] moves the batch axis"),
+    (helper.make_node("Squeeze", ["x"], ["y"], name="sq"), "node 'sq' (Squeeze): no axes (it could remove the batch"),
+    (helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect", name="pd"), "node 'pd' (Pad): mode 'reflect'"),
+    (helper.make_node("Mul", ["x", "scale"], ["y"], name="m"), "node 'm' (Mul): a constant operand of shape [3, 1, 1]"),
+])
+def test_refusals_name_the_node(tmp_path: Path, node: onnx.NodeProto, message: str) -> None:
+    consts = {"pads": np.zeros(8, np.int64), "scale": np.ones((3, 1, 1), np.float32)}
+    with pytest.raises(ImportFailure) as err:
+        read_onnx(_write(tmp_path, _model([node], consts, [3, 8, 8])))
+    [d] = err.value.diagnostics
+    assert d.code == "E601" and message in d.message, d.message
 
 
 def test_asymmetric_padding_refused(tmp_path: Path) -> None:
@@ -130,9 +151,11 @@ def _round_trip(tmp_path: Path, spec: str) -> None:
         torch.testing.assert_close(rebuilt(x), module(x), atol=1e-5, rtol=1e-5)
 
 
-FAST = ["resnet18", "googlenet"]
-SLOW = ["alexnet", "vgg16", "vgg16_bn", "resnet50", "densenet121", "squeezenet1_0", "mobilenet_v2", "resnext50_32x4d",
-        "alexnet_original", "googlenet_paper", "nin_cifar10", "mobilenet_v1", "zfnet", "resnet_v2", "inception_v3"]
+FAST = ["resnet18", "googlenet", "resnet20_cifar"]
+SLOW = ["mlp", "lenet5_modern", "resnet34", "vgg11", "vgg13_bn", "densenet169", "squeezenet1_1", "wide_resnet50_2",
+        "densenet_bc_100_k12", "unet", "alexnet", "vgg16", "vgg16_bn", "resnet50", "densenet121", "squeezenet1_0",
+        "mobilenet_v2", "resnext50_32x4d", "alexnet_original",
+        "googlenet_paper", "nin_cifar10", "mobilenet_v1", "zfnet", "resnet_v2", "inception_v3"]
 
 
 @pytest.mark.parametrize("spec", FAST + [pytest.param(s, marks=pytest.mark.slow) for s in SLOW])

@@ -25,6 +25,8 @@ class Translated:
     """Data inputs (value names): the activations the layer reads."""
     alias: bool = False
     """The node passes its input through (Identity, inference Dropout): no layer, consumers read the input."""
+    then: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Parameter-free layers that follow in a chain (a slice of two axes is two `slice` layers)."""
 
 
 Consts = dict[str, np.ndarray]
@@ -42,8 +44,10 @@ def _square(values: list[int]) -> int | list[int]:
 
 def _padding(node: Any, rank: int) -> int | list[int]:
     a = attrs(node)
-    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
-        raise Unsupported(f"auto_pad {a['auto_pad']!r} (only explicit pads are imported)")
+    auto_pad = a.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    if auto_pad not in ("NOTSET", "VALID"):
+        raise Unsupported(f"auto_pad {auto_pad!r} (only explicit pads are imported)")
     pads = list(a.get("pads", [0] * 2 * rank))
     begin, end = pads[:rank], pads[rank:]
     if begin != end:
@@ -207,8 +211,17 @@ def flatten(node: Any, consts: Consts, named: set[str]) -> Translated:
     return Translated("flatten", {}, {}, _data(node, consts))
 
 
+SHAPE_KEY = "#shape:"
+"""Consts entries under this prefix hold an activation's inferred shape (only computed where a Reshape needs it)."""
+
+
 def reshape(node: Any, consts: Consts, named: set[str]) -> Translated:
     shape = [int(v) for v in _const(node, consts, 1, "shape")]
+    if 0 in shape[1:] and not attrs(node).get("allowzero", 0):  # 0 copies the input's size at that axis
+        known = consts.get(SHAPE_KEY + node.input[0])
+        if known is None:
+            raise Unsupported(f"target shape {shape} copies sizes of an input whose shape is unknown")
+        shape = [int(known[i]) if v == 0 and i else v for i, v in enumerate(shape)]
     if len(shape) == 2 and shape[0] in (0, 1, -1):
         return Translated("flatten", {}, {}, _data(node, consts))
     if not shape or shape[0] not in (0, 1, -1):
@@ -280,6 +293,88 @@ def gelu(node: Any, consts: Consts, named: set[str]) -> Translated:
     return Translated("gelu", {"approximate": approximate}, {}, _data(node, consts))
 
 
+_HUGE = 2 ** 62
+
+
+def _axis(a: int, what: str) -> int:
+    if a == 0:
+        raise Unsupported(f"{what} the batch axis")
+    return a - 1 if a > 0 else a
+
+
+def slice_(node: Any, consts: Consts, named: set[str]) -> Translated:
+    starts = [int(v) for v in _const(node, consts, 1, "starts")]
+    ends = [int(v) for v in _const(node, consts, 2, "ends")]
+    axes_value = _optional(node, consts, 3, "axes")
+    steps_value = _optional(node, consts, 4, "steps")
+    axes = [int(v) for v in axes_value] if axes_value is not None else list(range(len(starts)))
+    steps = [int(v) for v in steps_value] if steps_value is not None else [1] * len(starts)
+    layers = []
+    for axis, start, end, step in zip(axes, starts, ends, steps):
+        if (start, step) == (0, 1) and end >= _HUGE:
+            continue  # the whole axis
+        if step < 1:
+            raise Unsupported(f"step {step} (only forward slices are imported)")
+        params: dict[str, Any] = {"axis": _axis(axis, "a slice along"), "start": start, "step": step}
+        if end < _HUGE:
+            params["end"] = end
+        layers.append(("slice", params))
+    if not layers:
+        return Translated("identity", {}, {}, _data(node, consts), alias=True)
+    return Translated(layers[0][0], layers[0][1], {}, _data(node, consts), then=layers[1:])
+
+
+def pad(node: Any, consts: Consts, named: set[str]) -> Translated:
+    a = attrs(node)
+    mode = a.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode != "constant":
+        raise Unsupported(f"mode {mode!r} (only zero padding is imported)")
+    pads = [int(v) for v in (_const(node, consts, 1, "pads") if len(node.input) > 1 else a.get("pads", []))]
+    value = _optional(node, consts, 2, "constant value")
+    if value is not None and value.size and float(value.reshape(-1)[0]) != 0.0:
+        raise Unsupported(f"constant value {float(value.reshape(-1)[0])} (only zeros are imported)")
+    axes_value = _optional(node, consts, 3, "axes")
+    rank = len(pads) // 2
+    axes = [int(v) for v in axes_value] if axes_value is not None else list(range(rank))
+    p: list[int] = []
+    padded: list[int] = []
+    for n, axis in enumerate(axes):
+        before, after = pads[n], pads[n + rank]
+        if before < 0 or after < 0:
+            raise Unsupported(f"negative padding {pads} (a crop)")
+        if before or after:
+            padded.append(_axis(axis, "padding"))
+            p += [before, after]
+    if not padded:
+        return Translated("identity", {}, {}, _data(node, consts), alias=True)
+    return Translated("zeropad", {"p": p, "axes": padded}, {}, _data(node, consts))
+
+
+def _node_axes(node: Any, consts: Consts) -> list[int]:
+    value = _optional(node, consts, 1, "axes")
+    return [int(v) for v in (value if value is not None else attrs(node).get("axes", []))]
+
+
+def unsqueeze(node: Any, consts: Consts, named: set[str]) -> Translated:
+    axes = _node_axes(node, consts)
+    return Translated("unsqueeze", {"axes": [_axis(v, "inserting") for v in axes]}, {}, _data(node, consts))
+
+
+def squeeze(node: Any, consts: Consts, named: set[str]) -> Translated:
+    axes = _node_axes(node, consts)
+    if not axes:
+        raise Unsupported("no axes (it could remove the batch axis)")
+    return Translated("squeeze", {"axes": [_axis(v, "removing") for v in axes]}, {}, _data(node, consts))
+
+
+def transpose(node: Any, consts: Consts, named: set[str]) -> Translated:
+    perm = [int(v) for v in attrs(node).get("perm", [])]
+    if not perm or perm[0] != 0:
+        raise Unsupported(f"perm {perm or 'reversed'} moves the batch axis")
+    return Translated("permute", {"axes": [v - 1 for v in perm[1:]]}, {}, _data(node, consts))
+
+
 def _plain(op: str) -> Callable[[Any, Consts, set[str]], Translated]:
     return lambda node, consts, named: Translated(op, {}, {}, _data(node, consts))
 
@@ -300,6 +395,7 @@ TRANSLATIONS: dict[str, Callable[[Any, Consts, set[str]], Translated]] = {
     "LeakyRelu": leaky_relu, "Gelu": gelu, "Softmax": softmax("softmax"), "LogSoftmax": softmax("log_softmax"),
     "ReduceMean": _reduce("mean"), "ReduceMax": _reduce("max"), "ReduceSum": _reduce("sum"),
     "Dropout": dropout, "Identity": _alias,
+    "Slice": slice_, "Pad": pad, "Unsqueeze": unsqueeze, "Squeeze": squeeze, "Transpose": transpose,
 }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from archc.errors import UsageError
 from archc.importers.flat import FlatGraph, FlatLayer, ImportFailure, source_error
 from archc.importers.onnx_const import fold
-from archc.importers.onnx_nodes import Unsupported, translate
+from archc.importers.onnx_nodes import SHAPE_KEY, Unsupported, translate
 from archc.importers.onnx_proto import load, to_array
 from archc.importers.problems import layer_id
 from archc.importers.reading import spec_name
@@ -102,6 +102,23 @@ def _input_shapes(graph: Any, consts: set[str], file: str) -> dict[str, list[int
     return shapes
 
 
+def _reshape_input_shapes(model: Any) -> dict[str, np.ndarray]:
+    """The inferred shapes of the values a Reshape reads, when one copies sizes (`0` in its target): ONNX's shape
+    inference runs only then (it needs the onnx package)."""
+    wanted = {node.input[0] for node in model.graph.node if node.op_type == "Reshape"}
+    if not wanted:
+        return {}
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(onnx.load_from_string(model.SerializeToString()))
+    out: dict[str, np.ndarray] = {}
+    for value in list(inferred.graph.value_info) + list(inferred.graph.input):
+        dims = value.type.tensor_type.shape.dim
+        if value.name in wanted and dims and all(d.HasField("dim_value") for d in dims[1:]):
+            out[SHAPE_KEY + value.name] = np.array([1] + [d.dim_value for d in dims[1:]], dtype=np.int64)
+    return out
+
+
 def _legacy_scope_path(name: str) -> str:
     """The module path in a TorchScript exporter's node name: `/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`."""
     parts = [p for p in name.split("/")[:-1] if p]
@@ -126,6 +143,7 @@ def read_onnx(path: Path, **options: Any) -> tuple[FlatGraph, Weights]:
     layers: list[FlatLayer] = []
     weights: Weights = {}
     problems = []
+    inferred = False
     failed: set[str] = set()  # values of refused nodes: their consumers are not reported again
     for node in graph.node:
         if _foldable(node, consts):
@@ -136,6 +154,10 @@ def read_onnx(path: Path, **options: Any) -> tuple[FlatGraph, Weights]:
                     named.add(node.output[0])
                 continue
         where = node.name or (node.output[0] if node.output else node.op_type)
+        if not inferred and node.op_type == "Reshape" and len(node.input) > 1 and node.input[1] in consts and \
+                0 in consts[node.input[1]].reshape(-1)[1:]:
+            consts.update(_reshape_input_shapes(model))  # a target copying input sizes: shapes needed, once
+            inferred = True
         if any(name in failed for name in node.input):
             failed.update(node.output)
             continue
@@ -157,6 +179,9 @@ def read_onnx(path: Path, **options: Any) -> tuple[FlatGraph, Weights]:
         layers.append(FlatLayer(lid, t.op, t.params, [value_of[name] for name in t.inputs], origin=where))
         if t.weights:
             weights[lid] = t.weights
+        for op, params in t.then:
+            previous, lid = lid, path_id(f"{path_name}_{len(layers)}", taken)
+            layers.append(FlatLayer(lid, op, params, [previous], origin=where))
         for out in node.output[:1]:
             value_of[out] = lid
     if problems:
