@@ -3,16 +3,19 @@ deleted after the layer, and the composites' model.py within the project's ruff 
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from archc.compiler import compile_text
 from archc.emit.onnx_export import export_onnx, verify_onnx
 from archc.emit.torch_module import build_module
 from archc.emit.torch_source import torch_source
+from archc.emit.torch_source.text import fit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,15 +57,13 @@ inputs: {image: [6, 9, 9]}
 body:
   - gated_conv: {id: gated, out: 8, k: 3, s: 2, p: same_upper}
 """))
-    assert "padded = F.pad(image, (" in source
+    assert "        padded = F.pad(\n            image,\n            (\n" in source  # wrapped inside its brackets
     assert "x = self.gated.conv(padded) * torch.sigmoid(self.gated.gate(padded))\n        del padded\n" in source
 
 
 def test_composites_model_py_passes_ruff_with_line_length(tmp_path: Path) -> None:
     path = tmp_path / "composites.py"
-    # conv_table's constructor still writes its connection mask as one literal: its forward is checked above
-    text = "\n".join(line for line in COMPOSITES.splitlines() if "conv_table" not in line).replace(" table,", "")
-    path.write_text(torch_source(compile_text(text)), encoding="utf-8")
+    path.write_text(torch_source(compile_text(COMPOSITES)), encoding="utf-8")
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
                            str(ROOT / "pyproject.toml"), str(path)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -79,3 +80,46 @@ def test_composites_compute_what_onnx_computes() -> None:
     report = verify_onnx(compiled, export_onnx(compiled, module.state_dict()), module)
     assert report.ok and report.max_rel <= 1e-4
     assert len(report.diffs) == 2 * 4  # four outputs, batch 1 and batch 2
+
+
+WIDE_TABLE = """
+name: wide_table
+inputs: {image: [6, 14, 14]}
+body:
+  - conv_table:
+      id: c3
+      k: 5
+      connections: [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5], [0, 4, 5], [0, 1, 5], [0, 1, 2, 3], [1, 2, 3, 4],
+                    [2, 3, 4, 5], [0, 3, 4, 5], [0, 1, 4, 5], [0, 1, 2, 5], [0, 1, 3, 4], [1, 2, 4, 5], [0, 2, 3, 5],
+                    [0, 1, 2, 3, 4, 5]]
+  - drop_path: {id: dp, p: 0.012345678901234567}
+"""
+
+
+def test_a_long_constructor_and_statement_are_wrapped_inside_their_brackets(tmp_path: Path) -> None:
+    source = torch_source(compile_text(WIDE_TABLE))
+    assert "        self.c3 = nn.Conv2d(6, 16, kernel_size=5).apply(\n" in source
+    assert "                torch.tensor([\n" in source  # the lone list argument opens with its call
+    path = tmp_path / "wide_table.py"
+    path.write_text(source, encoding="utf-8")
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
+                           str(ROOT / "pyproject.toml"), str(path)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    module = build_module(compile_text(WIDE_TABLE))
+    assert int(module.c3.mask.sum()) == 60  # the table's 60 connections survive the wrapping
+
+
+@pytest.mark.parametrize("line", [
+    "        x = self.c3(x) + torch.tensor([[1., 0.], [0., 1.], [1., 1.]] * 40).view(2, 2, 1, 1).sum() * "
+    "self.scale(x, 'a, b', \"c)\")",
+    "        y = (x * x.new_empty((x.shape[0], 1, 1, 1)).bernoulli_(0.9882352941176471).div_(0.9882352941176471) if "
+    "self.training else x)",
+    "        z = tuple(relative_position_bias_table_of_a_long_name[i] for i in range(100000000000000000000000000000) "
+    "if i % 2)",
+    "        self.add_module('0', nn.Conv2d(in_channels, out, kernel_size=k, stride=s, padding=k // 3, bias=False, "
+    "groups=groups))",
+])
+def test_fit_changes_only_whitespace_inside_brackets(line: str) -> None:
+    lines = fit(line, 0)
+    assert len(lines) > 1 and max(map(len, lines)) <= 120
+    assert ast.dump(ast.parse("\n".join(lines).strip())) == ast.dump(ast.parse(line.strip()))

@@ -16,7 +16,7 @@ from archc.lower.reserved import RESERVED_MODULE_NAMES
 from archc.ops.base import TorchCode
 from archc.ops.registry import known_op
 
-from .text import INDENT, LINE, attr_ok, literal, module_ref
+from .text import INDENT, attr_ok, fit, literal, module_ref, with_comment
 
 
 class TorchEmitError(SpecError):
@@ -136,10 +136,6 @@ def init_lines(tree: Tree, comment: Any) -> list[str]:
             continue
         value = _ctor(child, 0, comment)
         guard = child.guard if isinstance(child, Item) else first_item(child).guard
-        target = f"self.{key} = " if attr_ok(key) else f"self.add_module({literal(key)}, )"
-        suffix = f" if {guard} else None" if guard else ""
-        if len(value) == 1 and 2 * len(INDENT) + len(target) + len(value[0]) + len(suffix) > LINE:
-            value = split_call(value[0], 2 * len(INDENT))
         if guard:
             value[-1] += f" if {guard} else None"
         if attr_ok(key):
@@ -147,8 +143,10 @@ def init_lines(tree: Tree, comment: Any) -> list[str]:
         else:
             value[0] = f"self.add_module({literal(key)}, {value[0]}"
             value[-1] += ")"
+        if len(value) == 1:
+            value = fit(value[0], 2 * len(INDENT))
         if isinstance(child, Item):
-            value[0] = _commented(value[0], comment(child))
+            value = [*with_comment(value[0], comment(child), 2 * len(INDENT)), *value[1:]]
         lines.extend(value)
         if not isinstance(child, Item):
             for line, item in _nested_state(child, key):
@@ -157,10 +155,8 @@ def init_lines(tree: Tree, comment: Any) -> list[str]:
 
 
 def _state_lines(line: str, text: str) -> list[str]:
-    if 2 * len(INDENT) + len(line) <= LINE:
-        return [_commented(line, text)]
-    split = split_call(line, 2 * len(INDENT))
-    return [_commented(split[0], text), *split[1:]]
+    split = fit(line, 2 * len(INDENT))
+    return [*with_comment(split[0], text, 2 * len(INDENT)), *split[1:]]
 
 
 def state_line(owner: str, key: str, item: Item) -> str:
@@ -197,58 +193,12 @@ def _ctor(child: Item | Tree, depth: int, comment: Any) -> list[str]:
         if isinstance(sub, Item) and sub.code.state:
             continue  # registered on the container once it is built
         value = _ctor(sub, depth + 1, comment)
-        if len(value) == 1 and len(INDENT) * (3 + depth) + len(f"{literal(key)}: {value[0]},") > LINE:
-            value = split_call(value[0], len(INDENT) * (3 + depth))
         value[0] = f"{literal(key)}: {value[0]}"
         value[-1] += ","
+        if len(value) == 1:
+            value = fit(value[0], len(INDENT) * (3 + depth))
         if isinstance(sub, Item):
-            value[0] = _commented(value[0], comment(sub), depth + 1)
+            value = [*with_comment(value[0], comment(sub), len(INDENT) * (3 + depth)), *value[1:]]
         lines.extend(INDENT + line for line in value)
     lines.append("})")
     return lines
-
-
-def _commented(line: str, text: str, depth: int = 0) -> str:
-    # __init__'s body is indented by two levels: keep the comment only where the line stays within the length
-    return f"{line}  # {text}" if text and len(INDENT) * (2 + depth) + len(line) + 4 + len(text) <= LINE else line
-
-
-def split_call(text: str, indent: int) -> list[str]:
-    """A long constructor call over several lines, its arguments wrapped at top-level commas (``indent``: the
-    column the call's first line starts at); other text as is."""
-    start = 0 if text[:1] in "([" else text.find("(")
-    close = "]" if text[start:start + 1] == "[" else ")"
-    if start < 0 or not text.endswith(close):
-        return [text]
-    args, depth, quote, current = [], 0, "", ""
-    for ch in text[start + 1:-1]:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == "," and depth == 0 and not quote:
-            args.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    if depth != 0 or quote:
-        return [text]
-    args.append(current.strip())
-    groups: list[list[str]] = [[]]
-    for arg in args:
-        if groups[-1] and indent + len(INDENT) + len(" ".join(groups[-1])) + 2 + len(arg) > LINE:
-            groups.append([])
-        groups[-1].append(f"{arg},")
-    out = [text[: start + 1]]
-    for group in groups:
-        line = " ".join(group)
-        if indent + len(INDENT) + len(line) > LINE and len(group) == 1:  # one long argument: split it too
-            out.extend(INDENT + part for part in split_call(line[:-1], indent + len(INDENT)))
-            out[-1] += ","
-        else:
-            out.append(INDENT + line)
-    return [*out, close]

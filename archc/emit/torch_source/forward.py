@@ -19,7 +19,7 @@ from archc.text_escape import python_comment
 
 from .body import Body, Item
 from .parts import PartRun, part_names, part_runs
-from .text import INDENT, RECORD, RESERVED, literal, module_ref, with_comment
+from .text import INDENT, RECORD, RESERVED, fit, literal, module_ref, with_comment
 
 _CHAIN = "x"
 
@@ -113,7 +113,8 @@ class Forward:
             pad = INDENT if item.guard else ""
             out.extend(head)
             out.extend(with_comment(pad + lines[0], comment, 2 * len(INDENT)))
-            out.extend(pad + line for line in lines[1:])
+            for line in lines[1:]:
+                out.extend(fit(pad + line, 2 * len(INDENT)))
         if out[:1] == [""]:  # no blank line right under the docstring
             del out[0]
         out.extend(self._return())
