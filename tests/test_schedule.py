@@ -59,6 +59,26 @@ def test_schedule_order_liveness_and_input_types() -> None:
     assert freed == {"stem": ["image"], "stem_bn": ["stem"], "act": ["stem_bn"], "head": ["act"]}
     head = schedule.steps[-1]
     assert head.sources == ["act"] and [t.shape for t in head.in_types] == [(4, 8, 8)]
+    # the dead layers' input types too: their modules are built (PyTorch's constructor reads them from here)
+    assert {name: [t.shape for t in types] for name, types in schedule.in_types().items()} == {
+        "stem": [(3, 8, 8)], "stem_bn": [(4, 8, 8)], "act": [(4, 8, 8)], "head": [(4, 8, 8)],
+        "aux": [(4, 8, 8)], "aux_bn": [(6, 8, 8)], "aux_act": [(6, 8, 8)]}
+
+
+def test_the_torch_emitter_reads_input_types_from_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = compile_text(DEAD_AUX)
+    schedule = compiled.schedule()
+    asked: list[str] = []
+    real = type(schedule).in_types
+
+    def counted(self: object) -> dict:
+        asked.append("in_types")
+        return real(self)
+
+    monkeypatch.setattr(type(schedule), "in_types", counted)
+    source = torch_source(compiled, follow_params=False)
+    assert asked == ["in_types"]
+    assert "self.aux = nn.Conv2d(4, 6, kernel_size=1)" in source  # a dead layer's module, from its scheduled types
 
 
 def test_a_dead_branch_is_computed_by_neither_backend() -> None:

@@ -9,7 +9,7 @@ Pure IR: no torch, no onnx.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from archc.ir.graph import Graph, Node
 from archc.ir.types import TensorType
@@ -35,6 +35,15 @@ class Schedule:
     steps: list[Step]
     dead: list[str]
     """Layers no output depends on, in graph order: not computed by any backend."""
+    dead_in_types: dict[str, list[TensorType]] = field(default_factory=dict)
+    """The input types of the dead layers, by port: their modules are still built (the state_dict is the spec's)."""
+
+    def in_types(self) -> dict[str, list[TensorType]]:
+        """Every layer's input types by port, computed or dead, in graph order of neither: for a writer that builds
+        every layer's module (the PyTorch constructor) as well as the computed ones (forward)."""
+        types = {step.node.name: step.in_types for step in self.steps}
+        types.update(self.dead_in_types)
+        return types
 
     def computed(self) -> list[str]:
         """The names of the layers that run, in order."""
@@ -69,9 +78,11 @@ def schedule_graph(graph: Graph) -> Schedule:
     for name, index in last_use.items():
         if name not in kept:
             freed[index].append(name)
-    steps = []
-    for node, names in zip(order, freed, strict=True):
-        sources = graph.input_names(node.name)
-        types = [graph.node(source).out_type for source in sources]
-        steps.append(Step(node, sources, [t for t in types if t is not None], names))
-    return Schedule(steps, dead)
+    steps = [Step(node, graph.input_names(node.name), _in_types(graph, node.name), names)
+             for node, names in zip(order, freed, strict=True)]
+    return Schedule(steps, dead, {name: _in_types(graph, name) for name in dead})
+
+
+def _in_types(graph: Graph, name: str) -> list[TensorType]:
+    types = [graph.node(source).out_type for source in graph.input_names(name)]
+    return [t for t in types if t is not None]

@@ -23,7 +23,7 @@ from typing import Any
 from archc import __version__
 from archc.compiler import Compiled
 from archc.errors import Pos
-from archc.ir.graph import Graph, Node
+from archc.ir.graph import Node
 from archc.ops.base import TorchCode
 from archc.ops.registry import get_op
 from archc.text_escape import python_comment, python_docstring
@@ -56,7 +56,7 @@ def torch_source(compiled: Compiled, class_name: str | None = None, *, trace: bo
     name = class_name if class_name is not None else default_class_name(graph.name)
     if not name.isidentifier() or name in RESERVED:
         raise ValueError(f"class name {name!r} is not a usable Python identifier")
-    codes = _torch_codes(graph)
+    codes = _torch_codes(compiled)
     plans: list[ClassPlan] = []
     outputs = dict(graph.outputs)
     if trace:
@@ -89,15 +89,16 @@ def default_class_name(spec_name: str) -> str:
     return camel_case(spec_name)
 
 
-def _torch_codes(graph: Graph) -> dict[str, TorchCode]:
+def _torch_codes(compiled: Compiled) -> dict[str, TorchCode]:
+    """Each layer's PyTorch code, dead layers included (their modules are built), from the schedule's input types."""
+    in_types = compiled.schedule().in_types()
     codes: dict[str, TorchCode] = {}
-    for node in graph.nodes():
+    for node in compiled.graph.nodes():
         if node.is_input:
             continue
         op = get_op(node.op)
         assert op is not None and node.out_type is not None, f"{node.name}: untyped or unknown op reached the emitter"
-        in_types = [t for t in (n.out_type for n in graph.inputs_of(node.name)) if t is not None]
-        codes[node.name] = op.torch(node.params, in_types, node.out_type)
+        codes[node.name] = op.torch(node.params, in_types[node.name], node.out_type)
     return codes
 
 

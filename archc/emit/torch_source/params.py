@@ -121,7 +121,7 @@ def _marks(compiled: Compiled, changes: dict[str, Any]) -> Marks | None:
     by_pair = {(compiled.params[name], new): name for name, new in changes.items()}
     if len(by_pair) != len(changes):
         return None
-    base_codes, new_codes = _torch_codes(base_graph), _torch_codes(new_graph)
+    base_codes, new_codes = _torch_codes(compiled), _torch_codes(changed)
     marks: Marks = {name: [] for name in changes}
     for node_name, code in base_codes.items():
         new = new_codes[node_name]
