@@ -63,13 +63,14 @@ def _refusal(text: str, **kwargs: object) -> str:
 def test_estimate_of_a_small_model_counts_each_part_exactly() -> None:
     need = estimate(compile_text(SMALL).graph, export=True, verify=True)
     assert need.weight_bytes == (8 * 4 * 9 + 8) * 4
-    assert need.weight_copies == 6
+    assert need.weight_copies == 4  # verifying: the module, onnxruntime's session and the file's bytes
     assert need.batch == 2
     # batch 2: the conv's output (4,096 bytes) next to the input (2,048), then the relu's next to the conv's
     assert need.activation_bytes == 8192
     assert need.workspace_bytes == 4 * 9 * 64 * 4  # the conv's input expanded for one image: 4 channels x 3x3 x 8x8
-    assert need.harness_bytes == 2048 * 3 + 4096 * 8
-    assert need.total == 1184 * 6 + 8192 * 2 + 9216 + 38912
+    assert need.harness_bytes == 2048 * 3 + 4096 * 2  # both outputs; compared a chunk at a time
+    assert need.total == 1184 * 4 + 8192 * 2 + 9216 + 14336
+    assert estimate(compile_text(SMALL).graph, export=True, verify=False).total == 1184 * 2
     assert estimate(compile_text(SMALL).graph, export=False, verify=False).total == 1184
 
 
@@ -77,17 +78,17 @@ def test_a_huge_input_is_refused_at_the_input_in_well_under_a_second() -> None:
     start = time.perf_counter()
     message = _refusal(HUGE_INPUT)
     assert time.perf_counter() - start < 0.5
-    assert message.startswith("spec.yaml:2:10: E502: x: exporting to ONNX and verifying it needs about 111.8 GiB ("
-                              "weights 0 bytes x 6 copies, activations 14.9 GiB at batch 2 x 2 runtimes, convolution "
-                              "workspace 0 bytes, verification arrays 82.0 GiB), more than the 4.0 GiB allowed (limit "
+    assert message.startswith("spec.yaml:2:10: E502: x: exporting to ONNX and verifying it needs about 67.1 GiB ("
+                              "weights 0 bytes x 4 copies, activations 14.9 GiB at batch 2 x 2 runtimes, convolution "
+                              "workspace 0 bytes, verification arrays 37.3 GiB), more than the 4.0 GiB allowed (limit "
                               "max_build_bytes); the largest value is 'x' with 7.5 GiB at batch 2.")
-    assert message.endswith("raise the limit with --limit max_build_bytes=150000893952 if the machine has the memory")
+    assert message.endswith("raise the limit with --limit max_build_bytes=90000326656 if the machine has the memory")
 
 
 def test_wide_convs_are_refused_and_the_suggested_limit_admits_them() -> None:
     message = _refusal(WIDE_CONVS)
-    assert message.startswith("spec.yaml:5:5: E502: 0: exporting to ONNX and verifying it needs about 32.0 GiB "
-                              "(weights 1.1 GiB x 6 copies, activations 3.1 GiB")
+    assert message.startswith("spec.yaml:5:5: E502: 0: exporting to ONNX and verifying it needs about 20.6 GiB "
+                              "(weights 1.1 GiB x 4 copies, activations 3.1 GiB")
     suggested = int(message.rsplit("--limit max_build_bytes=", 1)[1].split()[0])
     compiled = compile_text(WIDE_CONVS, "spec.yaml", limits=DEFAULT_LIMITS.with_overrides({
         "max_build_bytes": suggested, "max_verify_macs": 10**15}))
@@ -96,7 +97,7 @@ def test_wide_convs_are_refused_and_the_suggested_limit_admits_them() -> None:
 
 def test_export_without_verification_counts_only_the_weights() -> None:
     message = _refusal(WIDE_CONVS.replace("4096", "8192"), verify=False)
-    assert message.startswith("spec.yaml:6:5: E502: big: exporting to ONNX needs about 27.0 GiB (weights 4.5 GiB x 6 "
+    assert message.startswith("spec.yaml:6:5: E502: big: exporting to ONNX needs about 9.0 GiB (weights 4.5 GiB x 2 "
                               "copies), more than the 4.0 GiB allowed (limit max_build_bytes); the largest layer is "
                               "'big' with 2.3 GiB of weights.")
     assert check_resources(compile_text(HUGE_INPUT), verify=False).total == 0
@@ -180,7 +181,7 @@ def test_the_commands_refuse_a_huge_input_before_allocating(tmp_path: Path, comm
     assert time.perf_counter() - start < 1.0
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"{tmp_path / 'spec.yaml'}:2:10: E502: x: exporting to ONNX and verifying it "
-                                    "needs about 111.8 GiB")
+                                    "needs about 67.1 GiB")
     assert result.stderr.endswith("\n1 error\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
 
@@ -189,7 +190,7 @@ def test_the_limit_is_set_from_the_command_line(tmp_path: Path, monkeypatch: pyt
     monkeypatch.chdir(tmp_path)
     result = _cli(tmp_path, SMALL, "export", "onnx", "SPEC", "-o", "out.onnx", "--limit", "max_build_bytes=1000")
     assert result.exit_code == 1
-    assert "E502: 0: exporting to ONNX needs about 6.9 KiB (weights 1.2 KiB x 6 copies), more than the 1000 bytes " \
+    assert "E502: 0: exporting to ONNX needs about 2.3 KiB (weights 1.2 KiB x 2 copies), more than the 1000 bytes " \
            "allowed (limit max_build_bytes)" in result.stderr
     assert not (tmp_path / "out.onnx").exists()
 
@@ -247,3 +248,22 @@ def test_the_estimate_bounds_the_measured_peak(tmp_path: Path, text: str) -> Non
     measured = _peak_rss(tmp_path, text) - baseline
     need = check_resources(compile_text(text)).total
     assert 0.4 * need <= measured <= need, (measured, need)
+
+
+def test_outputs_are_compared_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison finds a difference, a misplaced NaN or infinity in any chunk, and scales by the whole output."""
+    np = pytest.importorskip("numpy")
+    from archc.emit import onnx_verify
+
+    monkeypatch.setattr(onnx_verify, "COMPARE_CHUNK", 7)
+    want = np.arange(40, dtype=np.float32).reshape(2, 20) / 10
+    got = want.copy()
+    assert [(d.max_abs, d.ok) for d in onnx_verify.compare("c", ["y"], [got], [want])] == [(0.0, True)]
+    got[1, 17] += 0.5  # in the sixth chunk
+    diff = onnx_verify.compare("c", ["y"], [got], [want])[0]
+    assert not diff.ok and diff.max_abs == pytest.approx(0.5) and diff.max_rel == pytest.approx(0.5 / 3.9)
+    want[0, 3] = got[0, 3] = np.nan
+    got[1, 17] = want[1, 17]
+    assert onnx_verify.compare("c", ["y"], [got], [want])[0].ok  # NaN where the reference has NaN
+    got[0, 10] = np.inf
+    assert not onnx_verify.compare("c", ["y"], [got], [want])[0].ok

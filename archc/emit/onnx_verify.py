@@ -214,6 +214,11 @@ def session(model_bytes: bytes) -> Any:
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
+COMPARE_CHUNK = 1 << 20
+"""Elements compared at a time: the float64 differences of a whole large output (GPT-2's logits are 100M values)
+would cost more memory than the model; chunks keep the comparison's own arrays small."""
+
+
 def compare(case: str, names: Sequence[str], got: Sequence[np.ndarray], want: Sequence[np.ndarray],
             rtol: float = RTOL) -> list[OutputDiff]:
     diffs = []
@@ -221,12 +226,18 @@ def compare(case: str, names: Sequence[str], got: Sequence[np.ndarray], want: Se
         if o.shape != t.shape:
             diffs.append(OutputDiff(case, name, float("inf"), float("inf"), False))
             continue
-        same_special = bool(np.array_equal(~np.isfinite(o), ~np.isfinite(t)) and
-                            np.array_equal(o[~np.isfinite(o)], t[~np.isfinite(t)], equal_nan=True))
-        finite = np.isfinite(t)
-        err = np.abs(o[finite].astype(np.float64) - t[finite].astype(np.float64))
-        max_abs = float(err.max()) if err.size else 0.0
-        scale = float(np.abs(t[finite]).max()) if err.size else 0.0
+        flat_o, flat_t = o.reshape(-1), t.reshape(-1)
+        same_special = True
+        max_abs = scale = 0.0
+        for start in range(0, flat_t.size, COMPARE_CHUNK):
+            oc, tc = flat_o[start:start + COMPARE_CHUNK], flat_t[start:start + COMPARE_CHUNK]
+            o_finite, finite = np.isfinite(oc), np.isfinite(tc)
+            same_special = same_special and bool(np.array_equal(o_finite, finite) and
+                                                 np.array_equal(oc[~o_finite], tc[~finite], equal_nan=True))
+            if finite.any():
+                err = np.abs(oc[finite].astype(np.float64) - tc[finite].astype(np.float64))
+                max_abs = max(max_abs, float(err.max()))
+                scale = max(scale, float(np.abs(tc[finite]).max()))
         rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
         diffs.append(OutputDiff(case, name, max_abs, rel, same_special and max_abs <= ATOL + rtol * scale))
     return diffs
