@@ -154,7 +154,16 @@ class ScaledDotProductAttention(Op):
     example = "scaled_dot_product_attention: {from: [q, k, v], heads: 12, causal: true}"
     min_inputs = 3
     max_inputs = 3
-    label_fields = ("heads", "causal")
+
+    def label(self, p: AttentionParams, out: TensorType | None) -> str:
+        """``12 heads, 768, causal`` for tokens [L, D]; ``12 heads, 64 each`` for inputs [heads, L, d]."""
+        if out is None:
+            heads = f"{p.heads} heads" if p.heads is not None else ""
+        elif out.rank == 3:
+            heads = f"{out.shape[0]} heads, {out.shape[-1]} each"
+        else:
+            heads = f"{p.heads or 1} head{'s' if (p.heads or 1) > 1 else ''}, {out.shape[-1]}"
+        return ", ".join(part for part in (heads, "causal" if p.causal else "") if part)
 
     def heads(self, p: AttentionParams, q: TensorType) -> int:
         return q.shape[0] if q.rank == 3 else (p.heads or 1)
