@@ -197,10 +197,11 @@ def _json_layout(dot: str) -> dict[str, Any]:
 
 @NEEDS_DOT
 def test_googlenet_left_to_right_wraps_into_rows_that_fit_a_page(googlenet: Compiled) -> None:
-    one_row = _json_layout(to_dot(googlenet, direction="TB").replace('rankdir="TB"', 'rankdir="LR"'))
+    # unfolded, every layer drawn (folded, its runs of inception modules are three nodes)
+    one_row = _json_layout(to_dot(googlenet, direction="TB", fold=False).replace('rankdir="TB"', 'rankdir="LR"'))
     x0, y0, x1, y1 = (float(v) for v in one_row["bb"].split(","))
     assert (x1 - x0) / (y1 - y0) > 10  # one row: 98 x 7 inches, unreadable at any page width
-    dot = to_dot(googlenet, direction="LR")
+    dot = to_dot(googlenet, direction="LR", fold=False)
     data = _json_layout(dot)
     x0, y0, x1, y1 = (float(v) for v in data["bb"].split(","))
     assert 0.5 <= (x1 - x0) / (y1 - y0) <= 2.5
@@ -252,8 +253,8 @@ def test_a_partial_drawing_takes_the_options(tmp_path: Path) -> None:
 @NEEDS_DOT
 def test_a_network_inside_one_scope_wraps_between_its_children() -> None:
     compiled = compile_file(SPECS / "mobilenet_v2.yaml")  # everything but the classifier sits in `features`
-    assert '"cluster_features" {' in to_dot(compiled, direction="TB")
-    dot = to_dot(compiled, direction="LR")
+    assert '"cluster_features" {' in to_dot(compiled, direction="TB", fold=False)  # unfolded: every block drawn
+    dot = to_dot(compiled, direction="LR", fold=False)
     assert '"cluster_features" {' not in dot  # split across rows, so not drawn as one box
     assert '"cluster_features.2" {' in dot and len(re.findall(r'"cluster_row:\d+"', dot)) >= 3
     data = _json_layout(dot)

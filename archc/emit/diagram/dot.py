@@ -309,7 +309,9 @@ class _Writer:
         path = item.scope
         repeat = self.view.repeats.get(path)
         what = repeat or scope_caption(self.g.scopes[path])
-        rows = [f"<B>{dot_html(path)}</B>", dot_html(what), *self._flow_rows(item.members)]
+        run = self.view.runs.get(path)
+        title = f"{path}–{run[-1].rsplit('.', 1)[-1]}" if run else path  # a run of instances: features.2–4
+        rows = [f"<B>{dot_html(title)}</B>", dot_html(what), *self._flow_rows(item.members)]
         attrs = self._styled("block", rows, item.id)
         attrs["style"] = "filled,bold" if repeat else "rounded,filled,bold"
         if repeat:

@@ -70,7 +70,8 @@ def plan_insets(view: View) -> list[Inset]:
             continue
         scope = g.scopes[item.scope]
         if item.scope in view.repeats:  # a stage of repeated blocks: its blocks are the candidates
-            block, instances = view.repeats[item.scope].rsplit(" x ", 1)[0], children.get(item.scope, [])
+            block = view.repeats[item.scope].rsplit(" x ", 1)[0]
+            instances = view.runs.get(item.scope) or children.get(item.scope, [])  # a run: its own instances
         elif scope.kind == "block" and scope.label:  # one block instance collapsed at the depth level
             block, instances = scope.label, [item.scope]
         else:

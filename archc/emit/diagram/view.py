@@ -1,7 +1,8 @@
 """What a diagram shows, and the layout budget that keeps Graphviz fast.
 
 A view maps every layer to the drawn node that stands for it: the layer itself, a scope folded into one summary
-node (a stage of repeated blocks, or every scope at the ``depth`` level), or a run of consecutive top-level layers.
+node (a stage of repeated blocks, a run of one block's calls in a plain list, or every scope at the ``depth`` level),
+or a run of consecutive top-level layers.
 
 Graphviz's ``dot`` takes time superlinear in the nodes it lays out (a 7,000-node chain takes half a minute) and
 crashes on tens of thousands. So the view is sized before any DOT is written: beyond :class:`LayoutBudget` a default
@@ -62,6 +63,12 @@ class View:
         consecutive top-level layers drawn as one node, when more than 1."""
         self.g = g
         self.repeats = repeat_labels(g)
+        self.runs: dict[str, list[str]] = {}
+        """Runs of block instances folded like a stage (first instance -> the instances), when folding."""
+        if fold:
+            self.runs = {first: run for first, run in block_runs(g, self.repeats).items() if not keep_open & set(run)}
+            self.repeats.update({first: f"{g.scopes[first].label} x {len(run)}" for first, run in self.runs.items()})
+        run_of = {path: first for first, run in self.runs.items() for path in run}
         self.note = ""
         """Why the drawing shows less than was asked for (empty when it shows that); goes into the legend."""
         folds = set(self.repeats) - keep_open if fold else set()
@@ -74,7 +81,7 @@ class View:
         for n in g.nodes():
             if n.scope not in points:
                 chain = g.scope_chain(n.scope)
-                points[n.scope] = (not chain, _collapse_point(chain, level, folds))
+                points[n.scope] = (not chain, _collapse_point(chain, level, folds, run_of))
             top, point = points[n.scope]
             if point is not None:
                 item = self.items.get(SCOPE_PREFIX + point) or Item(SCOPE_PREFIX + point, None, point,
@@ -104,11 +111,13 @@ class View:
         self.edge_count = len(pairs)
 
 
-def _collapse_point(chain: list[str], level: int | None, folds: set[str]) -> str | None:
-    """The outermost scope around a node that is drawn as a single node, if any: a folded stage, or the scope at the
-    depth level (the summary's rule)."""
+def _collapse_point(chain: list[str], level: int | None, folds: set[str], run_of: dict[str, str]) -> str | None:
+    """The outermost scope around a node that is drawn as a single node, if any: a folded stage, a folded run of
+    block instances (named by its first instance), or the scope at the depth level (the summary's rule)."""
     at_depth = folded_at(chain, level)
     for path in chain:
+        if path in run_of:
+            return run_of[path]
         if path in folds or path == at_depth:
             return path
     return None
@@ -135,6 +144,44 @@ def repeat_labels(g: Graph) -> dict[str, str]:
         elif all(s.kind == "repeat" for s in kids):
             labels[path] = f"{scope.label or path.rsplit('.', 1)[-1]} x {len(kids)}"
     return labels
+
+
+def block_runs(g: Graph, stages: dict[str, str]) -> dict[str, list[str]]:
+    """Runs of consecutive calls of one block outside a stage (a plain list, as torchvision's MobileNets write their
+    features), each a first instance followed by instances that keep its shape: they fold like a stage of that block
+    (``bneck x 3``), one run per change of shape, as a stage starts where the shape changes. Runs of two or more."""
+    units: dict[str, list[str]] = {}
+    """Parent scope -> what it holds in order: its child scopes and (as "") its own layers."""
+    ends: dict[str, tuple[Node, Node]] = {}
+    for n in g.nodes():
+        chain = g.scope_chain(n.scope)
+        for i, parent in enumerate(["", *chain]):
+            unit = chain[i] if i < len(chain) else ""
+            seq = units.setdefault(parent, [])
+            if not seq or seq[-1] != unit or not unit:
+                seq.append(unit)
+            if unit:
+                ends[unit] = (ends[unit][0] if unit in ends else n, n)
+    runs: dict[str, list[str]] = {}
+    for parent, seq in units.items():
+        if parent in stages or (parent and any(g.scopes[p].kind == "block" for p in g.scope_chain(parent))):
+            continue  # a stage of repeated blocks folds whole; a block's own body stays as its author wrote it
+        run: list[str] = []
+        for unit in [*seq, ""]:
+            scope = g.scopes.get(unit) if unit else None
+            block = scope.label if scope is not None and scope.kind == "block" else ""
+            if run and block == g.scopes[run[0]].label and _keeps_shape(g, *ends[unit]):
+                run.append(unit)
+                continue
+            if len(run) >= 2:
+                runs[run[0]] = run
+            run = [unit] if block else []
+    return runs
+
+
+def _keeps_shape(g: Graph, first: Node, last: Node) -> bool:
+    sources = g.input_names(first.name)
+    return bool(sources) and g.node(sources[0]).out_type == last.out_type
 
 
 def plan_view(g: Graph, *, depth: int | None, fold: bool | None, keep_open: frozenset[str] = frozenset(),
