@@ -29,6 +29,8 @@ class Layout:
     """Roots that are model state (``parameter``, ``buffer``): never counted as activations."""
     inplace: frozenset[str]
     """Layers the generated ``forward`` runs in place."""
+    strided: frozenset[str]
+    """Values that are not contiguous (a permuted or sliced view): an op folding them with a reshape copies them."""
 
     def shares_input(self, name: str) -> bool:
         return self.root[name] != name
@@ -39,6 +41,7 @@ def layout(graph: Graph, schedule: Schedule, *, training: bool) -> Layout:
     inplace = _inplace_layers(graph, schedule)
     root = {name: name for name in graph.inputs}
     state: set[str] = set()
+    strided: set[str] = set()
     for step in schedule.steps:
         node = step.node
         if node.op in SOURCE_OPS:
@@ -46,10 +49,17 @@ def layout(graph: Graph, schedule: Schedule, *, training: bool) -> Layout:
             state.add(node.name)
             continue
         assert node.out_type is not None
-        view = known_op(node.op).output_is_view(node.params, step.in_types, node.out_type, training)
-        shares = step.sources and (view or node.name in inplace)
-        root[node.name] = root[step.sources[0]] if shares else node.name
-    return Layout(root, frozenset(state), frozenset(inplace))
+        view = known_op(node.op).output_view(node.params, step.in_types, node.out_type, training)
+        first = step.sources[0] if step.sources else None
+        if first is not None and view == "reshape" and first in strided:
+            view = None  # reshaping a strided tensor copies it
+        if first is not None and (view is not None or node.name in inplace):
+            root[node.name] = root[first]
+            if view == "strided" or (view != "reshape" and first in strided):
+                strided.add(node.name)
+        else:
+            root[node.name] = node.name
+    return Layout(root, frozenset(state), frozenset(inplace), frozenset(strided))
 
 
 def _inplace_layers(graph: Graph, schedule: Schedule) -> set[str]:

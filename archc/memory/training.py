@@ -90,6 +90,10 @@ def saved_tensors(graph: Graph, schedule: Schedule, storages: Layout, dtype: str
             values.append(("output", node.name))
         for what, value in values:
             root = storages.root[value]
+            if rule.contiguous_inputs and value in storages.strided and what != "output":
+                entry.per_sample += size(value)  # a contiguous copy, kept by this layer alone
+                entry.what.append(f"{what} (contiguous copy)")
+                continue
             if root in storages.state or root in seen:
                 continue
             seen.add(root)

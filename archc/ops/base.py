@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from archc.errors import Problem
 from archc.ir.types import TensorType
-from archc.ops.saved import NOTHING, Extra, Saved
+from archc.ops.saved import NOTHING, Extra, Saved, View
 
 if TYPE_CHECKING:
     from archc.emit.onnx_builder import OnnxBuilder
@@ -148,10 +148,10 @@ class Op:
         max pooling's indices). Default: none."""
         return ()
 
-    def output_is_view(self, p: Any, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        """The PyTorch output shares its first input's storage (a view, or the input itself): it allocates nothing.
-        ``training``: in training mode (dropout is the identity only at inference)."""
-        return False
+    def output_view(self, p: Any, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        """How the PyTorch output shares its first input's storage (:data:`archc.ops.saved.View`); None: it is a new
+        tensor. ``training``: in training mode (dropout is the identity only at inference)."""
+        return None
 
     def parameter_sizes(self, p: Any, inputs: list[TensorType], out: TensorType) -> tuple[int, ...]:
         """Elements of each parameter tensor of the layer's PyTorch module, as allocated (an optimizer keeps state per

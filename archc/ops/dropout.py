@@ -11,7 +11,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode, expect_rank
 from archc.ops.fields import Probability
 from archc.ops.registry import register
-from archc.ops.saved import NOTHING, Extra, Saved
+from archc.ops.saved import NOTHING, Extra, Saved, View
 
 
 class DropoutParams(OpParams):
@@ -34,8 +34,8 @@ class _Dropout(Op):
         """Elements of the random mask per sample: one per element, channel or sample."""
         return x.numel
 
-    def output_is_view(self, p: DropoutParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return not training or p.p == 0.0  # PyTorch returns the input itself
+    def output_view(self, p: DropoutParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "alias" if not training or p.p == 0.0 else None  # PyTorch returns the input itself
 
     def saved_for_backward(self, p: DropoutParams, inputs: list[TensorType], out: TensorType) -> Saved:
         if p.p == 0.0:

@@ -9,6 +9,12 @@ indices, batch norm's statistics, a dropout mask). Weights are parameters, count
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+View = Literal["alias", "strided", "reshape"]
+"""How an output shares its first input's storage: ``alias`` the same layout (identity, squeeze, dropout at
+inference), ``strided`` other strides (permute, slice, select, expand: never contiguous), ``reshape`` a view of a
+contiguous input but a contiguous copy of any other (flatten, reshape)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class Saved:
     product: bool = False
     """A product of its inputs (mul, matmul): an input is kept only when another input needs a gradient, as
     autograd's derivative of ``a * b`` with respect to ``a`` reads only ``b``."""
+    contiguous_inputs: bool = False
+    """The op makes its kept inputs contiguous first: a strided input (a permuted view) is kept as a copy (batched
+    matrix products fold their operands with a reshape)."""
     copied_in_place: bool = False
     """Run in place, the layer keeps a copy of its input taken before overwriting it, not the input itself (PyTorch's
     ``relu6_``, whose derivative reads the input, clones it first)."""

@@ -13,6 +13,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import OpParams, Plumbing, TorchCode, norm_axes, norm_axis
 from archc.ops.fields import MAX_DIM, MAX_RANK, Axis, torch_dim
 from archc.ops.registry import register
+from archc.ops.saved import View
 
 Shift = Annotated[int, Field(ge=-MAX_DIM, le=MAX_DIM)]
 
@@ -43,8 +44,8 @@ class Select(Plumbing):
         axis = norm_axis(self.name, p.axis, inputs[0])
         return TorchCode(None, f"{{0}}[{', '.join([':'] * (axis + 1) + [str(p.index)])}]")
 
-    def output_is_view(self, p: SelectParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True
+    def output_view(self, p: SelectParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "strided"
 
     def onnx(self, b: Any, p: SelectParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

@@ -80,7 +80,7 @@ class MatMul(Op):
         kept = tuple(port for port, x in enumerate(inputs) if x.shape[:-2] == batch)
         expanded = tuple(Extra(f"input {port} broadcast", prod(batch) * x.shape[-2] * x.shape[-1])
                          for port, x in enumerate(inputs) if x.shape[:-2] != batch)
-        return Saved(inputs=kept, product=True, extras=expanded)
+        return Saved(inputs=kept, product=True, extras=expanded, contiguous_inputs=True)
 
     def onnx(self, b: Any, p: MatMulParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:

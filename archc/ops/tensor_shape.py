@@ -14,6 +14,7 @@ from archc.ir.types import TensorType
 from archc.ops.base import NoParams, OpParams, Plumbing, TorchCode, Window, norm_axes, norm_axis, whole_input
 from archc.ops.fields import MAX_DIM, MAX_RANK, Axis, Size
 from archc.ops.registry import register
+from archc.ops.saved import View
 
 INT64_MAX = 2**63 - 1
 DimOrInfer = Annotated[int, Field(ge=-1, le=MAX_DIM)]
@@ -38,8 +39,8 @@ class Flatten(Plumbing):
     def torch(self, p: NoParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, "torch.flatten({0}, 1)")
 
-    def output_is_view(self, p: NoParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True  # a copy only when the input is not contiguous
+    def output_view(self, p: NoParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "reshape"  # a view of a contiguous input, else a copy
 
     def onnx(self, b: Any, p: NoParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -79,8 +80,8 @@ class Reshape(Plumbing):
     def torch(self, p: ReshapeParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, f"{{0}}.reshape({{0}}.shape[0], {', '.join(map(str, p.shape))})")
 
-    def output_is_view(self, p: ReshapeParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True  # a copy only when the input is not contiguous
+    def output_view(self, p: ReshapeParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "reshape"  # a view of a contiguous input, else a copy
 
     def onnx(self, b: Any, p: ReshapeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -110,8 +111,8 @@ class Permute(Plumbing):
     def torch(self, p: PermuteParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, f"{{0}}.permute(0, {', '.join(str(a + 1) for a in p.axes)})")
 
-    def output_is_view(self, p: PermuteParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True
+    def output_view(self, p: PermuteParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "strided"
 
     def onnx(self, b: Any, p: PermuteParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -151,8 +152,8 @@ class Repeat(Plumbing):
             return x.with_shape(tuple(n * t for n, t in zip(x.shape, p.times, strict=True)))
         return expanded(self.name, x, given)
 
-    def output_is_view(self, p: RepeatParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return p.times is None  # broadcasting by `shape` is an expand; tiling copies
+    def output_view(self, p: RepeatParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "strided" if p.times is None else None  # broadcasting by `shape` is an expand; tiling copies
 
     def torch(self, p: RepeatParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         if p.times is not None:
@@ -211,8 +212,8 @@ class Expand(Plumbing):
     def infer(self, p: ExpandParams, inputs: list[TensorType]) -> TensorType:
         return expanded(self.name, inputs[0], p.shape)
 
-    def output_is_view(self, p: ExpandParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True
+    def output_view(self, p: ExpandParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "strided"
 
     def torch(self, p: ExpandParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return expand_torch(p.shape)
@@ -258,8 +259,8 @@ class Squeeze(Plumbing):
         dims = tuple(a + 1 for a in self.axes(p, inputs[0]))
         return TorchCode(None, f"{{0}}.squeeze({dims})" if dims else "{0}")
 
-    def output_is_view(self, p: SqueezeParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True
+    def output_view(self, p: SqueezeParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "alias"
 
     def onnx(self, b: Any, p: SqueezeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -292,8 +293,8 @@ class Unsqueeze(Plumbing):
         # inserting in ascending order puts every axis at its output position
         return TorchCode(None, "{0}" + "".join(f".unsqueeze({a + 1})" for a in sorted(p.axes)))
 
-    def output_is_view(self, p: UnsqueezeParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True
+    def output_view(self, p: UnsqueezeParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "alias"
 
     def onnx(self, b: Any, p: UnsqueezeParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -339,8 +340,8 @@ class Slice(Plumbing):
         bounds = f"{p.start or ''}:{p.end if p.end is not None else ''}" + (f":{p.step}" if p.step != 1 else "")
         return TorchCode(None, f"{{0}}[{', '.join([':'] * (axis + 1) + [bounds])}]")
 
-    def output_is_view(self, p: SliceParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True
+    def output_view(self, p: SliceParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "strided"
 
     def onnx(self, b: Any, p: SliceParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
@@ -362,8 +363,8 @@ class Identity(Plumbing):
     def torch(self, p: NoParams, inputs: list[TensorType], out: TensorType) -> TorchCode:
         return TorchCode(None, "{0}")
 
-    def output_is_view(self, p: NoParams, inputs: list[TensorType], out: TensorType, training: bool) -> bool:
-        return True
+    def output_view(self, p: NoParams, inputs: list[TensorType], out: TensorType, training: bool) -> View | None:
+        return "alias"
 
     def onnx(self, b: Any, p: NoParams, inputs: list[str], in_types: list[TensorType], out: TensorType,
              weights: dict[str, Any]) -> str:
