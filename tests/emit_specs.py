@@ -36,4 +36,8 @@ body:
   - mul: {from: [1, scale]}
   - buffer: {id: relative_position_index, kind: relative_position_index, window: [2, 2]}
   - add: {from: [3, 3]}
+  - parameter: {id: table, shape: [9, 8], init: normal}
+  - gather: {from: [table, relative_position_index]}
+  - slice: {start: 1, end: 6}
+  - add: {from: [5, 8]}
 """

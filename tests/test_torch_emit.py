@@ -32,7 +32,7 @@ from archc.errors import SpecError, UsageError  # noqa: E402
 from archc.ir.graph import Graph, Node  # noqa: E402
 from archc.ops.base import TorchCode  # noqa: E402
 from archc.ops.registry import all_ops, get_op  # noqa: E402
-from archc.ops.tensor_state import batch_free  # noqa: E402
+from archc.ops.tensor_state import batch_free, unit_batch_layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -57,12 +57,14 @@ def traced_shapes(compiled: Compiled, batch: int = 2) -> tuple[dict[str, tuple[i
     """Run the trace build; returns the runtime shape (batch removed) of every node, the module and its output."""
     module = module_class(compiled, trace=True)().eval()
     shapes: dict[str, tuple[int, ...]] = {}
+    unit = unit_batch_layers(compiled.graph)
 
     def record(path: str, value: torch.Tensor) -> None:
         if path in compiled.graph and batch_free(compiled.graph.node(path).op, compiled.graph.node(path).params):
             shapes[path] = tuple(value.shape)  # a tensor the model holds, used as stored: no batch axis
             return
-        assert value.shape[0] == batch, f"{path}: the batch axis was lost"
+        # gather's result and its plumbing have a batch axis of size 1, which broadcasts
+        assert value.shape[0] == (1 if path in unit else batch), f"{path}: the batch axis was lost"
         shapes[path] = tuple(value.shape[1:])
 
     with torch.no_grad():

@@ -21,9 +21,9 @@ from archc import __version__
 from archc.compiler import Compiled
 from archc.emit.onnx_builder import Dims, DimSpec, OnnxBuilder
 from archc.errors import UsageError
-from archc.ir.graph import Graph, Node
+from archc.ir.graph import Node
 from archc.ops.registry import known_op
-from archc.ops.tensor_state import batch_free
+from archc.ops.tensor_state import batch_free, unit_batch_layers
 from archc.passes.fold import fold_pairs
 from archc.passes.input_sizes import dynamic_dims
 
@@ -175,20 +175,6 @@ def export_onnx(compiled: Compiled, state_dict: Mapping[str, Any] | None = None,
     return model
 
 
-def _unit_batch(graph: Graph) -> set[str]:
-    """Layers whose batch axis has size 1 at any batch: an op of held tensors (`gather`: the same for every sample)
-    and whatever reads only such layers and held tensors (the plumbing that shapes Swin's relative position bias)."""
-    unit: set[str] = set()
-    for node in graph.topological():
-        if node.is_input or batch_free(node.op, node.params):
-            continue
-        sources = graph.input_names(node.name)
-        if known_op(node.op).held_inputs or (any(s in unit for s in sources) and all(
-                s in unit or batch_free(graph.node(s).op, graph.node(s).params) for s in sources)):
-            unit.add(node.name)
-    return unit
-
-
 class _Export:
     def __init__(self, compiled: Compiled, weights: dict[str, np.ndarray], dims: dict[str, Dims], batch: DimSpec,
                  fold_bn: bool, b: OnnxBuilder) -> None:
@@ -212,7 +198,7 @@ class _Export:
             self.by_layer.setdefault(path, {})[local] = value
         self.keys = set(weights)
         self.used: set[str] = set()
-        self.unit_batch = _unit_batch(graph)
+        self.unit_batch = unit_batch_layers(graph)
 
     def layer_weights(self, node: Node) -> LayerWeights:
         return LayerWeights(node.name, self.by_layer.get(node.name, {}), node.out_type.dtype, self.used)

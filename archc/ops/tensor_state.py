@@ -12,7 +12,7 @@ shape without that axis ([1, 768]). Without it, the tensor takes no input and is
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -20,7 +20,10 @@ from archc.errors import Problem
 from archc.ir.types import TensorType
 from archc.ops.base import Cost, Op, OpParams, TorchCode
 from archc.ops.fields import MAX_RANK, Float32, Positive, Size
-from archc.ops.registry import register
+from archc.ops.registry import known_op, register
+
+if TYPE_CHECKING:
+    from archc.ir.graph import Graph
 from archc.ops.saved import NOTHING, Saved
 
 StoredShape = Annotated[list[Size], Field(min_length=1, max_length=MAX_RANK + 1,
@@ -103,6 +106,20 @@ def batch_free(op: str, params: Any) -> bool:
     """A tensor the model holds used as stored, without a batch axis (a buffer, a parameter without `batch_axis`):
     exported with its stored shape, not ``[batch, ...]``."""
     return op in ("parameter", "buffer") and not getattr(params, "batch_axis", False)
+
+
+def unit_batch_layers(graph: Graph) -> set[str]:
+    """Layers whose batch axis has size 1 at any batch: an op of held tensors (`gather`: the same for every sample)
+    and whatever reads only such layers and held tensors (the plumbing that shapes Swin's relative position bias)."""
+    unit: set[str] = set()
+    for node in graph.topological():
+        if node.is_input or batch_free(node.op, node.params):
+            continue
+        sources = graph.input_names(node.name)
+        if known_op(node.op).held_inputs or (any(s in unit for s in sources) and all(
+                s in unit or batch_free(graph.node(s).op, graph.node(s).params) for s in sources)):
+            unit.add(node.name)
+    return unit
 
 
 class BufferParams(OpParams):
