@@ -144,7 +144,8 @@ def _construct(model: type[StepCommon], defs: dict[str, Any], step: dict[str, st
                              "anyOf": [*kinds["anyOf"], shortcut_spec, steps]}
     if model is StageSpec:  # repeats exactly one of a block and a body
         props["block"] = {**props["block"], "not": {"enum": reserved_names()}} if calls else \
-            {"type": "null", "description": "A spec without `blocks:` has no block to repeat."}
+            {"anyOf": [{"enum": library_names()}, {"type": "null"}],
+             "description": "A spec without `blocks:` repeats a block of the library (swin_t's `swin_block`)."}
         given = {field: {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
                  for field in ("block", "body")}
         schema["anyOf"] = [given["block"], given["body"]]
