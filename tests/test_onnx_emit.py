@@ -172,7 +172,8 @@ body:
   - global_maxpool: {id: gmp, keepdims: false, from: gated}
   - unsqueeze: {id: row, axes: [0]}
   - embedding: {id: emb, num: 10, dim: 8, from: ids}
-  - sub: {from: [emb, row]}
+  - sub: {id: diff, from: [emb, row]}
+  - maximum: {from: [diff, emb]}
   - permute: {axes: [1, 0]}
   - repeat: {times: [1, 2]}
   - slice: {axis: 1, start: 1, end: 13, step: 2}

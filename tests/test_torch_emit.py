@@ -343,7 +343,8 @@ body:
   - repeat: {id: rep, from: un, shape: [6, -1, -1]}
   - repeat: {id: tile, from: x, times: [1, 2, 1]}
   - sub: {id: centred, from: [x, m]}
-  - add: {id: summed, from: [centred, rep]}
+  - maximum: {id: clipped, from: [centred, m]}
+  - add: {id: summed, from: [clipped, rep]}
   - slice: {id: first3, axis: 0, start: 0, end: 3}
   - slice: {id: strided, from: tile, axis: 1, start: 1, step: 2}
   - permute: {id: perm, from: first3, axes: [1, 2, 0]}
