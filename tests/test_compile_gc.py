@@ -21,7 +21,9 @@ def collector_on() -> Iterator[None]:
     gc.enable()
     gc.collect()
     yield
-    if not was:
+    if was:  # the tests may switch it off; whatever they did, the next test finds it as this one did
+        gc.enable()
+    else:
         gc.disable()
 
 
