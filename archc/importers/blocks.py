@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from archc.importers.flat import unique_name
 from archc.importers.tree import Block, Branches, Call, Item, Leaf, Residual, Scope, Stage, children
 
 Number = (int, float)
@@ -104,12 +105,7 @@ def _arg_name(holder_path: str, key: str, taken: set[str]) -> str:
     base = re.sub(r"\W", "_", base).strip("_") or key
     if base[0].isdigit():
         base = f"{key}{base}"
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}{n}"
-    taken.add(name)
-    return name
+    return unique_name(base, taken, separator="")
 
 
 def _make_block(name: str, scopes: list[Scope]) -> tuple[Block, list[dict[str, Any]]]:
@@ -217,12 +213,7 @@ def _block_name(scope: Scope, taken: set[str]) -> str:
     base = re.sub(r"\W", "_", base).strip("_")
     if not re.fullmatch(r"[A-Za-z_]+", base):  # `Conv2d_1a_3x3`: no name to keep
         base = _kind(scope.body)
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}{n}"
-    taken.add(name)
-    return name
+    return unique_name(base, taken, separator="")
 
 
 def recover_blocks(body: list[Item], reserved: set[str]) -> list[Block]:

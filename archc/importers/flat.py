@@ -55,3 +55,13 @@ class ImportFailure(SpecError):
 def source_error(code: str, message: str, file: str, line: int = 1, col: int = 1, hint: str = "") -> Diagnostic:
     """A diagnostic located in the imported source (a cfg/prototxt/YAML line; line 1 and the node named for ONNX)."""
     return Diagnostic(code=code, message=message, file=file, pos=Pos(line, col), hint=hint)
+
+
+def unique_name(base: str, taken: set[str], separator: str = "_") -> str:
+    """``base``, or ``base`` and the first free number (``conv_2``, ``conv_3``...) if taken; added to ``taken``."""
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}{separator}{n}"
+    taken.add(candidate)
+    return candidate

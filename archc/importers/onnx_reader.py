@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from archc.errors import UsageError
-from archc.importers.flat import FlatGraph, FlatLayer, ImportFailure, source_error
+from archc.importers.flat import FlatGraph, FlatLayer, ImportFailure, source_error, unique_name
 from archc.importers.onnx_const import fold
 from archc.importers.onnx_nodes import SHAPE_KEY, Unsupported, translate
 from archc.importers.onnx_proto import load, to_array
@@ -79,12 +79,7 @@ def path_id(path: str, taken: set[str]) -> str:
     parts = [re.sub(r"[\x00-\x1f\x7f/:]", "_", part) or "_" for part in path.split(".")]
     parts = [f"{part}_" if is_reserved_module_name(part) else part for part in parts]
     base = ".".join(parts)
-    candidate, n = base, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{base}_{n}"
-    taken.add(candidate)
-    return candidate
+    return unique_name(base, taken)
 
 
 def _input_shapes(graph: Any, consts: set[str], file: str) -> dict[str, list[int]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from archc.errors import Diagnostic
-from archc.importers.flat import ImportFailure, source_error
+from archc.importers.flat import ImportFailure, source_error, unique_name
 from archc.lower.reserved import is_reserved_module_name
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,12 +51,7 @@ def layer_id(name: str, taken: set[str]) -> str:
     base = _CONTROL.sub("_", name.replace(".", "_")) or "layer"
     if is_reserved_module_name(base):
         base = f"{base}_"
-    candidate, n = base, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{base}_{n}"
-    taken.add(candidate)
-    return candidate
+    return unique_name(base, taken)
 
 
 def window_floor(size: int, k: int, s: int, pad_total: int, d: int = 1) -> int:
