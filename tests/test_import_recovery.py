@@ -120,3 +120,61 @@ def test_corpus_repeats_recovered(fmt: str, name: str, lines: int, repeats: int)
     assert sum(1 for line in text.splitlines() if "stage:" in line or "repeat:" in line) >= repeats - 1, text
     again = compile_text(text)
     assert again.costs.total.params == imported.spec.compiled.costs.total.params
+
+
+def _unit(path: str, out: int, k: int, src: str) -> list[FlatLayer]:
+    """A conv-bn-relu module at a module path (`0.cv1.conv`...), as Ultralytics' Conv is imported."""
+    return [FlatLayer(f"{path}.conv", "conv", {"out": out, "k": k, "s": 1, "p": k // 2, "bias": False}, [src]),
+            FlatLayer(f"{path}.bn", "bn", {}, [f"{path}.conv"]),
+            FlatLayer(f"{path}.act", "relu", {}, [f"{path}.bn"])]
+
+
+def test_module_types_name_blocks_whose_references_are_local() -> None:
+    layers: list[FlatLayer] = []
+    kinds: dict[str, str] = {}
+    previous = "x"
+    for n, width in enumerate((8, 16)):
+        layers += _unit(f"{n}.cv1", width, 1, previous) + [
+            FlatLayer(f"{n}.chunk0", "slice", {"axis": 0, "start": 0, "end": width // 2}, [f"{n}.cv1.act"]),
+            FlatLayer(f"{n}.chunk1", "slice", {"axis": 0, "start": width // 2, "end": width}, [f"{n}.cv1.act"]),
+            FlatLayer(f"{n}.cat", "concat", {}, [f"{n}.chunk1", f"{n}.chunk0"])] + \
+            _unit(f"{n}.cv2", width, 3, f"{n}.cat")
+        kinds |= {f"{n}": "Split", f"{n}.cv1": "Conv", f"{n}.cv2": "Conv"}
+        previous = f"{n}.cv2.act"
+    layers += _unit("2.cv1", 4, 3, previous) + _unit("2.cv2", 2, 1, "2.cv1.act")
+    kinds |= {"2": "Head", "2.cv1": "Conv", "2.cv2": "Conv"}  # Head once, yet a module of the source's: a block too
+    graph = FlatGraph("t", "A test graph.", {"x": [8, 16, 16]}, layers, [layers[-1].id], kinds=kinds)
+    spec = condense(graph, "t.yaml", keep_names=True)
+    # convs 8x8x1 + 8x8x9, 8x16x1 + 16x16x9, 16x4x9 + 4x2x1 and their batch norms' weights and biases
+    assert spec.compiled.costs.total.params == 64 + 576 + 128 + 2304 + 576 + 8 + 2 * (8 + 8 + 16 + 16 + 4 + 2) == 3764
+    # `conv` and `split` are an op and a construct: those blocks keep the source's spelling; the padding follows the
+    # kernel; a module seen once (Head) is still a block, named after its type
+    assert spec.text.split("\nblocks:\n")[1] == """\
+  Conv:
+    args: {k: int, out: int}
+    body:
+      - conv: {id: conv, out: $out, k: $k, p: $k // 2, bias: false}
+      - bn: {id: bn}
+      - relu: {id: act}
+  Split:
+    args: {out: int}
+    body:
+      - Conv: {id: cv1, k: 1, out: $out}
+      - branches:
+          paths:
+            -
+              - slice: {id: chunk1, start: $out // 2, end: $out}
+            -
+              - slice: {id: chunk0, end: $out // 2}
+      - Conv: {id: cv2, k: 3, out: $out}
+  head:
+    body:
+      - Conv: {id: cv1, k: 3, out: 4}
+      - Conv: {id: cv2, k: 1, out: 2}
+
+body:
+  - Split: {id: "0", out: 8}
+  - Split: {id: "1", out: 16}
+  - head: {id: "2"}
+"""
+    assert spec.paths["1.cv1.conv"] == "1.cv1.conv" and spec.paths["2.cv2.act"] == "2.cv2.act"

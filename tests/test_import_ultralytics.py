@@ -4,6 +4,7 @@ scale against the parameter counts and GFLOPs in the file's comments."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,14 @@ def test_conv_is_conv_bn_silu(tmp_path: Path) -> None:
         ("0.conv", "conv", {"out": 16, "k": 3, "s": 2, "p": 1, "bias": False}, ["image"]),
         ("0.bn", "bn", BN, ["0.conv"]),
         ("0.act", "silu", {}, ["0.bn"]),
-        ("1.conv", "conv", {"out": 8, "k": 1, "bias": False}, ["0.act"]),
+        ("1.conv", "conv", {"out": 8, "k": 1, "s": 1, "p": 0, "bias": False}, ["0.act"]),  # every Conv alike
         ("1.bn", "bn", BN, ["1.conv"]),
         ("1.act", "silu", {}, ["1.bn"]),
     ]
     assert graph.outputs == ["1.act"]
     assert graph.layers[0].origin == "tiny.yaml:3"
     assert graph.notes == []  # no scales in the file: nothing was assumed
+    assert graph.kinds == {"0": "Conv", "1": "Conv"}
 
 
 def test_c2f_splits_chains_and_concatenates(tmp_path: Path) -> None:
@@ -270,6 +272,29 @@ def test_yolov8_params_and_gflops(scale: str) -> None:
     outputs = ["22.cat0", "22.cat1", "22.cat2", "22.dfl.out"]
     assert list(spec.compiled.graph.outputs.values()) == [spec.paths[name] for name in outputs]
     assert [found[name] for name in outputs] == [[144, 80, 80], [144, 40, 40], [144, 20, 20], [4, 8400]]
+
+
+@pytest.mark.parametrize("scale", ["n", "s"])
+def test_yolov8_reads_like_its_source(scale: str) -> None:
+    """A block per Ultralytics module type, called with its arguments row by row, names kept as module paths (the
+    recovered spec, not the flat fallback: 3,157,200 / 11,166,560 parameters are checked above on the same path)."""
+    spec = imported("ultralytics", "ultralytics/yolov8.yaml", scale=scale)
+    lines = spec.text.splitlines()
+    assert len(lines) <= 130  # 221 lines of generic blocks and loose layers before module types named the blocks
+    blocks_text, body = spec.text.split("\nbody:\n")
+    names = re.findall(r"^  (\w+):$", blocks_text.split("\nblocks:\n")[1], re.M)
+    # Conv keeps its spelling (`conv` is an op); C2f comes with two bottlenecks, one, or one without the shortcut
+    assert names == ["Conv", "bottleneck", "sppf", "bottleneck2", "conv_block", "c2f", "c2f2", "c2f3"]
+    assert "    args: {k: 3, out: int, s: 1}\n" in blocks_text and "p: $k // 2" in blocks_text
+    assert '- slice: {id: chunk1, from: "cv1.act", start: $out // 2, end: $out}' in blocks_text  # local to c2f
+    width = {"n": 1, "s": 2}[scale]
+    assert body.splitlines()[:5] == [f'  - Conv: {{id: "0", out: {16 * width}, s: 2}}',
+                                     f'  - Conv: {{id: "1", out: {32 * width}, s: 2}}',
+                                     f'  - c2f2: {{id: "2", out: {32 * width}}}',
+                                     f'  - Conv: {{id: "3", out: {64 * width}, s: 2}}',
+                                     f'  - c2f: {{id: "4", out: {64 * width}}}']
+    assert '  - sppf: {id: "9"}' in body.splitlines()
+    assert spec.paths["2.m.0.cv1.conv"] == "2.m.0.cv1.conv"  # a checkpoint's state_dict names, without `model.`
 
 
 @pytest.mark.slow

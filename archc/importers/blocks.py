@@ -31,7 +31,10 @@ def _params_sig(params: dict[str, Any]) -> tuple:
 
 def _sources_sig(items: list[Item]) -> tuple:
     """Where each step of a body reads from, by position (a read from outside the body makes it unique)."""
-    outputs = {item.output: n for n, item in enumerate(items)}
+    outputs: dict[str, Any] = {item.output: n for n, item in enumerate(items)}
+    for n, item in enumerate(items):  # a stage's copies by position too (C2f concatenates every bottleneck's output)
+        if isinstance(item, Stage):
+            outputs.update({copy.output: (n, k) for k, copy in enumerate(item.copies) if copy.output not in outputs})
     out: list[Any] = []
     for item in items:
         if item.source is None:
@@ -88,6 +91,32 @@ def _values(item: Item, out: list[tuple[Any, str, Any, str]], path: str = "") ->
             _values(child, out, here if not isinstance(item, Scope) or path else "")
 
 
+def _produced(items: list[Item], out: set[str]) -> set[str]:
+    for item in items:
+        out.add(item.output)
+        if isinstance(item, Leaf) and item.layer is not None:
+            out.add(item.layer.id)
+        for body in children(item) + [c.instance for c in getattr(item, "copies", [])] + \
+                [getattr(item, "instance", [])]:
+            _produced(body, out)
+    return out
+
+
+def _reads_outside(body: list[Item]) -> bool:
+    """Whether a step inside reads a value made outside the body (a block has one input: such a body is no block)."""
+    inside = _produced(body, set())
+
+    def outside(items: list[Item]) -> bool:
+        return any(any(s not in inside for s in item.source or []) or any(outside(b) for b in children(item))
+                   for item in items)
+    return outside(body)
+
+
+def _typed(items: list[Item]) -> bool:
+    return any((isinstance(item, Scope) and item.kind is not None) or any(_typed(b) for b in children(item))
+               for item in items)
+
+
 def _height(item: Item) -> int:
     return max((1 + _height(c) if isinstance(c, Scope) else _height(c) for b in children(item) for c in b), default=0)
 
@@ -132,6 +161,10 @@ def _make_block(name: str, scopes: list[Scope]) -> tuple[Block, list[dict[str, A
         base = next((name for col, name in arg_columns.items() if _multiple(column, col)), None)
         if base is not None:
             holder[key] = f"${base} * {column[0] // arg_columns_lookup(arg_columns, base)[0]}"
+            continue
+        half = next((name for col, name in arg_columns.items() if _half(column, col)), None)
+        if half is not None:  # `p: $k // 2`: the padding that keeps the size, whatever the kernel
+            holder[key] = f"${half} // 2"
             continue
         arg = _arg_name(where, key, taken)
         arg_columns[column] = arg
@@ -194,6 +227,11 @@ def _multiple(column: tuple, base: tuple) -> bool:
     return len(ratios) == 1 and all(a % b == 0 for a, b in zip(column, base)) and ratios.pop() > 1
 
 
+def _half(column: tuple, base: tuple) -> bool:
+    return all(isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and not isinstance(b, bool)
+               and b >= 1 and a == b // 2 for a, b in zip(column, base))
+
+
 def _type_name(value: Any) -> str:
     return "list" if isinstance(value, list) else "float" if isinstance(value, float) else "int"
 
@@ -208,7 +246,11 @@ def _kind(items: list[Item]) -> str:
     return f"{first.layer.op}_block" if first is not None and first.layer is not None else "block"
 
 
-def _block_name(scope: Scope, taken: set[str]) -> str:
+def _block_name(scope: Scope, taken: set[str], reserved: set[str]) -> str:
+    if scope.kind is not None:  # the source's module type (`C2f` -> c2f): its own name for this block
+        kind = re.sub(r"\W", "_", scope.kind).strip("_")
+        if re.fullmatch(r"[A-Za-z_]\w*", kind):  # as the source spells it where the lower case is an op (`Conv`)
+            return unique_name(kind.lower() if kind.lower() not in reserved else kind, taken, separator="")
     base = re.sub(r"\d+[a-z]?$", "", scope.name or "")
     base = re.sub(r"\W", "_", base).strip("_")
     if not re.fullmatch(r"[A-Za-z_]+", base):  # `Conv2d_1a_3x3`: no name to keep
@@ -220,6 +262,7 @@ def recover_blocks(body: list[Item], reserved: set[str]) -> list[Block]:
     """Turn repeated scopes into block calls (in place); returns the blocks, innermost first."""
     blocks: list[Block] = []
     taken = set(reserved)
+    typed = _typed(body)  # the source names its modules' types: those are the blocks
     while True:
         found: list[tuple[list[Item], int]] = []
         _scopes(body, found)
@@ -229,14 +272,17 @@ def recover_blocks(body: list[Item], reserved: set[str]) -> list[Block]:
         level = [(holder, n) for holder, n in found if _height(holder[n]) == low]
         groups: dict[tuple, list[tuple[list[Item], int]]] = {}
         for holder, n in level:
-            groups.setdefault(_list_sig(holder[n].body), []).append((holder, n))  # type: ignore[attr-defined]
+            scope = holder[n]
+            groups.setdefault((scope.kind, _list_sig(scope.body)), []).append((holder, n))  # type: ignore[attr-defined]
         changed = False
-        for members in groups.values():
+        for (kind, _), members in groups.items():
             body_of_first = members[0][0][members[0][1]].body  # type: ignore[attr-defined]
-            if len(members) < 2 or (len(body_of_first) == 1 and isinstance(body_of_first[0], Leaf)):
-                continue  # once only, or a single layer: nothing to share
+            once = len(members) < 2 and (kind is None or _reads_outside(body_of_first))
+            single = (Leaf, Call) if typed and kind is None else Leaf  # an untyped wrapper of one module: a group
+            if once or (len(body_of_first) == 1 and isinstance(body_of_first[0], single)):
+                continue  # once only (unless the source names it a module type), or a single layer: nothing to share
             scopes = [holder[n] for holder, n in members]
-            block, values = _make_block(_block_name(scopes[0], taken), scopes)  # type: ignore[arg-type]
+            block, values = _make_block(_block_name(scopes[0], taken, reserved), scopes)  # type: ignore[arg-type]
             blocks.append(block)
             for (holder, n), vals in zip(members, values):
                 old = holder[n]
@@ -292,6 +338,8 @@ def _stages(items: list[Item]) -> None:
         for body in children(item):
             _stages(body)
     for n, item in enumerate(items):
+        if isinstance(item, Scope) and item.kind is not None:
+            continue  # a module of the source's own (a Bottleneck's cv1, cv2) stays one, to become its block
         if isinstance(item, Scope) and item.body and len(item.body) > 1:
             stage = _stage_of(item.body, item.name)
             if stage is not None and len(stage.copies) == len(item.body):

@@ -14,10 +14,12 @@ from archc.importers.regions import recover_regions
 from archc.importers.repeats import anonymise, recover_repeats
 from archc.importers.scopes import assign_scopes, find_projections, group
 from archc.importers.spec_writer import write_spec
-from archc.importers.tree import Item, Leaf, Tree, children
+from archc.importers.tree import Item, Leaf, Scope, Tree, children
 from archc.ops.registry import all_ops
+from archc.spec.model import CONSTRUCTS as SPEC_CONSTRUCTS
 
-CONSTRUCTS = {"stage", "residual", "branches", "group", "block", "model"}
+CONSTRUCTS = set(SPEC_CONSTRUCTS) | {"block", "model"}
+"""Names a recovered block must not take (a step `split:` is the construct, never a block of that name)."""
 
 
 @dataclass
@@ -66,12 +68,25 @@ def _flat(graph: FlatGraph, keep_names: bool) -> list[Item]:
     return items
 
 
+def _mark_kinds(items: list[Item], kinds: dict[str, str], prefix: str) -> None:
+    """Give each scope the source's module type at its path (what its block will be called)."""
+    for item in items:
+        here = prefix
+        if isinstance(item, Scope) and item.name is not None:
+            here = f"{prefix}{item.name}."
+            item.kind = kinds.get(here[:-1])
+        for body in children(item):
+            _mark_kinds(body, kinds, here)
+
+
 def condense(graph: FlatGraph, source: str, keep_names: bool = True) -> ImportedSpec:
     """The shortest spec this recovers for ``graph`` that compiles. ``keep_names``: layer ids are module paths
     (ONNX, PyTorch) whose scopes must be kept; otherwise (text formats) ids are free."""
     items = recover_regions(graph)
     assign_scopes(items, keep_names)
     body = group(items) if keep_names else items
+    if graph.kinds:
+        _mark_kinds(body, graph.kinds, "")
     tree = Tree(body)
     base, problems = _try(graph, tree, source, keep_names)
     if base is None:

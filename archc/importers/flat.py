@@ -40,6 +40,9 @@ class FlatGraph:
     outputs: list[str]
     params: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)
+    """Module path -> the source's module type (``2`` -> ``C2f``, ``2.m.0`` -> ``Bottleneck``): names the blocks
+    recovered from those scopes, as the source names them."""
 
     def layer(self, layer_id: str) -> FlatLayer:
         for candidate in self.layers:

@@ -44,7 +44,8 @@ def import_model(fmt: str, source: str, **options: Any) -> Imported:
         raise UsageError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if fmt in TEXT_FORMATS:
         graph = _read_text_format(fmt, source, {k: v for k, v in options.items() if v is not None})
-        return Imported(condense(graph, source, keep_names=False), None)
+        # Ultralytics ids are real module paths (a checkpoint's state_dict names): their scopes name the blocks
+        return Imported(condense(graph, source, keep_names=fmt == "ultralytics"), None)
     if fmt == "onnx":
         from archc.importers.onnx_reader import read_onnx
 

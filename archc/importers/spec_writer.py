@@ -197,7 +197,10 @@ class Writer:
         if block.args:
             self.lines.append(f"    args: {_flow(block.args)}")
         self.lines.append("    body:")
-        self.steps(block.body, 6, "", record=False)
+        # the body's references are to its own steps: paths local to the block, not the first copy's in the model
+        saved, self.paths = self.paths, {}
+        self.steps(block.body, 6, "", record=True)
+        self.paths = saved
 
 
 class _Id(str):

@@ -64,6 +64,8 @@ class Scope(Item):
 
     name: str | None = None
     body: list[Item] = field(default_factory=list)
+    kind: str | None = None
+    """The source's module type for this scope (from :attr:`FlatGraph.kinds`), if it says one."""
 
 
 @dataclass

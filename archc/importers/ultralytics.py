@@ -85,7 +85,8 @@ def read_ultralytics(path: Path, scale: str | None = None) -> FlatGraph:
     label = f" at scale {chosen}" if chosen else ""
     return FlatGraph(name=spec_name(f"{path.stem}{chosen or ''}"),
                      doc=f"Imported from the Ultralytics model YAML {path.name}{label}, at {INPUT_SIZE}x{INPUT_SIZE}.",
-                     inputs={"image": list(image.shape)}, layers=writer.layers, outputs=outputs, notes=notes)
+                     inputs={"image": list(image.shape)}, layers=writer.layers, outputs=outputs, notes=notes,
+                     kinds=dict(writer.kinds))
 
 
 def _scale(data: dict[str, Any], doc: LoadedDoc, scale: str | None, notes: list[str],

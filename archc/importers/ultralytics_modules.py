@@ -32,6 +32,8 @@ class ModuleWriter:
     origin: str
     layers: list[FlatLayer] = field(default_factory=list)
     act: tuple[str, dict[str, Any]] = ("silu", {})
+    kinds: dict[str, str] = field(default_factory=dict)
+    """Module path -> Ultralytics module type, for naming the recovered blocks."""
 
     def add(self, layer_id: str, op: str, params: dict[str, Any], inputs: list[Tensor], shape: Shape,
             note: str = "") -> Tensor:
@@ -41,13 +43,10 @@ class ModuleWriter:
     # --- ultralytics.nn.modules.conv ---------------------------------------------------------------------------------
     def conv(self, path: str, x: Tensor, c2: int, k: int = 1, s: int = 1, g: int = 1, act: bool = True) -> Tensor:
         """Conv(c1, c2, k, s, autopad(k), g): conv (no bias), bn, SiLU."""
+        self.kinds[path] = "Conv"
         p = k // 2
         _, h, w = x.shape
-        params: dict[str, Any] = {"out": c2, "k": k}
-        if s != 1:
-            params["s"] = s
-        if p:
-            params["p"] = p
+        params: dict[str, Any] = {"out": c2, "k": k, "s": s, "p": p}  # always: every Conv is one block's call
         if g != 1:
             params["groups"] = g
         params["bias"] = False
@@ -70,6 +69,7 @@ class ModuleWriter:
                    e: float = 0.5) -> Tensor:
         """Bottleneck: cv1 (k[0]) to int(c2 * e), cv2 (k[1], groups g) to c2, plus the input when shortcut and
         the channels agree."""
+        self.kinds[path] = "Bottleneck"
         hidden = int(c2 * e)
         y = self.conv(f"{path}.cv1", x, hidden, k[0])
         y = self.conv(f"{path}.cv2", y, c2, k[1], g=g)
@@ -81,6 +81,7 @@ class ModuleWriter:
             e: float = 0.5) -> Tensor:
         """C2f: cv1 to 2c, chunk in two halves, n bottlenecks on the last half each feeding the next, all parts
         concatenated, cv2 to c2."""
+        self.kinds[path] = "C2f"
         c = int(c2 * e)
         y = self.conv(f"{path}.cv1", x, 2 * c)
         _, h, w = y.shape
@@ -95,6 +96,7 @@ class ModuleWriter:
     def c3(self, path: str, x: Tensor, c2: int, n: int = 1, shortcut: bool = True, g: int = 1,
            e: float = 0.5) -> Tensor:
         """C3 (YOLOv5): cv1 then n bottlenecks (1x1 then 3x3), beside cv2 of the input, concatenated, cv3 to c2."""
+        self.kinds[path] = "C3"
         hidden = int(c2 * e)
         y = self.conv(f"{path}.cv1", x, hidden)
         for i in range(n):
@@ -107,6 +109,7 @@ class ModuleWriter:
     def sppf(self, path: str, x: Tensor, c2: int, k: int = 5) -> Tensor:
         """SPPF: cv1 to c1 // 2, the same k x k stride-1 max pooling three times in a row, all four concatenated,
         cv2 to c2."""
+        self.kinds[path] = "SPPF"
         hidden = x.shape[0] // 2
         y = self.conv(f"{path}.cv1", x, hidden)
         parts = [y]
@@ -122,6 +125,7 @@ class ModuleWriter:
         """Detect: per level, a box branch (cv2: two 3x3 Convs and a 1x1 Conv2d to 4 x reg_max) and a class branch
         (cv3: two 3x3 Convs and a 1x1 Conv2d to nc) concatenated, as Detect returns them in training mode; and the
         DFL decoding of the box distributions of all levels (the inference path up to the anchors)."""
+        self.kinds[path] = "Detect"
         c2 = max(16, levels[0].shape[0] // 4, REG_MAX * 4)
         c3 = max(levels[0].shape[0], min(nc, 100))
         boxes, classes = [], []
